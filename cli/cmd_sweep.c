@@ -65,7 +65,8 @@ static void usage(FILE *f) {
             "Output:\n"
             "      --db PATH        results database (default $LOCALFIT_DB, else\n"
             "                       $XDG_DATA_HOME/localfit/results.db)\n"
-            "      --no-store       store nothing (the database is still read, if it exists)\n"
+            "      --no-store       store nothing (the database is still read if it exists:\n"
+            "                       the device profile and the calibration)\n"
             "      --json           JSON (schema localfit.sweep/1)\n"
             "  -h, --help           this help\n");
 }
@@ -105,6 +106,8 @@ typedef struct sweep {
     int q_ctx, q_chunks;
     int64_t context;
     char tmpdir[2048];
+    lf_rec_observation *fresh;    /* this sweep's results as observations (owned) */
+    int n_fresh;
 } sweep;
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -363,6 +366,14 @@ static int measure_speed(sweep *S, int threads, int n_prompt, int n_gen, lf_stor
         if (p > 0)
             l->params = p;
     }
+    /* this sweep's results calibrate its recommendation even when nothing
+     * is stored (stored ones come back through the store) */
+    if (!st && rf.n_results > 0 && (S->fresh = calloc((size_t)rf.n_results, sizeof *S->fresh))) {
+        for (int i = 0; i < rf.n_results; i++)
+            if (lf_rec_observation_from_result(NULL, dev, &rf.results[i], NULL,
+                                               &S->fresh[S->n_fresh]) == 1)
+                S->n_fresh++;
+    }
     if (st && rf.n_results > 0 && (rc == 0 || rc == LF_EINTR)) {
         lf_error e2 = {0};
         char *pj = NULL;
@@ -537,6 +548,20 @@ static int recommend_gguf(sweep *S, const lf_rec_target *t, const lf_rec_constra
         int rc = lf_rec_predict(cal, t, LF_REC_TG, &w, &l->tg_ctx, err);
         if (rc < 0)
             return rc;
+        /* Measured here at an empty context: the time per token is that plus
+         * the KV reads at depth (a small file may run from the cache, where
+         * the calibration's memory roof does not apply to its weights). */
+        double e_kv = cal->tg_all.median > 0 ? cal->tg_all.median : l->tg_ctx.efficiency;
+        if (l->tg > 0 && l->tg_ctx.source != LF_REC_MEASURED && e_kv > 0) {
+            /* KV bytes at the device's typical efficiency, not the one
+             * extrapolated down to this file's size */
+            double kv_s = cal->kv_mult * (double)kv / (e_kv * t->bandwidth_gbs * 1e9);
+            double v = 1.0 / (1.0 / l->tg + kv_s);
+            double r = v / l->tg_ctx.value;
+            l->tg_ctx.value = v;
+            l->tg_ctx.lo *= r;
+            l->tg_ctx.hi *= r;
+        }
         char a[32], b[32];
         size_t n = 0;
 #define REASON(...)                                                                         \
@@ -829,8 +854,6 @@ int cmd_sweep(int argc, char **argv) {
         return lf_cli_usage_error(cmd, "give a model: a GGUF file or a catalog name");
     if (optind + 1 < argc)
         return lf_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    if (no_store && db)
-        return lf_cli_usage_error(cmd, "--no-store takes no --db");
     const char *model = argv[optind];
     /* the levels, checked before anything is loaded */
     lf_mix mixes[MAX_LEVELS - 1];
@@ -936,7 +959,7 @@ int cmd_sweep(int argc, char **argv) {
     /* --no-store still reads: the cached device profile and the device's
      * measurements calibrate the recommendation; nothing is written. */
     if (no_store)
-        (void)lf_store_open_path(&st, NULL, LF_STORE_READONLY | LF_STORE_NOCREATE, NULL);
+        (void)lf_store_open_path(&st, db, LF_STORE_READONLY | LF_STORE_NOCREATE, NULL);
     else if (lf_store_open_path(&st, db, 0, &err) < 0) {
         rc = lf_cli_fail(&err);
         goto out;
@@ -1013,6 +1036,17 @@ int cmd_sweep(int argc, char **argv) {
         rc = lf_cli_fail(&err);
         goto out;
     }
+    if (S->n_fresh > 0) {
+        lf_rec_observation *all = realloc(obs, sizeof *all * (size_t)(n_obs + S->n_fresh));
+        if (!all) {
+            lf_error_set(&err, LF_ENOMEM, "out of memory");
+            rc = lf_cli_fail(&err);
+            goto out;
+        }
+        memcpy(all + n_obs, S->fresh, sizeof *all * (size_t)S->n_fresh);
+        obs = all;
+        n_obs += S->n_fresh;
+    }
     lf_rec_calibration cal;
     if (lf_rec_calibrate(&cal, obs, n_obs, t.kind, &err) < 0) {
         rc = lf_cli_fail(&err);
@@ -1030,8 +1064,10 @@ int cmd_sweep(int argc, char **argv) {
         print_text(S, &t, &k, n_prompt, n_gen, n_obs, &stored, note);
     rc = LF_EXIT_OK;
 out:
-    if (S)
+    if (S) {
         cleanup_gguf(S);
+        free(S->fresh);
+    }
     free(S);
     free(dev);
     free(text);

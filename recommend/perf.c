@@ -9,21 +9,27 @@
  *     median of the observed efficiencies — robust to a few disturbed runs.
  *     Kernels of one quant class still differ (a Q6_K dot product costs more
  *     per byte than a Q4_K one), and on a CPU with few cores decoding is
- *     often compute- rather than bandwidth-bound, so one thread reaches far
- *     less than half the roof of two even when the bandwidth barely changes.
- *     When the exact mix or thread count was not observed, the quant class,
- *     then every class, then other thread counts stand in, each step
- *     widening the interval;
- *   - with 4+ points spanning 2× in size, a Theil–Sen line eff = a + b·ln(size),
- *     because small models reach less of the roof (fixed per-token costs);
+ *     often compute- rather than bandwidth-bound: one thread decodes at
+ *     about half the speed of two while the bandwidth it sees barely
+ *     changes, so its efficiency is about half. When the exact mix or
+ *     thread count was not observed, the quant class, then every class, then
+ *     other thread counts stand in, each step widening the interval;
+ *   - small models reach less of the roof (fixed per-token costs): eff =
+ *     a + b·ln(size), b the Theil–Sen slope of pairs of the SAME mix and
+ *     thread count (pairs across mixes would read kernel differences as a
+ *     size effect), shared by every mix; a the set's median intercept;
  *   - the KV cache read at depth costs kv_mult times a weight byte (attention
  *     is a chain of small dot products, not one streaming matrix product),
  *     kv_mult learned from pairs of one configuration at two depths;
+ *   - a model measured in other mixes carries its own factor (the median log
+ *     ratio of its efficiencies to the other models' levels): an odd shape
+ *     (a huge vocabulary, narrow rows) is slow or fast in every mix;
  *   - the interval from the robust spread (1.4826 × MAD) of log residuals.
  *
  * An exact observation of the same configuration is reported as measured;
- * without observations the typical efficiencies below give an estimate with
- * a ×/÷1.5 interval.
+ * the same model and mix at another depth anchors a prediction (its own
+ * efficiency, this depth's KV bytes); without observations the typical
+ * efficiencies below give an estimate with a ×/÷1.5 interval.
  */
 #include "recommend/recommend.h"
 
@@ -521,6 +527,40 @@ int lf_rec_predict(const lf_rec_calibration *cal, const lf_rec_target *t, lf_rec
         if (!(w->params > 0))
             return lf_error_set(err, LF_EINVAL, "recommend: pp needs the parameter count");
         x = log(w->params);
+    }
+    /* The same model and mix decoded at another depth: its own efficiency,
+     * with the KV bytes of this depth (the nearest such depth anchors). */
+    if (test == LF_REC_TG && w->model && w->mix && cal->kv_pairs > 0) {
+        /* (only once the KV cost was learned: with the default kv_mult of 1
+         * the step between depths would be guessed) */
+        const lf_rec_observation *a = NULL;
+        double ba = 0;
+        for (int i = 0; i < cal->n_obs; i++) {
+            const lf_rec_observation *o = &cal->obs[i];
+            if (o->test != LF_REC_TG || !obs_usable(o) || strcasecmp(o->model, w->model) ||
+                strcasecmp(o->mix, w->mix) || (t->threads > 0 && o->threads != t->threads))
+                continue;
+            double bo = (double)o->weight_bytes + cal->kv_mult * (double)o->kv_bytes;
+            if (!a || fabs(log(bo) - x) < fabs(log(ba) - x)) {
+                a = o;
+                ba = bo;
+            }
+        }
+        if (a) {
+            double ya, xa;
+            obs_point(a, cal->pp_absolute, cal->kv_mult, &xa, &ya);
+            /* the further from the anchor's bytes, the less it says */
+            half = 0.08 + 0.5 * fabs(x - xa);
+            if (t->threads <= 0 && a->threads > 0)
+                half += 0.10;   /* its thread count may not be the target's */
+            out->efficiency = ya;
+            out->value = ya * t->bandwidth_gbs * 1e9 / exp(x);
+            out->lo = out->value * exp(-half);
+            out->hi = out->value * exp(half);
+            out->source = LF_REC_CALIBRATED;
+            out->n_points = 1;
+            return 0;
+        }
     }
     /* The most specific set of observations that has any (see the header),
      * at the mix level; then this model's own factor when it was measured

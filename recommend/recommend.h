@@ -10,11 +10,13 @@
  *                     token (weights + KV at that depth); prefill tok/s =
  *                     eff_pp × compute peak ÷ (2 × matmul params). The
  *                     efficiencies are learned from observations of this
- *                     device (median of ratios per quant class, with a
- *                     log-size slope when the points allow), else typical
- *                     defaults with a wider interval. Every figure carries
- *                     its source (measured / calibrated / estimated) and an
- *                     interval.
+ *                     device (per quantization and thread count, falling
+ *                     back to the quant class; a size slope shared by the
+ *                     mixes; the cost of KV reads at depth; a model's own
+ *                     factor when it was measured in other mixes; see
+ *                     perf.c), else typical defaults with a wider interval.
+ *                     Every figure carries its source (measured /
+ *                     calibrated / estimated) and an interval.
  *   selection         constraints filter catalog models × quant mixes; the
  *                     best quality among what fits wins (quality = published
  *                     score × exp(−KLD of the quant), see select.c), ties go
@@ -207,8 +209,10 @@ typedef struct lf_rec_workload {
 } lf_rec_workload;
 
 /* tokens/s of test for w on t. Measured when obs hold the same model, mix,
- * test, thread count (when t->threads is set) and KV bytes (±10%).
- * Otherwise calibrated from the most specific set of observations that has
+ * test, thread count (when t->threads is set) and KV bytes (±10%). A decode
+ * of the same model and mix at another depth is the next best once the KV
+ * cost was learned (kv_pairs > 0): its own efficiency with this depth's KV
+ * bytes (interval growing with the distance). Otherwise calibrated from the most specific set of observations that has
  * any: the same mix at t->threads, the same quant class at t->threads, every
  * class at t->threads, then the same three at any thread count (each step
  * widening the interval); a set of 4+ points spanning 2x in size gets a

@@ -99,7 +99,19 @@ static void grouped_bars(rp_buf *b, rp_plot_id id, const char *title, const char
     double w = 0.8 / (double)ns;
     rp_buf_puts(b, "set style fill solid 0.85 border -1\n");
     rp_buf_printf(b, "set boxwidth %.6f absolute\n", w * 0.92);
-    rp_buf_puts(b, "set yrange [0:*]\nset grid noxtics ytics\nset ylabel ");
+    /* Values spanning more than 30x (a tiny model beside real ones) would
+     * flatten all but the largest bars: a log axis keeps each readable. */
+    double lo = INFINITY, hi = 0;
+    for (size_t i = 0; i < ns * ng; i++)
+        if (isfinite(v[i]) && v[i] > 0) {
+            lo = fmin(lo, v[i]);
+            hi = fmax(hi, v[i]);
+        }
+    if (hi > 30 * lo)
+        rp_buf_printf(b, "set logscale y 10\nset yrange [%.6g:%.6g]\n", lo / 2, hi * 3);
+    else
+        rp_buf_puts(b, "set yrange [0:*]\n");
+    rp_buf_puts(b, "set grid noxtics ytics\nset ylabel ");
     gp_str(b, ylabel);
     rp_buf_printf(b, "\nset xrange [-0.6:%.6f]\nset xtics (", (double)ng - 0.4);
     for (size_t g = 0; g < ng; g++) {

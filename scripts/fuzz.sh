@@ -47,6 +47,13 @@ max_len() {
   esac
 }
 
+# The targets' scratch files (writer round trips) go to a directory of
+# ours: libFuzzer ends a timed run without the targets' clean-up.
+export TMPDIR=$PWD/$build/tmp
+[ "${build#/}" != "$build" ] && TMPDIR=$build/tmp
+rm -rf "$TMPDIR"
+mkdir -p "$TMPDIR"
+
 status=0
 printf '%-9s %10s %8s %9s %s\n' target execs exec/s corpus result
 for t in "${targets[@]}"; do
@@ -82,4 +89,5 @@ for t in "${targets[@]}"; do
   fi
   printf '%-9s %10s %8s %9s %s\n' "$t" "${execs:-?}" "${rate:-?}" "$ncorp" "$result"
 done
+rm -rf "$TMPDIR"
 exit $status
