@@ -928,7 +928,9 @@ static int cell_rep(runner *R, rgroup *g, grun *G, rcell *c, double *sample, dou
     case LF_TEST_MODEL_LOAD: {
         lf_model *tmp = NULL;
         t0 = lf_now_ns();
-        rc = lf_model_load(&tmp, R->models[g->model].path, NULL, err);
+        /* as the benchmarks load it: weights rewritten for the kernels */
+        lf_model_opts mo = {.interleave = true};
+        rc = lf_model_load(&tmp, R->models[g->model].path, &mo, err);
         t1 = lf_now_ns();
         lf_model_free(tmp);
         if (rc < 0)
@@ -1059,11 +1061,14 @@ static int group_run(runner *R, int gi, lf_error *err) {
     G.load_threads = rm->src == SRC_GGUF ? 1 : R->usable_threads;
     double t0 = lf_now_s();
     if (rm->src == SRC_GGUF) {
-        rc = lf_model_load(&G.base, rm->path, NULL, err);
+        lf_model_opts mo = {.interleave = true};
+        rc = lf_model_load(&G.base, rm->path, &mo, err);
     } else {
         lf_pool *sp = G.load_threads > 1 ? lf_pool_create(G.load_threads, m->pin) : NULL;
         rc = lf_model_synth_ex(&G.base, &rm->hp, (lf_mix)g->mix, m->seed, sp, err);
-        lf_pool_free(sp);   /* before the test pools: affinity restored in order */
+        lf_pool_free(sp);
+        if (rc == 0 && (rc = lf_model_interleave(G.base, err)) > 0)
+            rc = 0;
     }
     G.load_ms = (lf_now_s() - t0) * 1e3;
     if (rc < 0) {

@@ -169,7 +169,7 @@ int cmd_generate(int argc, char **argv) {
 
     double t0 = lf_now_s();
     /* the budget covers the model, the context and the adapters below */
-    lf_model_opts mopts = {.mem_budget = lf_cli_mem_budget(force)};
+    lf_model_opts mopts = {.mem_budget = lf_cli_mem_budget(force), .interleave = true};
     if (lf_model_load(&model, model_path, &mopts, &err) < 0)
         goto done;
     double t_load = lf_now_s() - t0;

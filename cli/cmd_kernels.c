@@ -32,7 +32,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: localfit kernels [--types LIST] [--shapes LIST] [--n LIST] [--isa LIST]\n"
             "                        [--threads LIST] [--model NAME] [--time S] [--fixed-roof]\n"
-            "                        [--json]\n\n"
+            "                        [--stored] [--json]\n\n"
             "Benchmark the matrix kernels: median time per product, GB/s of weights\n"
             "streamed, GFLOPS (2*rows*cols*n / t) and the fraction of the measured roof\n"
             "(read bandwidth for n = 1, int8 dot peak - FP32 peak for float weights -\n"
@@ -47,6 +47,9 @@ static void usage(FILE *f) {
             "  --time S        time budget per measurement, seconds (default 1)\n"
             "  --fixed-roof    measure the roofs once per thread count instead of around\n"
             "                  every product (faster, less robust to drift)\n"
+            "  --stored        keep the weights as stored in GGUF files instead of the\n"
+            "                  interleaved layout models are loaded into (layout column:\n"
+            "                  il = interleaved, where the ISA has kernels for the type)\n"
             "  --json          JSON (schema localfit.kernels/1) instead of a table\n");
 }
 
@@ -178,6 +181,7 @@ typedef struct result {
     lf_isa_level isa;
     int threads;
     int reps;
+    bool il;                    /* weights in the interleaved layout */
     double median_s;
     double gbs, gflops, roof;   /* roof < 0: unknown */
     double peak;                /* the roof's value: GB/s (n = 1) or GOPS/GFLOPS */
@@ -189,7 +193,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 
-static int measure(lf_type t, shape sh, int64_t n, lf_isa_level isa, lf_pool *pool,
+static int measure(lf_type t, shape sh, int64_t n, lf_isa_level isa, bool stored, lf_pool *pool,
                    double budget, const roofs *rf, result *out, lf_error *err) {
     lf_mat w = {.type = t, .rows = sh.rows, .cols = sh.cols,
                 .row_bytes = lf_row_size(t, sh.cols)};
@@ -218,13 +222,17 @@ static int measure(lf_type t, shape sh, int64_t n, lf_isa_level isa, lf_pool *po
         goto done;
     }
     fill_weights(t, wmem, w.rows, w.cols);
-    for (int c = 1; c < ncopies; c++)
-        memcpy(wmem + (size_t)c * stride, wmem, wbytes);
     uint64_t s = 12345;
     for (int64_t i = 0; i < n * sh.cols; i++)
         x[i] = (float)((int64_t)(rng_next(&s) >> 40) - (1 << 23)) / (float)(1 << 23);
     if ((rc = lf_kernels_init(isa, err)) < 0)
         goto done;
+    /* the layout models load into for these kernels, unless --stored */
+    w.data = wmem;
+    if (!stored && lf_mat_can_interleave(&w) && (rc = lf_mat_interleave(&w, wmem, err)) < 0)
+        goto done;
+    for (int c = 1; c < ncopies; c++)
+        memcpy(wmem + (size_t)c * stride, wmem, wbytes);
     int copy = 0, reps = 0;
     /* warm-up: page in every copy once, fault in the work buffer */
     for (int c = 0; c < ncopies; c++) {
@@ -251,7 +259,7 @@ static int measure(lf_type t, shape sh, int64_t n, lf_isa_level isa, lf_pool *po
     qsort(times, (size_t)reps, sizeof *times, cmp_double);
     double med = reps % 2 ? times[reps / 2] : 0.5 * (times[reps / 2 - 1] + times[reps / 2]);
     *out = (result){.type = t, .sh = sh, .n = n, .isa = isa, .threads = lf_pool_size(pool),
-                    .reps = reps, .median_s = med};
+                    .reps = reps, .il = w.interleaved, .median_s = med};
     out->gbs = (double)wbytes / med / 1e9;
     out->gflops = 2.0 * (double)sh.rows * (double)sh.cols * (double)n / med / 1e9;
     if (!rf->fixed && (rc = probe_roof(lf_pool_size(pool), n, is_float, &after, err)) < 0)
@@ -304,6 +312,7 @@ int cmd_kernels(int argc, char **argv) {
         {"threads", required_argument, NULL, 'j'}, {"model", required_argument, NULL, 'm'},
         {"time", required_argument, NULL, 'T'},  {"json", no_argument, NULL, 'J'},
         {"fixed-roof", no_argument, NULL, 'F'},
+        {"stored", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     char types_buf[512] = "q4_0,q8_0,q4_K,q6_K,f16";
@@ -312,7 +321,7 @@ int cmd_kernels(int argc, char **argv) {
     char isa_buf[128] = "", thr_buf[128] = "";
     const char *model = NULL;
     double budget = 1.0;
-    bool json = false, fixed_roof = false;
+    bool json = false, fixed_roof = false, stored = false;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -332,6 +341,7 @@ int cmd_kernels(int argc, char **argv) {
         }
         case 'J': json = true; break;
         case 'F': fixed_roof = true; break;
+        case 'L': stored = true; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
         default: return lf_cli_usage_error("kernels", "unknown option");
         }
@@ -406,8 +416,8 @@ int cmd_kernels(int argc, char **argv) {
     if (json)
         printf("{\"schema\": \"localfit.kernels/1\", \"results\": [");
     else
-        printf("%-7s %-12s %5s %-7s %3s %10s %8s %9s %6s  %s\n", "type", "shape", "n", "isa", "thr",
-               "median_ms", "GB/s", "GFLOPS", "roof", "of");
+        printf("%-7s %-12s %5s %-7s %-6s %3s %10s %8s %9s %6s  %s\n", "type", "shape", "n", "isa",
+               "layout", "thr", "median_ms", "GB/s", "GFLOPS", "roof", "of");
     int first = 1, rc = 0;
     for (int ti = 0; ti < nthr && rc == 0; ti++) {
         lf_pool *pool = lf_pool_create(threads[ti], true);
@@ -433,8 +443,8 @@ int cmd_kernels(int argc, char **argv) {
                 for (int ty = 0; ty < ntypes && rc == 0; ty++)
                     for (int ni = 0; ni < nn && rc == 0; ni++) {
                         result r = {0};
-                        if (measure(types[ty], shapes[si], nvals[ni], isas[ii], pool, budget, &rf,
-                                    &r, &err) < 0) {
+                        if (measure(types[ty], shapes[si], nvals[ni], isas[ii], stored, pool,
+                                    budget, &rf, &r, &err) < 0) {
                             rc = -1;
                             break;
                         }
@@ -443,11 +453,11 @@ int cmd_kernels(int argc, char **argv) {
                                  (long long)r.sh.rows);
                         if (json) {
                             printf("%s\n  {\"type\": \"%s\", \"cols\": %lld, \"rows\": %lld, \"n\": %lld, "
-                                   "\"isa\": \"%s\", \"threads\": %d, \"reps\": %d, \"median_s\": %.9f, "
-                                   "\"gbs\": %.3f, \"gflops\": %.3f, \"roof_fraction\": ",
+                                   "\"isa\": \"%s\", \"layout\": \"%s\", \"threads\": %d, \"reps\": %d, "
+                                   "\"median_s\": %.9f, \"gbs\": %.3f, \"gflops\": %.3f, \"roof_fraction\": ",
                                    first ? "" : ",", lf_type_name(r.type), (long long)r.sh.cols,
                                    (long long)r.sh.rows, (long long)r.n, lf_isa_level_name(r.isa),
-                                   r.threads, r.reps, r.median_s, r.gbs, r.gflops);
+                                   r.il ? "interleaved" : "stored", r.threads, r.reps, r.median_s, r.gbs, r.gflops);
                             if (r.roof >= 0)
                                 printf("%.4f, \"roof\": \"%s\", \"roof_value\": %.3f}", r.roof,
                                        r.n == 1 ? "read_gbs"
@@ -465,9 +475,9 @@ int cmd_kernels(int argc, char **argv) {
                                          : lf_type_traits_get(r.type)->is_quantized ? "GOPS int8"
                                                                                    : "GFLOPS fp32");
                             }
-                            printf("%-7s %-12s %5lld %-7s %3d %10.3f %8.2f %9.1f %6s  %s\n",
+                            printf("%-7s %-12s %5lld %-7s %-6s %3d %10.3f %8.2f %9.1f %6s  %s\n",
                                    lf_type_name(r.type), sh, (long long)r.n,
-                                   lf_isa_level_name(r.isa), r.threads, r.median_s * 1e3, r.gbs,
+                                   lf_isa_level_name(r.isa), r.il ? "il" : "stored", r.threads, r.median_s * 1e3, r.gbs,
                                    r.gflops, roof, of);
                         }
                         fflush(stdout);

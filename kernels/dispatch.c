@@ -146,6 +146,8 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
         bool bf16 = isa.avx512bf16;
         lf_kernels_fill_avx2(ks);
         lf_kernels_fill_avx512(ks, vnni, bf16);
+        lf_kernels_fill_il_kquants_avx512(ks, vnni);
+        lf_kernels_fill_il_avx512(ks, vnni);
         snprintf(ks->name, sizeof ks->name, "avx512%s%s", vnni ? "+vnni" : "",
                  bf16 ? "+bf16" : "");
         break;

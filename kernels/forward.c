@@ -96,13 +96,18 @@ static size_t model_work_size(const lf_model *m, int64_t n) {
 
 /* Bytes of one quantized activation row, the largest over all matrices. */
 static size_t model_xq_size(const lf_model *m) {
-    size_t s = 0;
+    size_t s = 0, p = 0;
     for (int il = 0; il < m->hp.n_layer; il++)
         for (int w = 0; w < LF_W_COUNT; w++) {
             const lf_mat *mt = &m->layers[il].w[w];
             s = max_sz(s, lf_row_size(lf_type_traits_get(mt->type)->vec_dot_type, mt->cols));
+            /* room for the row prepared for an interleaved kernel, whether
+             * or not the model is interleaved yet */
+            const lf_il_desc *d = lf_il_desc_get(mt->type);
+            if (d && d->prep_act)
+                p = max_sz(p, d->act_bytes(mt->cols));
         }
-    return s;
+    return (s + 63) / 64 * 64 + p;
 }
 
 /* *sum += a·b·c, false on overflow. */
@@ -443,9 +448,19 @@ static void mm_fused1(lf_ctx *c, const int *s, const lf_mat *const *w, int nw, c
                       float *const *y) {
     const lf_kernel_set *ks = lf_kernel_set_active();
     lf_type vt = lf_type_traits_get(w[0]->type)->vec_dot_type;
+    /* one activation row serves all: the same activation type and, when
+     * the row is prepared for an interleaved kernel, the same type */
+    const lf_il_desc *ild = w[0]->interleaved && ks->mv_il[w[0]->type] ? lf_il_desc_get(w[0]->type) : NULL;
+    const bool prep = ild && ild->prep_act;
     bool ok = true;
-    for (int k = 1; k < nw; k++)
+    for (int k = 1; k < nw; k++) {
         ok &= lf_type_traits_get(w[k]->type)->vec_dot_type == vt && w[k]->cols == w[0]->cols;
+        const lf_il_desc *d = w[k]->interleaved ? lf_il_desc_get(w[k]->type) : NULL;
+        if (prep || (d && d->prep_act))
+            ok &= w[k]->type == w[0]->type && w[k]->interleaved == w[0]->interleaved;
+    }
+    for (int k = 0; k < nw; k++)   /* interleaved for another kernel set */
+        ok &= !w[k]->interleaved || ks->mv_il[w[k]->type] != NULL;
     if (!ok) {
         for (int k = 0; k < nw; k++)
             mm(c, s[k], w[k], x, 1, y[k]);
@@ -453,10 +468,15 @@ static void mm_fused1(lf_ctx *c, const int *s, const lf_mat *const *w, int nw, c
     }
     fused_mv f = {.nw = nw, .xq = c->xq};
     lf_quantize_row_get(vt)(x, c->xq, w[0]->cols);
+    if (prep) {
+        size_t off = (lf_row_size(vt, w[0]->cols) + 63) / 64 * 64;
+        ild->prep_act(c->xq, (char *)c->xq + off, w[0]->cols);
+        f.xq = (char *)c->xq + off;
+    }
     for (int k = 0; k < nw; k++) {
         f.w[k] = w[k];
         f.y[k] = y[k];
-        f.mv[k] = ks->mv[w[k]->type];
+        f.mv[k] = w[k]->interleaved ? ks->mv_il[w[k]->type] : ks->mv[w[k]->type];
         f.units[k] = (w[k]->rows + 15) / 16;
         f.total += f.units[k];
     }

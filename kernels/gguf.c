@@ -56,6 +56,14 @@ struct lf_gguf {
     size_t *info_off;              /* file offset of each tensor info */
 };
 
+int lf_gguf_data_writable(lf_gguf *g, lf_error *err) {
+    if (!g->mapped)
+        return lf_error_set(err, LF_EUNSUPP, "%s: not a file mapping", g->path ? g->path : "gguf");
+    if (mprotect((void *)g->base, g->size, PROT_READ | PROT_WRITE) != 0)
+        return lf_error_set(err, LF_EIO, "%s: mprotect: %s", g->path, strerror(errno));
+    return 0;
+}
+
 /* ---- the byte cursor --------------------------------------------------- */
 
 typedef struct reader {

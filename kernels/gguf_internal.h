@@ -22,4 +22,10 @@ size_t lf_gguf_vtype_size(lf_gguf_vtype t);
 /* The encoded value of kv (only for kvs from lf_gguf_open*). */
 const void *lf_gguf_kv_raw(const lf_gguf_kv *kv, size_t *size);
 
+/* Makes the tensor data of a file-mapped g writable in place (a private
+ * copy-on-write mapping: the file never changes), for rewriting weights
+ * into the kernels' layout at load. LF_EUNSUPP for a g over caller memory,
+ * LF_EIO if mprotect fails. */
+int lf_gguf_data_writable(lf_gguf *g, lf_error *err);
+
 #endif /* LF_GGUF_INTERNAL_H */

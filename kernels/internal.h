@@ -149,6 +149,13 @@ typedef struct lf_kernel_set {
     lf_kv_axpy_fn kv_axpy[LF_TYPE_COUNT];
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     float (*sumsq_f32)(const float *a, int64_t n);
+    /* Matrix-vector over one group of LF_IL_ROWS rows in the interleaved
+     * layout of the type (see below): s[0..3] = dot(row r, y), x the group
+     * start, bx = row_bytes of one row (as stored), nr always LF_IL_ROWS,
+     * y the activation row prepared by the layout's prep_act if it has one.
+     * NULL = this ISA has no kernel for the layout, and matrices of that
+     * type stay as stored. */
+    lf_mv_fn mv_il[LF_TYPE_COUNT];
 } lf_kernel_set;
 
 /* Kernel-set flags for tests: build a set with a feature turned off. */
@@ -209,5 +216,48 @@ void lf_gemm_f_tile_ref(int K, const float *panel, const float *acts, int ncols,
 void lf_gemm_tile_ref(const lf_gemm_desc *g, int K, const uint8_t *qs,
                       const float *sw, const float *mw, const void *acts,
                       int ncols, float *y, size_t ldy, int nrows);
+
+/* ---- interleaved weights (interleave.c) ----------------------------------
+ * A matrix the decoder streams can be rewritten once, in place, so that
+ * each group of LF_IL_ROWS consecutive rows (4 × row_bytes, same size as
+ * stored) reads as one sequential stream in exactly the order its kernel
+ * consumes it: with rows as stored, a 4-row kernel walks four streams a
+ * row apart, which short rows (2-4 KiB) give the prefetchers no time to
+ * follow, and every block's unaligned fields cost shuffles per row. Each
+ * type defines its own layout, byte for byte, next to its functions. A
+ * layout only exists for a type when it is also worth it, and a matrix is
+ * only interleaved when the active kernel set has mv_il for its type. */
+#define LF_IL_ROWS 4
+/* the matrix products walk rows LF_MV_MAX_ROWS at a time from multiples of
+ * 16: with these equal every call covers exactly one interleaved group */
+_Static_assert(LF_IL_ROWS == LF_MV_MAX_ROWS, "an mv call is one interleaved group");
+/* dst = the LF_IL_ROWS rows at src (each row_bytes, cols values) in the
+ * interleaved layout, or back; dst and src do not overlap. */
+typedef void (*lf_il_fn)(void *dst, const void *src, size_t row_bytes, int64_t cols);
+typedef struct lf_il_desc {
+    lf_il_fn interleave;
+    lf_il_fn deinterleave;
+    /* Optional: the activation row (cols values in the vec_dot_type)
+     * rewritten once per product into act_bytes(cols) bytes (a multiple of
+     * 64) in the form mv_il reads, so that regrouping and offset sums are
+     * not redone for every group of rows. NULL: mv_il reads the
+     * vec_dot_type row itself. */
+    size_t (*act_bytes)(int64_t cols);
+    void (*prep_act)(const void *act, void *out, int64_t cols);
+} lf_il_desc;
+/* The layout of type t, NULL if t has none. */
+const lf_il_desc *lf_il_desc_get(lf_type t);
+/* s[0..3] for the group of interleaved w starting at row r against y in
+ * the vec_dot_type (not prepared), through the scalar reference dot: for
+ * a matrix interleaved under one kernel set and used under another that
+ * has no mv_il for its type (tests switching ISAs). Slow, never wrong. */
+void lf_mv_il_portable(const lf_mat *w, int64_t r, const void *y, float *s);
+/* AVX-512 kernels for the Q4_0 / Q8_0 layouts (arch/x86/mv_il_avx512.c). */
+void lf_kernels_fill_il_avx512(lf_kernel_set *ks, bool vnni);
+/* Layouts defined outside interleave.c (interleave_kquants.c). */
+extern const lf_il_desc lf_il_q4_K, lf_il_q5_K, lf_il_q6_K;
+/* AVX-512 kernels for those layouts (arch/x86/mv_il_kquants_avx512.c):
+ * sets ks->mv_il for q4_K, q5_K and q6_K. */
+void lf_kernels_fill_il_kquants_avx512(lf_kernel_set *ks, bool vnni);
 
 #endif /* LF_KERNELS_INTERNAL_H */

@@ -392,8 +392,8 @@ typedef struct lf_pool lf_pool;
 typedef void (*lf_pool_fn)(void *arg, int ith, int nth);
 
 /* nthreads >= 1 (the caller counts as one); pin = bind worker i to the i-th
- * CPU of the current affinity mask, and the calling thread (thread 0) to
- * the first until lf_pool_free restores its mask. NULL on failure. */
+ * CPU of the caller's affinity mask (the caller itself is not bound, so
+ * pools can coexist). NULL on failure. */
 lf_pool *lf_pool_create(int nthreads, bool pin);
 /* Joins the workers; pool may be NULL. Not while a job runs. */
 void lf_pool_free(lf_pool *pool);
@@ -412,9 +412,27 @@ typedef struct lf_mat {
     int64_t rows, cols;
     size_t row_bytes;
     const void *data;
+    /* Rows rewritten in groups of 4 into the decode kernels' layout
+     * (lf_mat_interleave); row r's bytes are then not at data + r·row_bytes. */
+    bool interleaved;
 } lf_mat;
 
 lf_mat lf_mat_from_tensor(const lf_gguf_tensor *t);
+
+/* Interleaving (kernels/interleave.c): whether w can be rewritten for the
+ * active kernels (a layout and a kernel exist for its type, rows % 4 == 0,
+ * not yet interleaved). lf_mat_interleave rewrites it in place — data must
+ * be w->data, writable — and sets w->interleaved; the size is unchanged.
+ * LF_EINVAL when it cannot (message says why), LF_ENOMEM. Interleave once
+ * per matrix, before the kernels are switched (lf_kernels_init) never after:
+ * the layout belongs to the kernel set that was active. */
+bool lf_mat_can_interleave(const lf_mat *w);
+int lf_mat_interleave(lf_mat *w, void *data, lf_error *err);
+/* Rows [r0, r0 + n) of w in the stored (GGUF) layout into out (n·row_bytes
+ * bytes); for an interleaved w, r0 and n must be multiples of 4. */
+void lf_mat_rows_stored(const lf_mat *w, int64_t r0, int64_t n, void *out);
+/* Rows [r0, r0 + n) of w as floats (n·cols), either layout. LF_ENOMEM. */
+int lf_mat_rows_to_float(const lf_mat *w, int64_t r0, int64_t n, float *out);
 
 /* Scratch bytes lf_matmul needs for n activation rows (the activations
  * quantized to the weight type's vec_dot_type). */
@@ -426,7 +444,7 @@ size_t lf_matmul_work_size(const lf_mat *w, int64_t n);
 void lf_matmul(lf_pool *pool, const lf_mat *w, const float *x, int64_t n,
                float *y, void *work);
 /* Scalar reference of the same product (dequantize + F32 dot, double
- * accumulation) for tests. */
+ * accumulation) for tests; w in the stored layout (not interleaved). */
 void lf_matmul_ref(const lf_mat *w, const float *x, int64_t n, float *y);
 
 /* ---- elementwise and normalisation ops (scalar + SIMD) ---------------- */

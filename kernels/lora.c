@@ -337,8 +337,10 @@ fail:
 
 static float *mat_to_f32(const lf_mat *w) {
     float *f = malloc((size_t)w->rows * (size_t)w->cols * sizeof(float));
-    if (f)
-        lf_dequantize(w->type, w->data, f, w->rows, w->cols);
+    if (f && lf_mat_rows_to_float(w, 0, w->rows, f) < 0) {   /* either layout */
+        free(f);
+        f = NULL;
+    }
     return f;
 }
 
@@ -352,6 +354,7 @@ int lf_model_merge_lora_ex(lf_model **out, const lf_model *base, lf_lora *const 
     if (!m)
         return lf_error_set(err, LF_ENOMEM, "merge: out of memory");
     m->meta = base->meta;
+    m->merged = true;
     m->mem_budget = base->mem_budget;
     m->vocab = base->vocab;     /* shared, not owned */
     m->mix = requant ? base->mix : LF_MIX_COUNT;

@@ -7,6 +7,8 @@
  * non-F32 type are converted (the forward pass reads norms as F32).
  */
 #include "kernels/model_internal.h"
+#include "kernels/gguf_internal.h"
+#include "kernels/internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -627,7 +629,6 @@ int lf_model_load(lf_model **out, const char *path, const lf_model_opts *opts, l
     }
     m->gguf = g;
     m->meta = g;
-    m->repack = opts && opts->repack;
     m->mem_budget = budget;
     int64_t nt = lf_gguf_n_tensors(g);
     m->tensors = calloc((size_t)(nt > 0 ? nt : 1), sizeof *m->tensors);
@@ -664,10 +665,78 @@ int lf_model_load(lf_model **out, const char *path, const lf_model_opts *opts, l
         if (vrc < 0)
             m->vocab = NULL;
     }
-    /* opts->repack: the hook where weights will be reorganised into the
-     * kernels' interleaved layout (kept as stored until that exists). */
+    if (opts && opts->interleave && (rc = lf_model_interleave(m, err)) < 0) {
+        lf_model_free(m);
+        return lf_error_wrap(err, "%s", path);
+    }
     *out = m;
     return 0;
+}
+
+/* ---- the kernels' layout ---------------------------------------------------- */
+
+static bool within(const lf_mat *t, const void *p) {
+    const char *b = t->data;
+    return (const char *)p >= b && (const char *)p < b + (size_t)t->rows * t->row_bytes;
+}
+
+/* Whether every view of registry matrix t (layer slots, output) starts and
+ * ends on a group of 4 rows; *used: some view exists. */
+static bool views_aligned(const lf_model *m, const lf_mat *t, bool *used) {
+    bool ok = true;
+    *used = false;
+    for (int il = 0; il < m->hp.n_layer; il++)
+        for (int k = 0; k < LF_W_COUNT; k++) {
+            const lf_mat *v = &m->layers[il].w[k];
+            if (!v->data || !within(t, v->data))
+                continue;
+            *used = true;
+            size_t off = (size_t)((const char *)v->data - (const char *)t->data);
+            ok &= off % (LF_IL_ROWS * t->row_bytes) == 0 && v->rows % LF_IL_ROWS == 0;
+        }
+    if (m->output.data && within(t, m->output.data))
+        *used = true;
+    return ok;
+}
+
+static void mark_views(lf_model *m, const lf_mat *t) {
+    for (int il = 0; il < m->hp.n_layer; il++)
+        for (int k = 0; k < LF_W_COUNT; k++)
+            if (m->layers[il].w[k].data && within(t, m->layers[il].w[k].data))
+                m->layers[il].w[k].interleaved = true;
+    if (m->output.data && within(t, m->output.data))
+        m->output.interleaved = true;
+}
+
+int lf_model_interleave(lf_model *m, lf_error *err) {
+    /* a merged copy's unmerged tensors belong to its base */
+    if (m->merged)
+        return 0;
+    int count = 0;
+    bool writable = false;
+    for (int i = 0; i < m->n_tensors; i++) {
+        lf_mat *t = &m->tensors[i].mat;
+        /* embedding rows are looked up as stored (a tied output with them) */
+        if (t->rows <= 1 || t->data == m->tok_embd.data || !lf_mat_can_interleave(t))
+            continue;
+        bool used;
+        if (!views_aligned(m, t, &used) || !used)
+            continue;
+        if (m->gguf && !writable) {
+            lf_error e2 = {0};
+            if (lf_gguf_data_writable(m->gguf, &e2) == LF_EUNSUPP)
+                return 0;   /* caller's memory: stays as stored */
+            if (e2.code < 0)
+                return lf_error_set(err, e2.code, "%s", e2.msg);
+            writable = true;
+        }
+        int rc = lf_mat_interleave(t, (void *)t->data, err);
+        if (rc < 0)
+            return lf_error_wrap(err, "%s", m->tensors[i].name);
+        mark_views(m, t);
+        count++;
+    }
+    return count;
 }
 
 /* ---- accessors ----------------------------------------------------------- */
@@ -844,6 +913,11 @@ static int write_min_vocab(lf_gguf_writer *w, int n_vocab) {
 
 int lf_model_save_gguf(const lf_model *m, const char *path, lf_error *err) {
     const lf_model_params *hp = &m->hp;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].mat.interleaved)
+            return lf_error_set(err, LF_EINVAL, "%s: %s is in the kernels' interleaved layout; "
+                                "save models before lf_model_interleave", path,
+                                m->tensors[i].name);
     lf_gguf_writer *w = lf_gguf_writer_new();
     if (!w)
         return lf_error_set(err, LF_ENOMEM, "%s: out of memory", path);

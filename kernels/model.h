@@ -126,8 +126,8 @@ bool lf_model_params_layer_swa(const lf_model_params *hp, int il);
 typedef struct lf_model lf_model;
 
 typedef struct lf_model_opts {
-    bool repack;      /* reserved: reorganise weights for the kernels (for
-                       * now weights are always used as stored) */
+    bool interleave;  /* rewrite the matrices into the active kernels'
+                       * layout at load (lf_model_interleave) */
     bool no_vocab;    /* skip loading the tokenizer */
     uint64_t mem_budget; /* bytes the model, its contexts and adapters may
                        * use together (the caller passes the probe's usable
@@ -161,6 +161,17 @@ int lf_model_synth(lf_model **out, const lf_model_params *hp, lf_mix mix,
                    uint64_t seed, lf_error *err);
 int lf_model_synth_ex(lf_model **out, const lf_model_params *hp, lf_mix mix,
                       uint64_t seed, lf_pool *pool, lf_error *err);
+/* Rewrites the matrices the kernels multiply (layer projections, an
+ * untied output) into the interleaved layout of the active kernel set, in
+ * place (lf_mat_interleave): decoding then streams each group of 4 rows
+ * as one sequence. Memory does not grow: a file mapping becomes a private
+ * copy of the same size. Embeddings, vectors, types without a layout or
+ * kernel, and merged copies stay as stored. Call once, after loading or
+ * synthesizing and before lf_kernels_init is called again; contexts made
+ * before still work. The model can no longer be saved (LF_EINVAL);
+ * adapters still load, apply and merge. Returns the number of matrices
+ * rewritten, or LF_ENOMEM / LF_EIO. */
+int lf_model_interleave(lf_model *m, lf_error *err);
 /* Writes m as a GGUF v3 file: general.architecture/name/file_type, the
  * {arch}.* hyperparameters, the tokenizer of the source file (or a minimal
  * SentencePiece vocabulary for synthetic models), all tensors. */

@@ -9,7 +9,8 @@
  *     as long as the model (the GGUF mapping, an owned buffer, or the base
  *     model for merged copies);
  *  2. every norm and bias pointer is F32 of the documented length;
- *  3. nothing is written after load: contexts only read.
+ *  3. nothing is written after load (lf_model_interleave is part of loading):
+ *     contexts only read.
  */
 #ifndef LF_MODEL_INTERNAL_H
 #define LF_MODEL_INTERNAL_H
@@ -51,7 +52,7 @@ struct lf_model {
     lf_vocab *vocab;            /* may be NULL */
     bool own_vocab;
     lf_mix mix;
-    bool repack;
+    bool merged;                /* a merged copy: unmerged tensors are the base's */
     uint64_t mem_budget;        /* bytes for model + contexts + adapters, 0 none */
     /* allocations owned by the model (synthetic blocks, F32 copies) */
     void **owned;

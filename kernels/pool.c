@@ -75,8 +75,6 @@ struct lf_pool {
     atomic_bool stop;
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
-    bool pinned_caller;
-    cpu_set_t caller_mask;    /* restored at free when the caller was pinned */
     int spin;                 /* spin iterations before sleeping */
 };
 
@@ -166,13 +164,11 @@ lf_pool *lf_pool_create(int nthreads, bool pin) {
     /* More threads than CPUs: a spinning thread would only hold the CPU
      * that the thread it waits for needs, so hand off by sleeping alone. */
     pool->spin = got_mask && nthreads > CPU_COUNT(&mask) ? 0 : LF_POOL_SPIN;
-    if (have_mask) {
-        /* The caller is thread 0: pin it too, so it does not wander onto a
-         * worker's CPU; its mask is restored by lf_pool_free. */
-        pool->caller_mask = mask;
-        pool->pinned_caller = true;
-        pin_self(nth_allowed_cpu(&mask, 0));
-    }
+    /* The caller (thread 0) is left unpinned: with workers bound to CPUs
+     * 1..n-1 of the mask the scheduler keeps it on the CPU left over. Were
+     * it pinned, a second pool created while this one lives (the bench
+     * interleaves thread counts) would read the narrowed mask and put all
+     * its workers on the caller's one CPU. */
     if (nthreads > 1) {
         pool->workers = calloc((size_t)nthreads - 1, sizeof *pool->workers);
         if (!pool->workers) {
@@ -207,9 +203,6 @@ void lf_pool_free(lf_pool *pool) {
         pthread_join(pool->workers[i - 1].thread, NULL);
         free(pool->workers[i - 1].scratch);
     }
-    if (pool->pinned_caller)
-        (void)pthread_setaffinity_np(pthread_self(), sizeof pool->caller_mask,
-                                     &pool->caller_mask);
     pthread_mutex_destroy(&pool->mu);
     pthread_cond_destroy(&pool->cv_work);
     pthread_cond_destroy(&pool->cv_done);
