@@ -657,8 +657,14 @@ static void eval_batch(lf_ctx *c, const int32_t *tokens, int nb, int pos0, float
     /* embeddings: one row per token, any storage type */
     lf_to_float_fn emb_to_float = lf_type_traits_get(m->tok_embd.type)->to_float;
     for (int i = 0; i < nb; i++) {
-        const void *row = (const char *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes;
-        emb_to_float(row, c->x + (size_t)i * E, E);
+        if (m->tok_embd.interleaved) {
+            /* a tied embedding rewritten for the output product */
+            if (lf_mat_rows_to_float(&m->tok_embd, tokens[i], 1, c->x + (size_t)i * E) < 0)
+                memset(c->x + (size_t)i * E, 0, sizeof(float) * (size_t)E);
+        } else {
+            const void *row = (const char *)m->tok_embd.data + (size_t)tokens[i] * m->tok_embd.row_bytes;
+            emb_to_float(row, c->x + (size_t)i * E, E);
+        }
         if (hp->embd_scale)
             lf_scale(c->x + (size_t)i * E, sqrtf((float)E), E);
         if (hp->embd_mult > 0)

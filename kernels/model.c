@@ -706,6 +706,8 @@ static void mark_views(lf_model *m, const lf_mat *t) {
                 m->layers[il].w[k].interleaved = true;
     if (m->output.data && within(t, m->output.data))
         m->output.interleaved = true;
+    if (m->tok_embd.data && within(t, m->tok_embd.data))
+        m->tok_embd.interleaved = true;
 }
 
 int lf_model_interleave(lf_model *m, lf_error *err) {
@@ -716,8 +718,10 @@ int lf_model_interleave(lf_model *m, lf_error *err) {
     bool writable = false;
     for (int i = 0; i < m->n_tensors; i++) {
         lf_mat *t = &m->tensors[i].mat;
-        /* embedding rows are looked up as stored (a tied output with them) */
-        if (t->rows <= 1 || t->data == m->tok_embd.data || !lf_mat_can_interleave(t))
+        /* an untied embedding is only looked up (no view uses it below);
+         * a tied one is also the output product, the biggest matrix of a
+         * small model, and its lookups read rows back out of the layout */
+        if (t->rows <= 1 || !lf_mat_can_interleave(t))
             continue;
         bool used;
         if (!views_aligned(m, t, &used) || !used)

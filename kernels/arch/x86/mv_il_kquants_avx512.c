@@ -8,17 +8,22 @@
  * it meets are one 16-byte broadcast shared by all rows, the per-lane scale
  * words come from one in-lane byte shuffle (vpshufb) of a header decoded
  * once per super-block for all 4 rows, and the per-row results stay in
- * their lanes until a single reduction at the end. Per 64 bytes of Q4_K
- * quants that is: and, shift, and, 2 × vpmaddubsw, vpaddw, vpshufb and one
- * vpdpwssd (the two nibbles of a byte belong to the same sub-block, so
- * their pair sums are added in int16 before the scale multiply).
+ * their lanes until a single reduction at the end. The multiply steps
+ * bound these kernels on Zen 4, so they are kept few: with VNNI, per 64
+ * bytes of Q4_K quants two vpdpbusd (low / high nibbles, both of the same
+ * sub-block) give int32 sums of 4 products, and every two sub-blocks are
+ * packed to words (vpackssdw) to meet their scales in one vpdpwssd; Q6_K
+ * does the same per two groups of 16. Without VNNI: vpmaddubsw pair sums
+ * (Q4_K/Q5_K: both nibbles added in int16) times the scale words by
+ * vpmaddwd.
  *
  * Like kernels/arch/x86/vecdot_avx512.c, each body takes `vnni` as a
- * compile-time constant and is instantiated with vpdpwssd (VNNI) and with
- * vpmaddwd + vpaddd. Operand bounds (no int16 saturation in vpmaddubsw):
- * |activation| <= 128, so a Q4_K pair sum is <= 2·15·128 and the sum of
- * the two nibbles' pairs <= 7680; Q5_K <= 2·2·31·128 = 15872; Q6_K <=
- * 2·63·128 = 16128.
+ * compile-time constant and is instantiated twice. Operand bounds, with
+ * |activation| <= 128: no int16 saturation in vpmaddubsw (Q4_K nibble
+ * pairs added: <= 2·2·15·128 = 7680, Q5_K <= 15872, Q6_K <= 2·63·128 =
+ * 16128) nor in vpackssdw (sums of 4 products per nibble position, both
+ * positions: Q4_K <= 15360, Q5_K <= 31744, Q6_K group <= 4·63·128 =
+ * 32256). test_interleave_kquants checks the extremes.
  */
 #include "kernels/internal.h"
 
