@@ -32,10 +32,10 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* How far ahead of the read position the stream is prefetched (bytes).
- * Groups are contiguous, so near the end of a group this reaches into the
- * next one, which the caller reads next. */
-#define IL_PREFETCH_AHEAD 1024
+/* No prefetch ahead: a group is one forward stream, which the hardware
+ * prefetchers follow; prefetching 0.8-8 KiB ahead cost 10-30% on Zen 4
+ * (one thread, 4096 x 14336, Q6_K: 0.68-0.74 of the read roof without,
+ * 0.48-0.65 with). Q6_K requests its current super-block up front. */
 
 /* acc += Σ2 s16·s16 per int32 lane. */
 INLINE __m512i dot_ww(__m512i acc, __m512i a, __m512i b, const bool vnni) {
@@ -86,11 +86,6 @@ INLINE __m512i bcast16(const void *p) {
     return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)p));
 }
 
-INLINE void prefetch_span(const uint8_t *p, size_t bytes) {
-    for (size_t o = 0; o < bytes; o += 64)
-        _mm_prefetch((const char *)p + IL_PREFETCH_AHEAD + o, _MM_HINT_T0);
-}
-
 /* s[r] = Σ of the 4 floats of lane r. */
 INLINE void lanes_to_rows(__m512 acc, float *s) {
     float v[16] __attribute__((aligned(64)));
@@ -135,7 +130,6 @@ INLINE void mv_il_q45_body(int n, float *s, const void *vx, const void *vy,
                                              0x00110011, 0x00110011, 0x00190019, 0x00190019);
     __m512 acc = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, x += sbytes) {
-        prefetch_span(x, sbytes);
         const int8_t *q8 = y[b].qs;
         const __m512i h = _mm512_loadu_si512(x);
         const __m512i scb = _mm512_and_si512(h, m63);
@@ -205,8 +199,12 @@ INLINE void mv_il_q6_body(int n, float *s, const void *vx, const void *vy, const
     const __m256i d_idx = _mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     __m512 acc = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, x += 832, dp += 8) {
-        prefetch_span(x, 832);
         const int8_t *q8 = y[b].qs;
+        /* every line of the super-block requested before the first use:
+         * its loads then overlap instead of trailing the scale decode
+         * (one thread: 0.75-0.80 of the read roof against 0.68-0.74) */
+        for (int o = 0; o < 832; o += 64)
+            _mm_prefetch((const char *)x + o, _MM_HINT_T0);
         const __m512i s8 = _mm512_loadu_si512(x);
         const __m512i sa = _mm512_cvtepi8_epi16(_mm512_castsi512_si256(s8));
         const __m512i sb = _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64(s8, 1));
