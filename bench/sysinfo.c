@@ -16,8 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>   /* malloc_trim */
+#endif
 
 bool lf_rb_rss_reset(void) {
+#ifdef __GLIBC__
+    /* Memory the previous model freed may still sit in the heap (glibc
+     * serves blocks under its adaptive mmap threshold, up to 32 MiB, from
+     * brk): hand it back first, or every model's peak would include the
+     * one before it. */
+    malloc_trim(0);
+#endif
     int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return false;

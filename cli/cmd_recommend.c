@@ -459,7 +459,7 @@ int cmd_recommend(int argc, char **argv) {
     k.min_tps = DEFAULT_MIN_TPS;
     const char *gpu = NULL, *device = NULL, *obs_path = NULL, *db = NULL;
     uint64_t memory = 0;
-    double bandwidth = 0, compute = 0, d;
+    double bandwidth = 0, compute = 0, d = 0;
     lf_rec_kind kind = LF_REC_CPU;
     bool kind_given = false;
     int top = 10;

@@ -35,9 +35,12 @@
 
 /* ---- d-first steps (Q4_0, Q8_0) ----------------------------------------- */
 
-/* Blocks of bsize bytes: an fp16 scale then qbytes of quants. */
-static void dfirst(void *dst, const void *src, size_t row_bytes, int64_t cols, int bk,
-                   size_t bsize, size_t qbytes, int step, bool back) {
+/* Blocks of bsize bytes: an fp16 scale then qbytes of quants. Always
+ * inlined with constant sizes, so the copies compile to plain moves (this
+ * runs for every weight panel of prompt processing). */
+static inline __attribute__((always_inline)) void dfirst(void *dst, const void *src, size_t row_bytes,
+                                                          int64_t cols, int bk, size_t bsize,
+                                                          size_t qbytes, int step, bool back) {
     const int64_t nb = cols / bk;
     uint8_t *il = back ? (uint8_t *)src : dst;       /* interleaved side */
     uint8_t *st = back ? dst : (uint8_t *)src;       /* stored side */

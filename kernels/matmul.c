@@ -299,12 +299,21 @@ void lf_matmul(lf_pool *pool, const lf_mat *w, const float *x, int64_t n,
     c.xrow = lf_row_size(c.vt, w->cols);
     c.xq = work;
     char *next = c.xq + align64((size_t)n * c.xrow);
+    const bool packed = use_packed(ks, w, n);
     if (c.mv && (c.xprow = il_act_row(w)) > 0) {
-        c.xp = next;
-        c.prep_act = lf_il_desc_get(w->type)->prep_act;
-        next += (size_t)n * c.xprow;
+        if (packed) {
+            /* panels take stored rows; a thread without a panel buffer
+             * falls back to the portable group path, which reads the
+             * plain quantized row */
+            c.mv = NULL;
+            c.xprow = 0;
+        } else {
+            c.xp = next;
+            c.prep_act = lf_il_desc_get(w->type)->prep_act;
+            next += (size_t)n * c.xprow;
+        }
     }
-    if (use_packed(ks, w, n)) {
+    if (packed) {
         c.g = lf_gemm_desc_get(w->type);
         c.pack = ks->gemm_pack[w->type] ? ks->gemm_pack[w->type] : c.g->pack;
         c.acts_bytes = lf_gemm_acts_bytes((int)w->cols, c.g->chunk);

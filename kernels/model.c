@@ -510,7 +510,7 @@ static int read_hparams(const lf_gguf *g, const char *path, lf_model_params *hp,
     char arch_s[64];
     if (lf_gguf_get_str(g, "general.architecture", arch_s, sizeof arch_s) < 0)
         return lf_error_set(err, LF_EFORMAT, "%s: general.architecture missing", path);
-    lf_arch arch;
+    lf_arch arch = LF_ARCH_LLAMA;   /* set by lf_arch_parse on success */
     int rc = lf_arch_parse(arch_s, &arch, err);
     if (rc < 0)
         return lf_error_wrap(err, "%s", path);

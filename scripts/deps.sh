@@ -11,7 +11,9 @@ case "$what" in
   test) pkgs+=(libcmocka-dev) ;;
   # clang's libFuzzer and sanitizer runtimes (libclang_rt.fuzzer) are in
   # libclang-rt-14-dev, only a Recommends of clang on Debian 12
-  ci)   pkgs+=(libcmocka-dev gcc-aarch64-linux-gnu qemu-user clang libclang-rt-14-dev) ;;
+  # chromium: the report test renders the HTML headless and checks it (it
+  # skips, saying so, where chromium is absent)
+  ci)   pkgs+=(libcmocka-dev gcc-aarch64-linux-gnu qemu-user clang libclang-rt-14-dev chromium) ;;
   fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 esac
 missing=()

@@ -209,4 +209,16 @@ static inline void *kt_alloc(size_t n) {
     return p;
 }
 
+/* Σ |w|·|a| of one stored row of type t against float activations: the
+ * scale of the rounding a dot product may show. */
+static inline double kt_magnitude(lf_type t, const void *row, const float *af, int n) {
+    float *wf = kt_alloc((size_t)n * sizeof(float));
+    lf_dequantize(t, row, wf, 1, n);
+    double m = 0;
+    for (int i = 0; i < n; i++)
+        m += fabs((double)wf[i] * af[i]);
+    free(wf);
+    return m;
+}
+
 #endif /* LF_TESTS_KT_H */

@@ -89,17 +89,6 @@ static void test_documented_layout(void **state) {
     }
 }
 
-/* Σ|w·a| of a stored row against float activations: the error scale. */
-static double magnitude(lf_type t, const void *row, const float *af, int n) {
-    float *wf = malloc((size_t)n * sizeof *wf);
-    assert_non_null(wf);
-    lf_dequantize(t, row, wf, 1, n);
-    double m = 0;
-    for (int i = 0; i < n; i++)
-        m += fabs((double)wf[i] * af[i]);
-    free(wf);
-    return m;
-}
 
 static void test_kernels_match_reference(void **state) {
     (void)state;
@@ -143,7 +132,7 @@ static void test_kernels_match_reference(void **state) {
                 for (int r = 0; r < 4; r++) {
                     float ref;
                     tr->vec_dot(n, &ref, x + r * rb, y);
-                    double tol = (n / 16 + 16) * ldexp(1.0, -23) * magnitude(t, x + r * rb, af, n) + 1e-30;
+                    double tol = (n / 16 + 16) * ldexp(1.0, -23) * kt_magnitude(t, x + r * rb, af, n) + 1e-30;
                     if (!(fabs(s[r] - ref) <= tol))
                         fail_msg("%s mv_il %s n=%d row %d: %.9g vs reference %.9g (tol %.3g)",
                                  ks.name, tr->name, n, r, s[r], ref, tol);

@@ -114,16 +114,6 @@ static void test_documented_layouts(void **state) {
 
 /* ---- extreme blocks --------------------------------------------------------- */
 
-/* Σ |w|·|a| of a row, for the float tolerance. */
-static double magnitude(lf_type t, const void *row, const float *af, int n) {
-    float *wf = kt_alloc((size_t)n * sizeof(float));
-    lf_dequantize(t, row, wf, 1, n);
-    double m = 0;
-    for (int i = 0; i < n; i++)
-        m += fabs((double)wf[i] * af[i]);
-    free(wf);
-    return m;
-}
 
 /* Fills 4 rows with extreme content of kind k (0: maximal quants, scales
  * and mins; 1: minimal quants (Q6_K: -32) with extreme scales; 2: random
@@ -184,7 +174,7 @@ static void test_extremes(void **state) {
                     for (int r = 0; r < 4; r++) {
                         float ref;
                         lf_type_traits_get(t)->vec_dot(n, &ref, x + r * rb, y);
-                        double tol = 64 * ldexp(1.0, -23) * magnitude(t, x + r * rb, af, n) + 1e-30;
+                        double tol = 64 * ldexp(1.0, -23) * kt_magnitude(t, x + r * rb, af, n) + 1e-30;
                         if (!(fabs(s[r] - ref) <= tol))
                             fail_msg("%s mv_il %s kind %d sign %d row %d: %.9g vs reference %.9g",
                                      ks.name, lf_type_traits_get(t)->name, kind, sign, r, s[r], ref);
