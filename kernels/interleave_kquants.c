@@ -59,194 +59,211 @@
 
 #include <string.h>
 
-/* ---- per-row decoded super-blocks --------------------------------------- */
+/* ---- word helpers ---------------------------------------------------------
+ *
+ * The conversions run for every weight panel of a prompt-sized matrix
+ * product (deinterleave) and once per matrix at load (interleave), so they
+ * work on whole words and on fixed-size byte loops GCC vectorizes, never
+ * element by element. Loads and stores go through memcpy (no alignment or
+ * aliasing assumptions). */
 
-/* One super-block of one row with every field unpacked (q: quants with all
- * bits, 0..15 / 0..31 / 0..63). */
-typedef struct {
-    lf_half d, dmin;
-    uint8_t sc[8], mn[8];   /* Q4_K/Q5_K */
-    int8_t s6[16];          /* Q6_K */
-    uint8_t q[LF_QK_K];
-} kq_unpacked;
+static inline uint32_t ld32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static inline void st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline uint64_t ld64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline void st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
-/* GGML's 12-byte scale field of Q4_K/Q5_K, packed from 8 scales and 8
- * mins (the inverse of lf_k4_scale_min). */
-static void k4_pack_scales(uint8_t s[12], const uint8_t sc[8], const uint8_t mn[8]) {
-    for (int j = 0; j < 4; j++) {
-        s[j] = (uint8_t)((sc[j] & 63) | (sc[j + 4] >> 4) << 6);
-        s[j + 4] = (uint8_t)((mn[j] & 63) | (mn[j + 4] >> 4) << 6);
-        s[j + 8] = (uint8_t)((sc[j + 4] & 15) | (mn[j + 4] & 15) << 4);
+/* The byte order of the words: the masks below act byte by byte, so they
+ * only need a little-endian word to see byte k at bits 8k..8k+7. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "interleave_kquants.c assumes a little-endian target"
+#endif
+
+/* Two nibble pairs (bytes b0 = n0 | n1 << 4, b1 = n2 | n3 << 4 of u) spread
+ * to four bytes n0..n3, and back. */
+static inline uint32_t nib_spread(uint32_t u) {
+    uint32_t x = (u & 0xFFu) | (u & 0xFF00u) << 8;
+    return (x | x << 4) & 0x0F0F0F0Fu;
+}
+static inline uint32_t nib_gather(uint32_t y) {
+    uint32_t z = y | y >> 4;   /* y: four bytes of 0..15 */
+    return (z & 0xFFu) | (z >> 8 & 0xFF00u);
+}
+
+/* ---- Q4_K / Q5_K ------------------------------------------------------------
+ *
+ * Scales. GGML's 12 bytes (s0 = bytes 0..3, s1 = 4..7, s2 = 8..11 as words,
+ * j < 4 per byte) hold
+ *   s0[j] = sc[j] | (sc[j+4] >> 4) << 6     s1[j] = mn[j] | (mn[j+4] >> 4) << 6
+ *   s2[j] = (sc[j+4] & 15) | (mn[j+4] & 15) << 4
+ * and the header a = h[4..7], b = h[8..11] (sc | (mn >> 4) << 6 of j and
+ * j + 4), nibbles n = h[12..15] (mn & 15, two per byte). Each field is a
+ * few byte-parallel masks and shifts of these words. */
+
+static void k45_scales_from_header(uint8_t *restrict s, const uint8_t *restrict h) {
+    uint32_t a = ld32(h + 4), b = ld32(h + 8);
+    uint32_t nlo = nib_spread(ld32(h + 12) & 0xFFFFu);  /* mn[0..3] & 15 */
+    uint32_t nhi = nib_spread(ld32(h + 12) >> 16);      /* mn[4..7] & 15 */
+    st32(s, (a & 0x3F3F3F3Fu) | (b & 0x30303030u) << 2);
+    st32(s + 4, (a & 0xC0C0C0C0u) >> 2 | nlo | (b & 0xC0C0C0C0u));
+    st32(s + 8, (b & 0x0F0F0F0Fu) | nhi << 4);
+}
+
+static void k45_header_from_scales(uint8_t *restrict h, const uint8_t *restrict s) {
+    uint32_t s0 = ld32(s), s1 = ld32(s + 4), s2 = ld32(s + 8);
+    st32(h + 4, (s0 & 0x3F3F3F3Fu) | (s1 & 0x30303030u) << 2);
+    st32(h + 8, (s2 & 0x0F0F0F0Fu) | (s0 & 0xC0C0C0C0u) >> 2 | (s1 & 0xC0C0C0C0u));
+    uint32_t nlo = nib_gather(s1 & 0x0F0F0F0Fu), nhi = nib_gather(s2 >> 4 & 0x0F0F0F0Fu);
+    st32(h + 12, nlo | nhi << 16);
+}
+
+/* Quants. GGML byte qs[32c + l] holds q(64c + l) low and q(64c + 32 + l)
+ * high; the interleaved vectors A (sub-block 2c) and B (2c + 1) of a row
+ * hold q(64c + i) | q(64c + 16 + i) << 4 and q(64c + 32 + i) |
+ * q(64c + 48 + i) << 4 (i < 16): a nibble swap between two 16-byte halves. */
+
+static void k4_qs_from_il(uint8_t *restrict qs, const uint8_t *restrict p, int r) {
+    for (int c = 0; c < 4; c++) {
+        const uint8_t *a = p + 64 + 128 * c + 16 * r, *b = a + 64;
+        uint8_t *o = qs + 32 * c;
+        for (int i = 0; i < 16; i++) {
+            o[i] = (uint8_t)((a[i] & 0x0F) | b[i] << 4);
+            o[16 + i] = (uint8_t)(a[i] >> 4 | (b[i] & 0xF0));
+        }
     }
 }
 
-static void k45_unpack(kq_unpacked *u, const void *blk, bool five) {
-    const lf_block_q4_K *b4 = blk;
-    const lf_block_q5_K *b5 = blk;
-    const uint8_t *scales = five ? b5->scales : b4->scales;
-    const uint8_t *qs = five ? b5->qs : b4->qs;
-    u->d = five ? b5->d : b4->d;
-    u->dmin = five ? b5->dmin : b4->dmin;
+static void k4_il_from_qs(uint8_t *restrict p, const uint8_t *restrict qs, int r) {
+    for (int c = 0; c < 4; c++) {
+        uint8_t *a = p + 64 + 128 * c + 16 * r, *b = a + 64;
+        const uint8_t *q = qs + 32 * c;
+        for (int i = 0; i < 16; i++) {
+            a[i] = (uint8_t)((q[i] & 0x0F) | q[16 + i] << 4);
+            b[i] = (uint8_t)(q[i] >> 4 | (q[16 + i] & 0xF0));
+        }
+    }
+}
+
+/* Fifth bits. Byte qh[8k + i] (k < 4, i < 8) of row r has bit j = bit 4 of
+ * q(r, 32j + 8k + i); in the interleaved masks (word m[j][0] = first mask,
+ * m[j][1] = second mask of sub-block j) that bit is bit i of byte
+ * 2r + k % 2 of m[j][k / 2]. So with w = the 8 words m[.][h] and bit
+ * (word j, byte b, bit i), the GGML words are o[b] = the bits (j, b, i)
+ * moved to (b, i, j): a transpose of each 8x8 bit block between words and
+ * bits (j <-> i), then of the 8x8 byte matrix between words and bytes.
+ * Both are three rounds of block swaps between word pairs, done on the two
+ * halves h at once (and so in 128-bit vectors where there are some). The
+ * inverse applies the two transposes in the opposite order. */
+
+static inline void swap_blocks(uint64_t w[8][2], int d, int s, uint64_t mask) {
     for (int j = 0; j < 8; j++) {
-        int sc, mn;
-        lf_k4_scale_min(scales, j, &sc, &mn);
-        u->sc[j] = (uint8_t)sc;
-        u->mn[j] = (uint8_t)mn;
-    }
-    for (int e = 0; e < LF_QK_K; e++) {
-        int sub = e / 32, l = e % 32;
-        uint8_t byte = qs[32 * (sub / 2) + l];
-        int q = sub % 2 ? byte >> 4 : byte & 0x0F;
-        if (five)
-            q |= ((b5->qh[l] >> sub) & 1) << 4;
-        u->q[e] = (uint8_t)q;
-    }
-}
-
-static void k45_pack(void *blk, const kq_unpacked *u, bool five) {
-    lf_block_q4_K *b4 = blk;
-    lf_block_q5_K *b5 = blk;
-    uint8_t *scales = five ? b5->scales : b4->scales;
-    uint8_t *qs = five ? b5->qs : b4->qs;
-    if (five) {
-        b5->d = u->d;
-        b5->dmin = u->dmin;
-        memset(b5->qh, 0, sizeof b5->qh);
-    } else {
-        b4->d = u->d;
-        b4->dmin = u->dmin;
-    }
-    k4_pack_scales(scales, u->sc, u->mn);
-    memset(qs, 0, LF_QK_K / 2);
-    for (int e = 0; e < LF_QK_K; e++) {
-        int sub = e / 32, l = e % 32;
-        qs[32 * (sub / 2) + l] |= (uint8_t)((u->q[e] & 15) << (sub % 2 ? 4 : 0));
-        if (five)
-            b5->qh[l] |= (uint8_t)(((u->q[e] >> 4) & 1) << sub);
-    }
-}
-
-static void k6_unpack(kq_unpacked *u, const lf_block_q6_K *b) {
-    u->d = b->d;
-    memcpy(u->s6, b->scales, 16);
-    for (int e = 0; e < LF_QK_K; e++) {
-        int h = e / 128, k = (e % 128) / 32, l = e % 32;
-        uint8_t lb = b->ql[64 * h + l + 32 * (k % 2)];
-        int q = (k < 2 ? lb & 0x0F : lb >> 4) | ((b->qh[32 * h + l] >> (2 * k)) & 3) << 4;
-        u->q[e] = (uint8_t)q;
-    }
-}
-
-static void k6_pack(lf_block_q6_K *b, const kq_unpacked *u) {
-    b->d = u->d;
-    memcpy(b->scales, u->s6, 16);
-    memset(b->ql, 0, sizeof b->ql);
-    memset(b->qh, 0, sizeof b->qh);
-    for (int e = 0; e < LF_QK_K; e++) {
-        int h = e / 128, k = (e % 128) / 32, l = e % 32;
-        b->ql[64 * h + l + 32 * (k % 2)] |= (uint8_t)((u->q[e] & 15) << (k < 2 ? 0 : 4));
-        b->qh[32 * h + l] |= (uint8_t)((u->q[e] >> 4) << (2 * k));
-    }
-}
-
-/* ---- the interleaved super-blocks of a group ------------------------------ */
-
-/* Q4_K part (576 bytes) of the 4 rows' super-blocks u[0..3] at p, and back. */
-static void il45_write(uint8_t *p, const kq_unpacked u[LF_IL_ROWS], bool five) {
-    for (int r = 0; r < LF_IL_ROWS; r++) {
-        uint8_t *h = p + 16 * r;
-        memcpy(h, &u[r].d, 2);
-        memcpy(h + 2, &u[r].dmin, 2);
-        for (int j = 0; j < 8; j++)
-            h[4 + j] = (uint8_t)(u[r].sc[j] | (u[r].mn[j] >> 4) << 6);
-        for (int k = 0; k < 4; k++)
-            h[12 + k] = (uint8_t)((u[r].mn[2 * k] & 15) | (u[r].mn[2 * k + 1] & 15) << 4);
-        for (int j = 0; j < 8; j++) {
-            uint8_t *qv = p + 64 + 64 * j + 16 * r;
-            for (int i = 0; i < 16; i++)
-                qv[i] = (uint8_t)((u[r].q[32 * j + i] & 15) | (u[r].q[32 * j + 16 + i] & 15) << 4);
-        }
-    }
-    if (!five)
-        return;
-    for (int j = 0; j < 8; j++) {
-        uint64_t mlo = 0, mhi = 0;
-        for (int r = 0; r < LF_IL_ROWS; r++)
-            for (int i = 0; i < 16; i++) {
-                mlo |= (uint64_t)((u[r].q[32 * j + i] >> 4) & 1) << (16 * r + i);
-                mhi |= (uint64_t)((u[r].q[32 * j + 16 + i] >> 4) & 1) << (16 * r + i);
-            }
-        for (int m = 0; m < 8; m++) {
-            p[576 + 16 * j + m] = (uint8_t)(mlo >> (8 * m));
-            p[576 + 16 * j + 8 + m] = (uint8_t)(mhi >> (8 * m));
-        }
-    }
-}
-
-static void il45_read(kq_unpacked u[LF_IL_ROWS], const uint8_t *p, bool five) {
-    for (int r = 0; r < LF_IL_ROWS; r++) {
-        const uint8_t *h = p + 16 * r;
-        memcpy(&u[r].d, h, 2);
-        memcpy(&u[r].dmin, h + 2, 2);
-        for (int j = 0; j < 8; j++) {
-            u[r].sc[j] = h[4 + j] & 63;
-            u[r].mn[j] = (uint8_t)((h[4 + j] >> 6) << 4 | ((h[12 + j / 2] >> (4 * (j % 2))) & 15));
-        }
-        for (int j = 0; j < 8; j++) {
-            const uint8_t *qv = p + 64 + 64 * j + 16 * r;
-            for (int i = 0; i < 16; i++) {
-                u[r].q[32 * j + i] = qv[i] & 15;
-                u[r].q[32 * j + 16 + i] = qv[i] >> 4;
-            }
-        }
-        if (!five)
+        if (j & d)
             continue;
-        for (int j = 0; j < 8; j++)
-            for (int i = 0; i < 16; i++) {
-                int bit = 16 * r + i;
-                const uint8_t *m = p + 576 + 16 * j;
-                u[r].q[32 * j + i] |= (uint8_t)(((m[bit / 8] >> (bit % 8)) & 1) << 4);
-                u[r].q[32 * j + 16 + i] |= (uint8_t)(((m[8 + bit / 8] >> (bit % 8)) & 1) << 4);
-            }
+        for (int h = 0; h < 2; h++) {
+            uint64_t t = ((w[j][h] >> s) ^ w[j + d][h]) & mask;
+            w[j + d][h] ^= t;
+            w[j][h] ^= t << s;
+        }
     }
 }
 
-/* Q6_K part (832 bytes) at p plus the 4 scales d at dp (8 bytes). */
-static void il6_write(uint8_t *p, uint8_t *dp, const kq_unpacked u[LF_IL_ROWS]) {
-    for (int r = 0; r < LF_IL_ROWS; r++) {
-        memcpy(dp + 2 * r, &u[r].d, 2);
-        for (int g = 0; g < 8; g++) {
-            p[8 * r + g] = (uint8_t)u[r].s6[g];
-            p[32 + 8 * r + g] = (uint8_t)u[r].s6[8 + g];
-        }
-        for (int t = 0; t < 4; t++)
-            for (int k = 0; k < 3; k++) {
-                uint8_t *v = p + 64 + 192 * t + 64 * k + 16 * r;
-                for (int i = 0; i < 16; i++) {
-                    int spread = u[r].q[16 * (4 * t + 3) + i];
-                    v[i] = (uint8_t)(u[r].q[16 * (4 * t + k) + i] | ((spread >> (2 * k)) & 3) << 6);
-                }
-            }
+static inline void transpose_bits(uint64_t w[8][2]) {
+    swap_blocks(w, 4, 4, 0x0F0F0F0F0F0F0F0Full);
+    swap_blocks(w, 2, 2, 0x3333333333333333ull);
+    swap_blocks(w, 1, 1, 0x5555555555555555ull);
+}
+
+static inline void transpose_bytes(uint64_t w[8][2]) {
+    swap_blocks(w, 4, 32, 0x00000000FFFFFFFFull);
+    swap_blocks(w, 2, 16, 0x0000FFFF0000FFFFull);
+    swap_blocks(w, 1, 8, 0x00FF00FF00FF00FFull);
+}
+
+/* The qh of the four rows (row r at qh[r], 32 bytes) from the group's
+ * 128 mask bytes m, and back. */
+static void k5_qh_from_masks(uint8_t *const qh[LF_IL_ROWS], const uint8_t *m) {
+    uint64_t w[8][2];
+    memcpy(w, m, sizeof w);
+    transpose_bits(w);
+    transpose_bytes(w);
+    for (int b = 0; b < 8; b++) {
+        st64(qh[b / 2] + 8 * (b % 2), w[b][0]);
+        st64(qh[b / 2] + 16 + 8 * (b % 2), w[b][1]);
     }
 }
 
-static void il6_read(kq_unpacked u[LF_IL_ROWS], const uint8_t *p, const uint8_t *dp) {
-    for (int r = 0; r < LF_IL_ROWS; r++) {
-        memcpy(&u[r].d, dp + 2 * r, 2);
-        for (int g = 0; g < 8; g++) {
-            u[r].s6[g] = (int8_t)p[8 * r + g];
-            u[r].s6[8 + g] = (int8_t)p[32 + 8 * r + g];
+static void k5_masks_from_qh(uint8_t *m, const uint8_t *const qh[LF_IL_ROWS]) {
+    uint64_t w[8][2];
+    for (int b = 0; b < 8; b++) {
+        w[b][0] = ld64(qh[b / 2] + 8 * (b % 2));
+        w[b][1] = ld64(qh[b / 2] + 16 + 8 * (b % 2));
+    }
+    transpose_bytes(w);
+    transpose_bits(w);
+    memcpy(m, w, sizeof w);
+}
+
+/* ---- Q6_K -------------------------------------------------------------------
+ *
+ * Quants go through a 256-byte array of whole quants per row, built and
+ * consumed by 16- and 32-byte loops. GGML: ql[64h + l] holds q(128h + l)
+ * low and q(128h + 64 + l) high, ql[64h + 32 + l] q(128h + 32 + l) and
+ * q(128h + 96 + l); qh[32h + l] bits 2m, 2m + 1 = bits 4, 5 of
+ * q(128h + 32m + l) (h < 2, l < 32, m < 4). */
+
+static void k6_q_from_il(uint8_t *restrict q, const uint8_t *restrict p, int r) {
+    for (int t = 0; t < 4; t++) {
+        const uint8_t *v0 = p + 64 + 192 * t + 16 * r, *v1 = v0 + 64, *v2 = v0 + 128;
+        uint8_t *o = q + 64 * t;
+        for (int i = 0; i < 16; i++) {
+            o[i] = v0[i] & 63;
+            o[16 + i] = v1[i] & 63;
+            o[32 + i] = v2[i] & 63;
+            o[48 + i] = (uint8_t)(v0[i] >> 6 | (v1[i] >> 6) << 2 | (v2[i] >> 6) << 4);
         }
-        for (int t = 0; t < 4; t++) {
-            for (int i = 0; i < 16; i++)
-                u[r].q[16 * (4 * t + 3) + i] = 0;
-            for (int k = 0; k < 3; k++) {
-                const uint8_t *v = p + 64 + 192 * t + 64 * k + 16 * r;
-                for (int i = 0; i < 16; i++) {
-                    u[r].q[16 * (4 * t + k) + i] = v[i] & 63;
-                    u[r].q[16 * (4 * t + 3) + i] |= (uint8_t)((v[i] >> 6) << (2 * k));
-                }
-            }
+    }
+}
+
+static void k6_il_from_q(uint8_t *restrict p, const uint8_t *restrict q, int r) {
+    for (int t = 0; t < 4; t++) {
+        uint8_t *v0 = p + 64 + 192 * t + 16 * r, *v1 = v0 + 64, *v2 = v0 + 128;
+        const uint8_t *o = q + 64 * t;
+        for (int i = 0; i < 16; i++) {
+            v0[i] = (uint8_t)(o[i] | o[48 + i] << 6);
+            v1[i] = (uint8_t)(o[16 + i] | (o[48 + i] >> 2) << 6);
+            v2[i] = (uint8_t)(o[32 + i] | (o[48 + i] >> 4) << 6);
+        }
+    }
+}
+
+static void k6_pack_q(uint8_t *restrict qlo, uint8_t *restrict qhi, const uint8_t *restrict q) {
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *q0 = q + 128 * h, *q1 = q0 + 32, *q2 = q0 + 64, *q3 = q0 + 96;
+        uint8_t *ql = qlo + 64 * h, *qh = qhi + 32 * h;
+        for (int l = 0; l < 32; l++) {
+            ql[l] = (uint8_t)((q0[l] & 15) | q2[l] << 4);
+            ql[32 + l] = (uint8_t)((q1[l] & 15) | q3[l] << 4);
+            qh[l] = (uint8_t)(q0[l] >> 4 | (q1[l] >> 4) << 2 | (q2[l] >> 4) << 4 | (q3[l] >> 4) << 6);
+        }
+    }
+}
+
+static void k6_unpack_q(uint8_t *restrict q, const lf_block_q6_K *restrict b) {
+    for (int h = 0; h < 2; h++) {
+        uint8_t *q0 = q + 128 * h, *q1 = q0 + 32, *q2 = q0 + 64, *q3 = q0 + 96;
+        const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+        for (int l = 0; l < 32; l++) {
+            q0[l] = (uint8_t)((ql[l] & 15) | (qh[l] & 3) << 4);
+            q1[l] = (uint8_t)((ql[32 + l] & 15) | (qh[l] & 12) << 2);
+            q2[l] = (uint8_t)(ql[l] >> 4 | (qh[l] & 48));
+            q3[l] = (uint8_t)(ql[32 + l] >> 4 | (qh[l] & 192) >> 2);
         }
     }
 }
@@ -256,22 +273,42 @@ static void il6_read(kq_unpacked u[LF_IL_ROWS], const uint8_t *p, const uint8_t 
 static void il_q45(void *dst, const void *src, size_t row_bytes, int64_t cols, bool five) {
     const size_t bs = five ? sizeof(lf_block_q5_K) : sizeof(lf_block_q4_K);
     const int64_t nb = cols / LF_QK_K;
-    kq_unpacked u[LF_IL_ROWS];
     for (int64_t b = 0; b < nb; b++) {
-        for (int r = 0; r < LF_IL_ROWS; r++)
-            k45_unpack(&u[r], (const uint8_t *)src + r * row_bytes + (size_t)b * bs, five);
-        il45_write((uint8_t *)dst + (size_t)b * LF_IL_ROWS * bs, u, five);
+        uint8_t *p = (uint8_t *)dst + (size_t)b * LF_IL_ROWS * bs;
+        const uint8_t *qh[LF_IL_ROWS];
+        for (int r = 0; r < LF_IL_ROWS; r++) {
+            const uint8_t *blk = (const uint8_t *)src + r * row_bytes + (size_t)b * bs;
+            const lf_block_q4_K *b4 = (const lf_block_q4_K *)blk;
+            const lf_block_q5_K *b5 = (const lf_block_q5_K *)blk;
+            uint8_t *h = p + 16 * r;
+            memcpy(h, blk, 4);   /* d, dmin: first in both blocks */
+            k45_header_from_scales(h, five ? b5->scales : b4->scales);
+            k4_il_from_qs(p, five ? b5->qs : b4->qs, r);
+            qh[r] = b5->qh;
+        }
+        if (five)
+            k5_masks_from_qh(p + 576, qh);
     }
 }
 
 static void deil_q45(void *dst, const void *src, size_t row_bytes, int64_t cols, bool five) {
     const size_t bs = five ? sizeof(lf_block_q5_K) : sizeof(lf_block_q4_K);
     const int64_t nb = cols / LF_QK_K;
-    kq_unpacked u[LF_IL_ROWS];
     for (int64_t b = 0; b < nb; b++) {
-        il45_read(u, (const uint8_t *)src + (size_t)b * LF_IL_ROWS * bs, five);
-        for (int r = 0; r < LF_IL_ROWS; r++)
-            k45_pack((uint8_t *)dst + r * row_bytes + (size_t)b * bs, &u[r], five);
+        const uint8_t *p = (const uint8_t *)src + (size_t)b * LF_IL_ROWS * bs;
+        uint8_t *qh[LF_IL_ROWS];
+        for (int r = 0; r < LF_IL_ROWS; r++) {
+            uint8_t *blk = (uint8_t *)dst + r * row_bytes + (size_t)b * bs;
+            lf_block_q4_K *b4 = (lf_block_q4_K *)blk;
+            lf_block_q5_K *b5 = (lf_block_q5_K *)blk;
+            const uint8_t *h = p + 16 * r;
+            memcpy(blk, h, 4);
+            k45_scales_from_header(five ? b5->scales : b4->scales, h);
+            k4_qs_from_il(five ? b5->qs : b4->qs, p, r);
+            qh[r] = b5->qh;
+        }
+        if (five)
+            k5_qh_from_masks(qh, p + 576);
     }
 }
 
@@ -291,22 +328,34 @@ static void deil_q5_K(void *dst, const void *src, size_t row_bytes, int64_t cols
 static void il_q6_K(void *dst, const void *src, size_t row_bytes, int64_t cols) {
     const int64_t nb = cols / LF_QK_K;
     uint8_t *dbase = (uint8_t *)dst + (size_t)nb * 832;
-    kq_unpacked u[LF_IL_ROWS];
+    uint8_t q[LF_QK_K];
     for (int64_t b = 0; b < nb; b++) {
-        for (int r = 0; r < LF_IL_ROWS; r++)
-            k6_unpack(&u[r], (const lf_block_q6_K *)((const uint8_t *)src + r * row_bytes) + b);
-        il6_write((uint8_t *)dst + (size_t)b * 832, dbase + (size_t)b * 8, u);
+        uint8_t *p = (uint8_t *)dst + (size_t)b * 832;
+        for (int r = 0; r < LF_IL_ROWS; r++) {
+            const lf_block_q6_K *blk = (const lf_block_q6_K *)((const uint8_t *)src + r * row_bytes) + b;
+            memcpy(dbase + (size_t)b * 8 + 2 * r, &blk->d, 2);
+            memcpy(p + 8 * r, blk->scales, 8);
+            memcpy(p + 32 + 8 * r, blk->scales + 8, 8);
+            k6_unpack_q(q, blk);
+            k6_il_from_q(p, q, r);
+        }
     }
 }
 
 static void deil_q6_K(void *dst, const void *src, size_t row_bytes, int64_t cols) {
     const int64_t nb = cols / LF_QK_K;
     const uint8_t *dbase = (const uint8_t *)src + (size_t)nb * 832;
-    kq_unpacked u[LF_IL_ROWS];
+    uint8_t q[LF_QK_K];
     for (int64_t b = 0; b < nb; b++) {
-        il6_read(u, (const uint8_t *)src + (size_t)b * 832, dbase + (size_t)b * 8);
-        for (int r = 0; r < LF_IL_ROWS; r++)
-            k6_pack((lf_block_q6_K *)((uint8_t *)dst + r * row_bytes) + b, &u[r]);
+        const uint8_t *p = (const uint8_t *)src + (size_t)b * 832;
+        for (int r = 0; r < LF_IL_ROWS; r++) {
+            lf_block_q6_K *blk = (lf_block_q6_K *)((uint8_t *)dst + r * row_bytes) + b;
+            memcpy(&blk->d, dbase + (size_t)b * 8 + 2 * r, 2);
+            memcpy(blk->scales, p + 8 * r, 8);
+            memcpy(blk->scales + 8, p + 32 + 8 * r, 8);
+            k6_q_from_il(q, p, r);
+            k6_pack_q(blk->ql, blk->qh, q);
+        }
     }
 }
 
