@@ -25,7 +25,8 @@
  * The quant bytes themselves are as stored (Q4_0 element j in the low
  * nibble of byte j, element j + 16 in the high nibble). Q4_0's kernel also
  * reads its activations prepared (prep_act_q4_0).
- * The K-quant layouts live in interleave_kquants.c.
+ * F16 rows go in steps of 32 halves (f16_steps). The K-quant layouts live
+ * in interleave_kquants.c.
  */
 #include "kernels/internal.h"
 
@@ -113,13 +114,36 @@ static void prep_act_q4_0(const void *act, void *out, int64_t cols) {
     }
 }
 
-static const lf_il_desc il_desc_q4_0 = {il_q4_0, de_q4_0, act_bytes_q4_0, prep_act_q4_0};
-static const lf_il_desc il_desc_q8_0 = {il_q8_0, de_q8_0, NULL, NULL};
+/* F16: steps of 32 values (64 bytes) per row, rows 0..3 in turn, so a row's
+ * step is one vector of 32 halves; cols must be a multiple of 32. */
+static inline __attribute__((always_inline)) void f16_steps(void *dst, const void *src,
+                                                             size_t row_bytes, int64_t cols,
+                                                             bool back) {
+    uint8_t *il = back ? (uint8_t *)src : dst;
+    uint8_t *st = back ? dst : (uint8_t *)src;
+    for (int64_t c = 0; c < cols / 32; c++)
+        for (int r = 0; r < LF_IL_ROWS; r++) {
+            uint8_t *a = il + ((size_t)c * LF_IL_ROWS + (size_t)r) * 64;
+            uint8_t *b = st + (size_t)r * row_bytes + (size_t)c * 64;
+            memcpy(back ? b : a, back ? a : b, 64);
+        }
+}
+static void il_f16(void *dst, const void *src, size_t rb, int64_t cols) {
+    f16_steps(dst, src, rb, cols, false);
+}
+static void de_f16(void *dst, const void *src, size_t rb, int64_t cols) {
+    f16_steps(dst, src, rb, cols, true);
+}
+
+static const lf_il_desc il_desc_q4_0 = {il_q4_0, de_q4_0, act_bytes_q4_0, prep_act_q4_0, 0};
+static const lf_il_desc il_desc_q8_0 = {il_q8_0, de_q8_0, NULL, NULL, 0};
+static const lf_il_desc il_desc_f16 = {il_f16, de_f16, NULL, NULL, 32};
 
 const lf_il_desc *lf_il_desc_get(lf_type t) {
     switch (t) {
     case LF_TYPE_Q4_0: return &il_desc_q4_0;
     case LF_TYPE_Q8_0: return &il_desc_q8_0;
+    case LF_TYPE_F16: return &il_desc_f16;
     case LF_TYPE_Q4_K: return &lf_il_q4_K;
     case LF_TYPE_Q5_K: return &lf_il_q5_K;
     case LF_TYPE_Q6_K: return &lf_il_q6_K;
@@ -130,10 +154,12 @@ const lf_il_desc *lf_il_desc_get(lf_type t) {
 /* ---- matrices ----------------------------------------------------------- */
 
 bool lf_mat_can_interleave(const lf_mat *w) {
-    return w && !w->interleaved && w->data && w->rows > 0 && w->rows % LF_IL_ROWS == 0 &&
-           w->type < LF_TYPE_COUNT && lf_il_desc_get(w->type) &&
-           lf_kernel_set_active()->mv_il[w->type] &&
-           w->cols % lf_type_traits_get(w->type)->block_size == 0;
+    if (!w || w->interleaved || !w->data || w->rows <= 0 || w->rows % LF_IL_ROWS ||
+        w->type >= LF_TYPE_COUNT)
+        return false;
+    const lf_il_desc *d = lf_il_desc_get(w->type);
+    const int align = d && d->col_align ? d->col_align : lf_type_traits_get(w->type)->block_size;
+    return d && lf_kernel_set_active()->mv_il[w->type] && w->cols % align == 0;
 }
 
 int lf_mat_interleave(lf_mat *w, void *data, lf_error *err) {

@@ -244,6 +244,8 @@ typedef struct lf_il_desc {
      * vec_dot_type row itself. */
     size_t (*act_bytes)(int64_t cols);
     void (*prep_act)(const void *act, void *out, int64_t cols);
+    /* cols must be a multiple of this (0: of the type's block size) */
+    int col_align;
 } lf_il_desc;
 /* The layout of type t, NULL if t has none. */
 const lf_il_desc *lf_il_desc_get(lf_type t);

@@ -92,6 +92,8 @@ size_t lf_matmul_work_size(const lf_mat *w, int64_t n) {
     } else if (is_float_type(w->type) && n >= LF_GEMM_MIN_N) {
         size += nblk * lf_gemm_f_acts_bytes((int)w->cols);
         size += align64((size_t)w->cols * LF_GEMM_ROWS * sizeof(float));
+        if (lf_il_desc_get(w->type))
+            size += align64((size_t)LF_GEMM_ROWS * w->row_bytes);
     }
     return size + 64;
 }
@@ -257,8 +259,10 @@ static void mm_packed_float_job(void *arg, int ith, int nth) {
     int K = (int)w->cols;
     int64_t npanels = (w->rows + LF_GEMM_ROWS - 1) / LF_GEMM_ROWS;
     (void)nth;
-    size_t pbytes = (size_t)K * LF_GEMM_ROWS * sizeof(float);
-    float *panel = ith == 0 ? (float *)c->panel0 : lf_pool_scratch(c->pool, ith, pbytes);
+    size_t pbytes = align64((size_t)K * LF_GEMM_ROWS * sizeof(float));
+    const size_t sbytes = w->interleaved ? (size_t)LF_GEMM_ROWS * w->row_bytes : 0;
+    float *panel = ith == 0 ? (float *)c->panel0 : lf_pool_scratch(c->pool, ith, pbytes + sbytes);
+    uint8_t *stored = !panel || !sbytes ? NULL : ith == 0 ? c->stored0 : (uint8_t *)panel + pbytes;
     lf_gemm_f_pack_fn pack = c->ks->gemm_f_pack[w->type];
     for (;;) {
         int64_t p = grab(c, 1);
@@ -273,6 +277,10 @@ static void mm_packed_float_job(void *arg, int ith, int nth) {
         }
         int nr = (int)(w->rows - r0 < LF_GEMM_ROWS ? w->rows - r0 : LF_GEMM_ROWS);
         const char *src = (const char *)w->data + (size_t)r0 * w->row_bytes;
+        if (stored) {
+            lf_mat_rows_stored(w, r0, nr, stored);
+            src = (const char *)stored;
+        }
         if (pack)
             pack(src, w->row_bytes, nr, K, panel);
         else
@@ -327,6 +335,7 @@ void lf_matmul(lf_pool *pool, const lf_mat *w, const float *x, int64_t n,
         c.prep = next;
         c.panel0 = (uint8_t *)(next + (size_t)((n + LF_GEMM_COLS - 1) / LF_GEMM_COLS) *
                                           c.acts_bytes);
+        c.stored0 = c.panel0 + align64((size_t)w->cols * LF_GEMM_ROWS * sizeof(float));
     }
     if (n == 1 && !c.prep)
         mm_quantize_job(&c, 0, 1);   /* one row: not worth a hand-off */

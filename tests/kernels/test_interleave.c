@@ -16,7 +16,13 @@
 #include <cmocka.h>
 
 static const lf_type il_types[] = {LF_TYPE_Q4_0, LF_TYPE_Q8_0, LF_TYPE_Q4_K,
-                                   LF_TYPE_Q5_K, LF_TYPE_Q6_K};
+                                   LF_TYPE_Q5_K, LF_TYPE_Q6_K, LF_TYPE_F16};
+
+/* The column unit of a layout: its col_align, else the block size. */
+static int il_unit(lf_type t) {
+    const lf_il_desc *d = lf_il_desc_get(t);
+    return d && d->col_align ? d->col_align : lf_type_traits_get(t)->block_size;
+}
 #define N_IL_TYPES ((int)(sizeof il_types / sizeof il_types[0]))
 
 /* Blocks per row to try: one, tails of 1-3 past a whole step, long rows. */
@@ -32,7 +38,7 @@ static void test_round_trip(void **state) {
         const lf_il_desc *d = lf_il_desc_get(t);
         if (!d)
             continue;
-        int bs = lf_type_traits_get(t)->block_size;
+        int bs = il_unit(t);
         for (int ci = 0; ci < N_COUNTS; ci++) {
             int n = bs * block_counts[ci];
             size_t rb = lf_row_size(t, n), g = 4 * rb;
@@ -108,7 +114,7 @@ static void test_kernels_match_reference(void **state) {
             const lf_type_traits *tr = lf_type_traits_get(t);
             lf_type vt = tr->vec_dot_type;
             for (int ci = 0; ci < N_COUNTS; ci++) {
-                int n = tr->block_size * block_counts[ci];
+                int n = il_unit(t) * block_counts[ci];
                 size_t rb = lf_row_size(t, n);
                 uint8_t *x = kt_alloc(4 * rb), *il = kt_alloc(4 * rb);
                 void *y = kt_alloc(lf_row_size(vt, n));
@@ -229,8 +235,13 @@ static void test_refusals(void **state) {
     assert_false(lf_mat_can_interleave(&w));           /* 6 rows: not whole groups */
     assert_int_equal(lf_mat_interleave(&w, d, &err), LF_EINVAL);
     assert_non_null(strstr(err.msg, "interleave"));
-    lf_mat f = {.type = LF_TYPE_F16, .rows = 8, .cols = 64, .row_bytes = 128, .data = d};
-    assert_false(lf_mat_can_interleave(&f));           /* no layout for f16 */
+    lf_mat f = {.type = LF_TYPE_BF16, .rows = 8, .cols = 64, .row_bytes = 128, .data = d};
+    assert_false(lf_mat_can_interleave(&f));           /* no layout for bf16 */
+    lf_mat h = {.type = LF_TYPE_F16, .rows = 8, .cols = 48, .row_bytes = 96, .data = d};
+    assert_false(lf_mat_can_interleave(&h));           /* f16 steps are 32 columns */
+    h.cols = 64;
+    h.row_bytes = 128;
+    assert_true(lf_mat_can_interleave(&h));
     lf_kernels_init(LF_ISA_SCALAR, NULL);
     w.rows = 4;
     assert_false(lf_mat_can_interleave(&w));           /* no scalar kernel */

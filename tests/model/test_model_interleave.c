@@ -73,6 +73,7 @@ static void test_files(void **state) {
         {"kquant/kq-Q4_K_M.gguf", LF_TYPE_Q4_K},
         {"kquant/kq-Q5_K_M.gguf", LF_TYPE_Q5_K},
         {"kquant/kq-Q6_K.gguf", LF_TYPE_Q6_K},
+        {"TinyStories-656K.f16.gguf", LF_TYPE_F16},
     };
     lf_pool *pool = lf_pool_create(2, false);
     int ran = 0;
@@ -144,7 +145,7 @@ static void test_merge_from_interleaved(void **state) {
 
 static void test_synthetic(void **state) {
     (void)state;
-    const lf_mix mixes[] = {LF_MIX_Q4_0, LF_MIX_Q8_0, LF_MIX_Q4_K_M, LF_MIX_Q6_K};
+    const lf_mix mixes[] = {LF_MIX_Q4_0, LF_MIX_Q8_0, LF_MIX_Q4_K_M, LF_MIX_Q6_K, LF_MIX_F16};
     lf_pool *pool = lf_pool_create(3, false);
     for (size_t i = 0; i < sizeof mixes / sizeof mixes[0]; i++) {
         lf_model_params hp;

@@ -1,5 +1,5 @@
 /*
- * AVX-512 decode kernels over the interleaved Q4_0 and Q8_0 layouts
+ * AVX-512 decode kernels over the interleaved Q4_0, Q8_0 and F16 layouts
  * (kernels/interleave.c): one call computes the four dot products of one
  * group of rows against a quantized activation row, reading the group as
  * a single forward stream.
@@ -161,6 +161,31 @@ INLINE void mv_il_q8_0_body(int n, float *s, const void *vx, const void *vy, con
         s[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
+/* ---- F16 -------------------------------------------------------------------
+ * Steps of 32 halves: the activation halves (f16, the vec_dot_type) are
+ * widened once per step for the four rows; each row widens its two 16-half
+ * vectors and adds them in with two FMAs on two accumulators. */
+INLINE void mv_il_f16_body(int n, float *s, const void *vx, const void *vy, const bool unused) {
+    (void)unused;
+    const uint8_t *x = vx;
+    const lf_half *y = vy;
+    __m512 acc[8];
+    for (int i = 0; i < 8; i++)
+        acc[i] = _mm512_setzero_ps();
+    for (int c = 0; c < n / 32; c++, x += 256, y += 32) {
+        const __m512 a0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)y));
+        const __m512 a1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + 16)));
+        FOR_ROWS {
+            const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + 64 * r)));
+            const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + 64 * r + 32)));
+            acc[2 * r] = _mm512_fmadd_ps(w0, a0, acc[2 * r]);
+            acc[2 * r + 1] = _mm512_fmadd_ps(w1, a1, acc[2 * r + 1]);
+        }
+    }
+    FOR_ROWS
+        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[2 * r], acc[2 * r + 1]));
+}
+
 #define IL_WRAPPER(name, suffix, vnni)                                               \
     static void mv_il_##name##_##suffix(int n, float *s, const void *x, size_t bx,   \
                                         const void *y, int nr) {                     \
@@ -172,9 +197,11 @@ IL_WRAPPER(q4_0, vnni, true)
 IL_WRAPPER(q4_0, plain, false)
 IL_WRAPPER(q8_0, vnni, true)
 IL_WRAPPER(q8_0, plain, false)
+IL_WRAPPER(f16, any, false)
 #undef IL_WRAPPER
 
 void lf_kernels_fill_il_avx512(lf_kernel_set *ks, bool vnni) {
     ks->mv_il[LF_TYPE_Q4_0] = vnni ? mv_il_q4_0_vnni : mv_il_q4_0_plain;
     ks->mv_il[LF_TYPE_Q8_0] = vnni ? mv_il_q8_0_vnni : mv_il_q8_0_plain;
+    ks->mv_il[LF_TYPE_F16] = mv_il_f16_any;
 }
