@@ -757,7 +757,9 @@ static void test_bpe_trained_vs_reference(void **state) {
     char path[1024];
     snprintf(path, sizeof path, "%s/tinystories_val.txt", datasets_dir());
     text = read_file(path, &len);
+    const bool from_dataset = text != NULL;
     if (!text) {
+        print_message("%s not found: training on a built-in paragraph\n", path);
         const char *para = "Once upon a time, there was a little girl named Lily. She liked to "
                            "play in the park with her friend Tom. They played and played until "
                            "the sun went down. \"I'm tired,\" said Lily. Tom said, \"Let's go "
@@ -769,7 +771,8 @@ static void test_bpe_trained_vs_reference(void **state) {
     int n_words;
     char **words = mapped_words(text, train_len, &n_words);
     trained t = train_bpe(words, n_words, 200);
-    assert_true(t.n_merge > 50);
+    /* a paragraph has fewer pairs worth merging than 30 kB of stories */
+    assert_true(t.n_merge > (from_dataset ? 50 : 10));
     lf_vocab *v;
     lf_error err = {0};
     assert_int_equal(lf_vocab_from_arrays(&v, LF_VOCAB_BPE, t.n_tok, (const char *const *)t.tok,
