@@ -179,7 +179,7 @@ static void test_matmul_interleaved(void **state) {
         assert_int_equal(lf_mat_interleave(&wi, data, NULL), 0);
         assert_true(wi.interleaved);
         assert_false(lf_mat_can_interleave(&wi));   /* once only */
-        assert_memory_not_equal(data, stored, rb * rows);
+        assert_true(memcmp(data, stored, rb * rows) != 0);
         /* rows back as stored, and as floats */
         uint8_t *back = kt_alloc(rb * rows);
         lf_mat_rows_stored(&wi, 0, rows, back);
@@ -241,7 +241,8 @@ static void test_refusals(void **state) {
     assert_false(lf_mat_can_interleave(&h));           /* f16 steps are 32 columns */
     h.cols = 64;
     h.row_bytes = 128;
-    assert_true(lf_mat_can_interleave(&h));
+    /* ... and 64 columns are fine wherever the kernel exists */
+    assert_true(lf_mat_can_interleave(&h) == (lf_kernel_set_active()->mv_il[LF_TYPE_F16] != NULL));
     lf_kernels_init(LF_ISA_SCALAR, NULL);
     w.rows = 4;
     assert_false(lf_mat_can_interleave(&w));           /* no scalar kernel */
