@@ -59,4 +59,8 @@ LF_CMD_DECL(run);
  * limit) with force (--force) or when the probe cannot tell. */
 uint64_t lf_cli_mem_budget(bool force);
 
+/* cli/read_text.c: the whole file at path in a heap buffer (caller frees),
+ * its length in *len; NULL with err set (LF_EIO naming the file, LF_ENOMEM). */
+char *lf_cli_read_text(const char *path, size_t *len, lf_error *err);
+
 #endif /* LF_CLI_H */

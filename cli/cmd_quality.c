@@ -69,39 +69,6 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
     return 0;
 }
 
-static char *read_text(const char *path, size_t *len, lf_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lf_error_set(err, LF_EIO, "%s: cannot open", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
-            break;
-        char *p = realloc(buf, cap * 2);
-        if (!p) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = p;
-        cap *= 2;
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        lf_error_set(err, bad ? LF_EIO : LF_ENOMEM, "%s: cannot read", path);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static void progress(void *arg, int done, int total) {
     (void)arg;
     if (done == total || done % 8 == 0)
@@ -344,7 +311,7 @@ int cmd_quality(int argc, char **argv) {
     lf_error err = {0};
     size_t text_len = 0;
     char *text = NULL;
-    if (text_path && !(text = read_text(text_path, &text_len, &err))) {
+    if (text_path && !(text = lf_cli_read_text(text_path, &text_len, &err))) {
         rc = lf_cli_fail(&err);
         goto out;
     }

@@ -128,38 +128,6 @@ static int parse_num(const char *s, double *out) {
     return 0;
 }
 
-static char *read_text(const char *path, size_t *len, lf_error *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        lf_error_set(err, LF_EIO, "%s: cannot open", path);
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
-            break;
-        char *p = realloc(buf, cap * 2);
-        if (!p) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf = p;
-            cap *= 2;
-        }
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (!buf || bad) {
-        free(buf);
-        lf_error_set(err, bad ? LF_EIO : LF_ENOMEM, "%s: cannot read", path);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static bool is_gguf_path(const char *s) {
     size_t l = strlen(s);
     struct stat st;
@@ -922,7 +890,7 @@ int cmd_sweep(int argc, char **argv) {
         size_t l = strlen(S->name);
         if (l > 5 && !strcasecmp(S->name + l - 5, ".gguf"))
             S->name[l - 5] = '\0';
-        if (text_path && !(text = read_text(text_path, &text_len, &err))) {
+        if (text_path && !(text = lf_cli_read_text(text_path, &text_len, &err))) {
             rc = lf_cli_fail(&err);
             goto out;
         }

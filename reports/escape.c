@@ -10,38 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Decodes one UTF-8 sequence at p (n bytes left). Returns its length and
- * sets *cp, or 0 for an invalid sequence (overlong, surrogate, > U+10FFFF,
- * truncated). */
-static size_t utf8_decode(const unsigned char *p, size_t n, unsigned *cp) {
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xE0) == 0xC0) {
-        len = 2, min = 0x80, c &= 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-        len = 3, min = 0x800, c &= 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-        len = 4, min = 0x10000, c &= 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (p[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    *cp = c;
-    return len;
-}
-
 /* Characters never worth keeping in a label: C0/C1 controls and the bidi
  * embedding/override/isolate marks that can make text read differently
  * from what it is. */
@@ -63,8 +31,8 @@ static void walk(rp_buf *b, const char *s, ascii_fn emit, size_t max_bytes) {
             rp_buf_puts(b, "\xE2\x80\xA6");
             return;
         }
-        unsigned cp;
-        size_t len = utf8_decode(p, n, &cp);
+        uint32_t cp;
+        size_t len = lf_utf8_decode(p, n, &cp);
         if (len == 0) {
             rp_buf_puts(b, "\xEF\xBF\xBD");   /* U+FFFD for a bad byte */
             out += 3;
