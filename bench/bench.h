@@ -377,6 +377,10 @@ void lf_bench_matrix_free(lf_bench_matrix *m);
  * LF_ENOTFOUND names the file (and the built-in suites for a bad name). */
 int lf_suite_load(lf_bench_matrix *m, const char *name_or_path, const char *datadir,
                   lf_error *err);
+/* The built-in suite names (datadir/suites/NAME.conf, at most max, each
+ * under 64 bytes), sorted; the count, or -1 when the directory cannot be
+ * opened. */
+int lf_suite_names(const char *datadir, char names[][64], int max);
 /* The same from memory: text of len bytes (NUL bytes are an error), file
  * named `file` in messages. Never reads anything else. */
 int lf_suite_parse(lf_bench_matrix *m, const char *file, const char *text, size_t len,

@@ -1168,19 +1168,15 @@ fail:
     return rc;
 }
 
-/* Names of the built-in suites in datadir/suites, comma-separated. */
-static void builtin_names(const char *datadir, char *buf, size_t size) {
-    buf[0] = 0;
+int lf_suite_names(const char *datadir, char names[][64], int max) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/suites", datadir);
     DIR *d = opendir(dir);
     if (!d)
-        return;
-    size_t used = 0;
+        return -1;
     struct dirent *e;
-    char names[32][64];
     int n = 0;
-    while ((e = readdir(d)) && n < 32) {
+    while ((e = readdir(d)) && n < max) {
         size_t l = strlen(e->d_name);
         if (l > 5 && l < 64 && !strcmp(e->d_name + l - 5, ".conf")) {
             memcpy(names[n], e->d_name, l - 5);
@@ -1188,7 +1184,7 @@ static void builtin_names(const char *datadir, char *buf, size_t size) {
         }
     }
     closedir(d);
-    /* a stable order for messages */
+    /* a stable order for listings and messages */
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
             char t[64];
@@ -1196,6 +1192,15 @@ static void builtin_names(const char *datadir, char *buf, size_t size) {
             memcpy(names[j], names[j - 1], 64);
             memcpy(names[j - 1], t, 64);
         }
+    return n;
+}
+
+/* Names of the built-in suites in datadir/suites, comma-separated. */
+static void builtin_names(const char *datadir, char *buf, size_t size) {
+    buf[0] = 0;
+    char names[32][64];
+    int n = lf_suite_names(datadir, names, 32);
+    size_t used = 0;
     for (int i = 0; i < n && used + 1 < size; i++) {
         int w = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[i]);
         if (w < 0 || (size_t)w >= size - used)

@@ -10,7 +10,6 @@
 #include "probes/probes.h"
 #include "store/store.h"
 
-#include <dirent.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -73,32 +72,13 @@ static void usage(FILE *f) {
 }
 
 static int list_suites(void) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/suites", lf_cli_datadir());
-    DIR *d = opendir(dir);
-    if (!d) {
+    char names[64][64];
+    int n = lf_suite_names(lf_cli_datadir(), names, 64);
+    if (n < 0) {
         lf_error e;
-        lf_error_set(&e, LF_ENOTFOUND, "no suites directory %s", dir);
+        lf_error_set(&e, LF_ENOTFOUND, "no suites directory %s/suites", lf_cli_datadir());
         return lf_cli_fail(&e);
     }
-    char names[64][64];
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) && n < 64) {
-        size_t l = strlen(de->d_name);
-        if (l > 5 && l < 64 && !strcmp(de->d_name + l - 5, ".conf")) {
-            memcpy(names[n], de->d_name, l - 5);
-            names[n++][l - 5] = 0;
-        }
-    }
-    closedir(d);
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char t[64];
-            memcpy(t, names[j], 64);
-            memcpy(names[j], names[j - 1], 64);
-            memcpy(names[j - 1], t, 64);
-        }
     for (int i = 0; i < n; i++) {
         lf_bench_matrix m;
         lf_bench_matrix_init(&m);
