@@ -148,6 +148,7 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
         lf_kernels_fill_avx512(ks, vnni, bf16);
         lf_kernels_fill_il_kquants_avx512(ks, vnni);
         lf_kernels_fill_il_avx512(ks, vnni);
+        lf_kernels_fill_attn_avx512(ks);
         snprintf(ks->name, sizeof ks->name, "avx512%s%s", vnni ? "+vnni" : "",
                  bf16 ? "+bf16" : "");
         break;

@@ -23,6 +23,7 @@
 #include "kernels/model_internal.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +73,10 @@ struct lf_ctx {
     float *lora_u;              /* [nb][max n_out] */
     int lora_rank_max;
     bool fuse;                  /* fused decode products (default on) */
+    /* RoPE angles of the batch's positions, computed once per batch for
+     * all layers: [2][n_batch][n_rot] (second table: sliding-window layers
+     * with their own base) */
+    float *rope_cs;
 };
 
 static void *xalloc(size_t bytes) {
@@ -110,6 +115,15 @@ static size_t model_xq_size(const lf_model *m) {
     return (s + 63) / 64 * 64 + p;
 }
 
+/* Floats of per-thread attention scratch: one head's scores over the whole
+ * context, or a tile of query rows (lf_attn_tile_scratch), whichever is
+ * larger. */
+static size_t att_stride_floats(const lf_model_params *hp, int n_ctx) {
+    const size_t hmax = max_sz((size_t)hp->head_dim, (size_t)hp->head_dim_v);
+    size_t s = max_sz((size_t)n_ctx + 2 * hmax, lf_attn_tile_scratch(n_ctx, hp->head_dim, hp->head_dim_v));
+    return (s + 15) & ~(size_t)15;
+}
+
 /* *sum += a·b·c, false on overflow. */
 static bool add_prod(size_t *sum, size_t a, size_t b, size_t c) {
     size_t t;
@@ -134,15 +148,15 @@ size_t lf_ctx_estimate_bytes(const lf_model *m, int n_ctx, lf_type kv_type, int 
     const size_t nk = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
     const size_t nv = (size_t)hp->n_head_kv * (size_t)hp->head_dim_v;
     const size_t no = (size_t)hp->n_head * (size_t)hp->head_dim_v;
-    const size_t hmax = max_sz((size_t)hp->head_dim, (size_t)hp->head_dim_v);
     const size_t f = sizeof(float);
-    size_t kv = 0, s = 14 * 64;   /* 14 buffers, each rounded up to 64 bytes */
+    size_t kv = 0, s = 15 * 64;   /* 15 buffers, each rounded up to 64 bytes */
     if (!add_prod(&kv, (size_t)hp->n_head_kv, (size_t)n_ctx, k_row + v_row) ||
         !lf_mul_size(kv, (size_t)hp->n_layer, &kv) || !lf_add_size(s, kv, &s) ||
         !add_prod(&s, nb, 2 * E, f) || !add_prod(&s, nb, nq, f) || !add_prod(&s, nb, nk, f) ||
         !add_prod(&s, nb, nv, f) || !add_prod(&s, nb, no, f) || !add_prod(&s, nb, 2 * F, f) ||
         !add_prod(&s, nb, max_sz(E, max_sz(nq, no)), f) ||
-        !add_prod(&s, (size_t)nthreads, ((size_t)n_ctx + 2 * hmax + 15) & ~(size_t)15, f) ||
+        !add_prod(&s, (size_t)nthreads, att_stride_floats(hp, n_ctx), f) ||
+        !add_prod(&s, 2 * nb, (size_t)(hp->n_rot > 0 ? hp->n_rot : 1), f) ||
         !lf_add_size(s, model_work_size(m, (int64_t)nb), &s) ||
         !lf_add_size(s, model_xq_size(m), &s) || !add_prod(&s, (size_t)hp->n_vocab, f, 1))
         return SIZE_MAX;
@@ -216,8 +230,7 @@ int lf_ctx_new(lf_ctx **out, const lf_model *m, int n_ctx, lf_type kv_type, lf_p
     const size_t E = hp->n_embd, F = hp->n_ff;
     const size_t nq = (size_t)hp->n_head * hp->head_dim, nk = (size_t)hp->n_head_kv * hp->head_dim;
     const size_t nv = (size_t)hp->n_head_kv * hp->head_dim_v, no = (size_t)hp->n_head * hp->head_dim_v;
-    const size_t hmax = max_sz((size_t)hp->head_dim, (size_t)hp->head_dim_v);
-    c->att_stride = ((size_t)n_ctx + 2 * hmax + 15) & ~(size_t)15;
+    c->att_stride = att_stride_floats(hp, n_ctx);
     c->kv = xalloc(c->kv_bytes);
     c->x = xalloc(nb * E * sizeof(float));
     c->xb = xalloc(nb * E * sizeof(float));
@@ -234,8 +247,9 @@ int lf_ctx_new(lf_ctx **out, const lf_model *m, int n_ctx, lf_type kv_type, lf_p
     c->xq = xalloc(model_xq_size(m));
     c->logits_rows = 1;
     c->logits = xalloc((size_t)hp->n_vocab * sizeof(float));
+    c->rope_cs = xalloc(2 * nb * (size_t)(hp->n_rot > 0 ? hp->n_rot : 1) * sizeof(float));
     if (!c->kv || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->ao || !c->hb || !c->hb2 ||
-        !c->tmp || !c->att || !c->work || !c->logits || !c->xq) {
+        !c->tmp || !c->att || !c->work || !c->logits || !c->xq || !c->rope_cs) {
         size_t kvb = c->kv_bytes;
         lf_ctx_free(c);
         return lf_error_set(err, LF_ENOMEM,
@@ -259,6 +273,7 @@ void lf_ctx_free(lf_ctx *c) {
     free(c->hb2);
     free(c->tmp);
     free(c->att);
+    free(c->rope_cs);
     free(c->work);
     free(c->xq);
     free(c->logits);
@@ -495,6 +510,7 @@ typedef struct layer_job {
     int il;
     int nb;
     int pos0;
+    _Atomic int next;           /* attention tiles handed out so far */
 } layer_job;
 
 static inline void *kv_k(const lf_ctx *c, int il, int h, int p) {
@@ -526,6 +542,32 @@ static void rope_params(const lf_model *m, int il, lf_rope_params *rp) {
     }
 }
 
+/* Table 1 serves sliding-window layers when they have a base of their own. */
+static int rope_table_of(const lf_model *m, int il) {
+    return lf_model_params_layer_swa(&m->hp, il) && m->hp.rope_base_swa > 0 ? 1 : 0;
+}
+
+static float *rope_cs_row(const lf_ctx *c, int il, int i) {
+    const size_t n_rot = (size_t)c->m->hp.n_rot;
+    return c->rope_cs + ((size_t)rope_table_of(c->m, il) * (size_t)c->n_batch + (size_t)i) * n_rot;
+}
+
+/* The angles of positions pos0 .. pos0+nb-1 for every table in use. */
+static void rope_batch(lf_ctx *c, int nb, int pos0) {
+    const lf_model *m = c->m;
+    bool done[2] = {false, false};
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        int tab = rope_table_of(m, il);
+        if (done[tab])
+            continue;
+        done[tab] = true;
+        lf_rope_params rp;
+        rope_params(m, il, &rp);
+        for (int i = 0; i < nb; i++)
+            lf_rope_table(rope_cs_row(c, il, i), pos0 + i, &rp);
+    }
+}
+
 static void prep_token(lf_ctx *c, int il, int i, int pos) {
     const lf_model *m = c->m;
     const lf_model_params *hp = &m->hp;
@@ -545,8 +587,9 @@ static void prep_token(lf_ctx *c, int il, int i, int pos) {
     }
     lf_rope_params rp;
     rope_params(m, il, &rp);
-    lf_rope(q, hp->n_head, hd, pos, &rp);
-    lf_rope(k, hp->n_head_kv, hd, pos, &rp);
+    const float *cs = rope_cs_row(c, il, i);
+    lf_rope_apply(q, hp->n_head, hd, cs, &rp);
+    lf_rope_apply(k, hp->n_head_kv, hd, cs, &rp);
     for (int h = 0; h < hp->n_head_kv; h++) {
         lf_kv_store(kv_k(c, il, h, pos), k + h * hd, c->kv_type, hd);
         lf_kv_store(kv_v(c, il, h, pos), v + h * hdv, c->kv_type, hdv);
@@ -621,6 +664,58 @@ static void attn_worker(void *arg, int ith, int nth) {
     }
 }
 
+/* Attention for a batch: tiles of up to LF_ATTN_ROWS query rows that read
+ * the same KV head — the heads of one GQA group for 16/gqa consecutive
+ * tokens (or 16 heads of one token when a group is larger) — so each key
+ * and value row is converted and read once per tile instead of once per
+ * head and token. Tiles are handed out last token first: their cost grows
+ * with the position, and the long ones should not be left for the end. */
+static void attn_tiles_worker(void *arg, int ith, int nth) {
+    layer_job *J = arg;
+    lf_ctx *c = J->c;
+    const lf_model_params *hp = &c->m->hp;
+    const int gqa = hp->n_head / hp->n_head_kv;
+    const bool swa = lf_model_params_layer_swa(hp, J->il);
+    const int tpt = gqa <= LF_ATTN_ROWS ? LF_ATTN_ROWS / gqa : 1;     /* tokens per tile */
+    const int gpt = gqa <= LF_ATTN_ROWS ? gqa : LF_ATTN_ROWS;         /* heads per tile */
+    const int hchunks = (gqa + gpt - 1) / gpt;
+    const int tok_tiles = (J->nb + tpt - 1) / tpt;
+    const int per_head = tok_tiles * hchunks;
+    const int total = per_head * hp->n_head_kv;
+    float *scratch = c->att + (size_t)ith * c->att_stride;
+    (void)nth;
+    lf_attn_tile t = {
+        .k_stride = c->k_row, .v_stride = c->v_row, .kv_type = c->kv_type,
+        .hd = hp->head_dim, .hdv = hp->head_dim_v,
+        .scale = hp->attn_scale > 0 ? hp->attn_scale : 1.0f / sqrtf((float)hp->head_dim),
+    };
+    for (;;) {
+        int item = atomic_fetch_add_explicit(&J->next, 1, memory_order_relaxed);
+        if (item >= total)
+            break;
+        int kvh = item % hp->n_head_kv, rest = per_head - 1 - item / hp->n_head_kv;
+        int tt = rest / hchunks, hc = rest % hchunks;
+        int i0 = tt * tpt, i1 = i0 + tpt < J->nb ? i0 + tpt : J->nb;
+        int g0 = hc * gpt, g1 = g0 + gpt < gqa ? g0 + gpt : gqa;
+        t.k = kv_k(c, J->il, kvh, 0);
+        t.v = kv_v(c, J->il, kvh, 0);
+        t.nr = 0;
+        for (int i = i0; i < i1; i++) {
+            int p = J->pos0 + i;
+            int start = swa && p + 1 > hp->swa_window ? p + 1 - hp->swa_window : 0;
+            for (int g = g0; g < g1; g++) {
+                int h = kvh * gqa + g;
+                t.q[t.nr] = c->q + ((size_t)i * hp->n_head + h) * hp->head_dim;
+                t.out[t.nr] = c->ao + ((size_t)i * hp->n_head + h) * hp->head_dim_v;
+                t.lo[t.nr] = start;
+                t.hi[t.nr] = p + 1;
+                t.nr++;
+            }
+        }
+        lf_attention_tile(&t, scratch);
+    }
+}
+
 static void run(lf_ctx *c, lf_pool_fn fn, void *arg) {
     if (c->pool)
         lf_pool_run(c->pool, fn, arg);
@@ -671,6 +766,7 @@ static void eval_batch(lf_ctx *c, const int32_t *tokens, int nb, int pos0, float
             lf_scale(c->x + (size_t)i * E, hp->embd_mult, E);
     }
 
+    rope_batch(c, nb, pos0);
     for (int il = 0; il < hp->n_layer; il++) {
         const lf_layer *L = &m->layers[il];
         const int s0 = il * LF_W_COUNT;
@@ -699,7 +795,10 @@ static void eval_batch(lf_ctx *c, const int32_t *tokens, int nb, int pos0, float
             prep_token(c, il, 0, pos0);
         else
             run(c, prep_worker, &J);
-        run(c, attn_worker, &J);
+        if (nb > 1 && hp->attn_softcap <= 0)
+            run(c, attn_tiles_worker, &J);
+        else
+            run(c, attn_worker, &J);
         mm(c, s0 + LF_W_O, &L->w[LF_W_O], c->ao, nb, c->tmp);
         if (L->post_attn_norm)
             rmsnorm_rows(c->tmp, c->tmp, L->post_attn_norm, nb, E, eps);

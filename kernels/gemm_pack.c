@@ -357,6 +357,18 @@ void lf_gemm_prep_col(const lf_gemm_desc *g, lf_type vt, const void *src, int K,
     }
 }
 
+void lf_gemm_prep_block(const lf_gemm_desc *g, lf_type vt, const void *src, size_t stride,
+                        int ncols, int K, void *acts) {
+    const lf_kernel_set *ks = lf_kernel_set_active();
+    if (ks->gemm_prep_block && (vt == LF_TYPE_Q8_0 || vt == LF_TYPE_Q8_K) && K % 32 == 0) {
+        ks->gemm_prep_block(g, vt, src, stride, ncols, K, acts);
+        return;
+    }
+    memset(acts, 0, lf_gemm_acts_bytes(K, g->chunk));
+    for (int c = 0; c < ncols; c++)
+        lf_gemm_prep_col(g, vt, (const char *)src + (size_t)c * stride, K, acts, c);
+}
+
 /* ---- scalar tile ---------------------------------------------------------- */
 
 void lf_gemm_tile_ref(const lf_gemm_desc *g, int K, const uint8_t *qs,

@@ -126,6 +126,33 @@ typedef void (*lf_gemm_f_tile_fn)(int K, const float *panel, const float *acts,
 typedef float (*lf_kv_dot_fn)(const void *k, const float *q, int n);
 typedef void (*lf_kv_axpy_fn)(float *y, const void *v, float a, int n);
 
+/* ---- attention over a tile of query rows ---------------------------------
+ * Up to LF_ATTN_ROWS query rows that read the same KV head (the heads of a
+ * GQA group for a few consecutive tokens of a prompt). Row r: out[r]
+ * (hdv floats) = softmax over keys t in [lo[r], hi[r]) of scale·q[r]·K[t],
+ * applied to V; a row with an empty range gets zeros. k and v point at key
+ * 0 of the head (rows k_stride / v_stride bytes apart, kv_type f32, f16 or
+ * q8_0); keys from the smallest lo to the largest hi must be readable. */
+#define LF_ATTN_ROWS 16
+typedef struct lf_attn_tile {
+    int nr;
+    const float *q[LF_ATTN_ROWS];
+    float *out[LF_ATTN_ROWS];
+    int lo[LF_ATTN_ROWS], hi[LF_ATTN_ROWS];
+    const void *k, *v;
+    size_t k_stride, v_stride;
+    lf_type kv_type;
+    int hd, hdv;
+    float scale;
+} lf_attn_tile;
+/* scratch: lf_attn_tile_scratch floats, 64-byte aligned. */
+typedef void (*lf_attn_tile_fn)(const lf_attn_tile *t, float *scratch);
+/* Floats of scratch a tile over at most n_keys keys needs (any kernel set). */
+size_t lf_attn_tile_scratch(int n_keys, int hd, int hdv);
+/* The tile through the active set's kernel, or row by row through
+ * lf_attention_head where the set has none. */
+void lf_attention_tile(const lf_attn_tile *t, float *scratch);
+
 typedef struct lf_kernel_set {
     lf_isa_level level;
     char name[32];                             /* "avx512+vnni" */
@@ -140,6 +167,10 @@ typedef struct lf_kernel_set {
     int gemm_u_max;     /* largest u the tile multiplies exactly (255, or
                          * 127 for signed×signed dot instructions) */
     lf_gemm_pack_fn gemm_pack[LF_TYPE_COUNT];
+    /* lf_gemm_prep_block for q8_0 / q8_K activations with K a multiple of
+     * 32; NULL = column by column. */
+    void (*gemm_prep_block)(const lf_gemm_desc *g, lf_type vt, const void *src, size_t stride,
+                            int ncols, int K, void *acts);
     /* Packed float GEMM: NULL tile = none; gemm_f_pack[t] defaults to the
      * portable lf_gemm_f_pack_ref. */
     lf_gemm_f_tile_fn gemm_f_tile;
@@ -156,6 +187,10 @@ typedef struct lf_kernel_set {
      * NULL = this ISA has no kernel for the layout, and matrices of that
      * type stay as stored. */
     lf_mv_fn mv_il[LF_TYPE_COUNT];
+    /* Attention over a tile of query rows (above); NULL = row by row. */
+    lf_attn_tile_fn attn_tile;
+    /* gate = silu(gate) · up; NULL = the portable loop of lf_swiglu. */
+    void (*swiglu)(float *gate, const float *up, int64_t n);
 } lf_kernel_set;
 
 /* Kernel-set flags for tests: build a set with a feature turned off. */
@@ -180,6 +215,7 @@ void lf_kernels_fill_avx2(lf_kernel_set *ks);
 void lf_kernels_fill_avx512(lf_kernel_set *ks, bool vnni, bool bf16);
 void lf_kernels_fill_neon(lf_kernel_set *ks);
 void lf_kernels_fill_dotprod(lf_kernel_set *ks);
+void lf_kernels_fill_attn_avx512(lf_kernel_set *ks);
 
 /* Prepared activation blocks (gemm_pack.c): bytes of one block of
  * LF_GEMM_COLS columns for K and chunk (a multiple of 64), and the
@@ -188,6 +224,11 @@ void lf_kernels_fill_dotprod(lf_kernel_set *ks);
 size_t lf_gemm_acts_bytes(int K, int chunk);
 void lf_gemm_prep_col(const lf_gemm_desc *g, lf_type vt, const void *src, int K,
                       void *acts, int c);
+/* A whole block: columns c < ncols (≤ LF_GEMM_COLS) from the rows at
+ * src + c·stride; the missing columns of the block are zeros. Through the
+ * active set's gemm_prep_block when it has one (byte-identical). */
+void lf_gemm_prep_block(const lf_gemm_desc *g, lf_type vt, const void *src, size_t stride,
+                        int ncols, int K, void *acts);
 /* Panel bytes (qs + sw + mw) for K, and where sw / mw start in a panel. */
 size_t lf_gemm_panel_bytes(int K, int chunk);
 float *lf_gemm_panel_sw(uint8_t *panel, int K);

@@ -473,6 +473,12 @@ typedef struct lf_rope_params {
 } lf_rope_params;
 void lf_rope(float *x, int n_heads, int head_dim, int64_t pos,
              const lf_rope_params *p);
+/* The same in two steps, so that a batch's angles are computed once for
+ * all layers: cs[2i], cs[2i+1] = cos, sin of pair i at pos (n_rot floats),
+ * then the rotation by them (bit-identical to lf_rope). */
+void lf_rope_table(float *cs, int64_t pos, const lf_rope_params *p);
+void lf_rope_apply(float *x, int n_heads, int head_dim, const float *cs,
+                   const lf_rope_params *p);
 
 /* ---- attention over a KV cache --------------------------------------
  * One query head against n_kv cached positions. K and V rows for this KV

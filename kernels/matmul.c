@@ -142,19 +142,23 @@ static void mm_quantize_job(void *arg, int ith, int nth) {
     mm_ctx *c = arg;
     int64_t lo, hi;
     lf_split_range((c->n + LF_GEMM_COLS - 1) / LF_GEMM_COLS, ith, nth, &lo, &hi);
-    lo *= LF_GEMM_COLS;
-    hi = hi * LF_GEMM_COLS < c->n ? hi * LF_GEMM_COLS : c->n;
-    for (int64_t i = lo; i < hi; i++) {
-        char *q = c->xq + (size_t)i * c->xrow;
-        c->quant(c->x + i * c->w->cols, q, c->w->cols);
-        if (c->xp)
-            c->prep_act(q, c->xp + (size_t)i * c->xprow, c->w->cols);
-        /* no prepared panel on the unpacked path: NULL + offset is UB */
-        char *blk = c->prep ? c->prep + (size_t)(i / LF_GEMM_COLS) * c->acts_bytes : NULL;
-        if (c->fpath)
-            lf_gemm_f_prep_col(c->vt, q, (int)c->w->cols, (float *)blk, (int)(i % LF_GEMM_COLS));
-        else if (c->prep)
-            lf_gemm_prep_col(c->g, c->vt, q, (int)c->w->cols, blk, (int)(i % LF_GEMM_COLS));
+    for (int64_t blk = lo; blk < hi; blk++) {
+        const int64_t i0 = blk * LF_GEMM_COLS;
+        const int64_t i1 = i0 + LF_GEMM_COLS < c->n ? i0 + LF_GEMM_COLS : c->n;
+        for (int64_t i = i0; i < i1; i++) {
+            char *q = c->xq + (size_t)i * c->xrow;
+            c->quant(c->x + i * c->w->cols, q, c->w->cols);
+            if (c->xp)
+                c->prep_act(q, c->xp + (size_t)i * c->xprow, c->w->cols);
+            if (c->fpath)
+                lf_gemm_f_prep_col(c->vt, q, (int)c->w->cols,
+                                   (float *)(c->prep + (size_t)blk * c->acts_bytes),
+                                   (int)(i % LF_GEMM_COLS));
+        }
+        /* no prepared blocks on the unpacked path */
+        if (c->prep && !c->fpath)
+            lf_gemm_prep_block(c->g, c->vt, c->xq + (size_t)i0 * c->xrow, c->xrow, (int)(i1 - i0),
+                               (int)c->w->cols, c->prep + (size_t)blk * c->acts_bytes);
     }
 }
 

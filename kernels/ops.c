@@ -73,6 +73,11 @@ void lf_gelu(float *x, int64_t n) {
 }
 
 void lf_swiglu(float *gate, const float *up, int64_t n) {
+    const lf_kernel_set *ks = lf_kernel_set_active();
+    if (ks->swiglu) {
+        ks->swiglu(gate, up, n);
+        return;
+    }
     for (int64_t i = 0; i < n; i++)
         gate[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
@@ -99,23 +104,51 @@ float lf_dot_f32(const float *a, const float *b, int64_t n) {
 /* Pair i (i < n_rot/2) turns by pos·freq_scale·base^(-2i/n_rot) / ff[i].
  * The angle is formed in double: at positions in the hundreds of thousands
  * a float angle would already be off by whole milliradians. */
-void lf_rope(float *x, int n_heads, int head_dim, int64_t pos,
-             const lf_rope_params *p) {
-    int half = p->n_rot / 2;
+/* cs[2(i-i0)], cs[2(i-i0)+1] = cos, sin of pairs i in [i0, i1) at pos. */
+static void rope_angles(float *cs, int64_t pos, const lf_rope_params *p, int i0, int i1) {
     double fs = p->freq_scale != 0 ? p->freq_scale : 1.0;
-    for (int i = 0; i < half; i++) {
+    for (int i = i0; i < i1; i++) {
         double inv_freq = pow((double)p->base, -2.0 * i / p->n_rot);
         if (p->freq_factors)
             inv_freq /= p->freq_factors[i];
         double theta = (double)pos * fs * inv_freq;
-        float c = (float)cos(theta), s = (float)sin(theta);
-        int i0 = p->neox ? i : 2 * i, i1 = p->neox ? i + half : 2 * i + 1;
-        for (int h = 0; h < n_heads; h++) {
-            float *v = x + (size_t)h * head_dim;
-            float a = v[i0], b = v[i1];
-            v[i0] = a * c - b * s;
-            v[i1] = a * s + b * c;
+        cs[2 * (i - i0)] = (float)cos(theta);
+        cs[2 * (i - i0) + 1] = (float)sin(theta);
+    }
+}
+
+/* Rotates pairs [i0, i1) of every head by the angles in cs (as above). */
+static void rope_rotate(float *x, int n_heads, int head_dim, const float *cs,
+                        const lf_rope_params *p, int i0, int i1) {
+    int half = p->n_rot / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = i0; i < i1; i++) {
+            const float c = cs[2 * (i - i0)], s = cs[2 * (i - i0) + 1];
+            int a0 = p->neox ? i : 2 * i, a1 = p->neox ? i + half : 2 * i + 1;
+            float a = v[a0], b = v[a1];
+            v[a0] = a * c - b * s;
+            v[a1] = a * s + b * c;
         }
+    }
+}
+
+void lf_rope_table(float *cs, int64_t pos, const lf_rope_params *p) {
+    rope_angles(cs, pos, p, 0, p->n_rot / 2);
+}
+
+void lf_rope_apply(float *x, int n_heads, int head_dim, const float *cs,
+                   const lf_rope_params *p) {
+    rope_rotate(x, n_heads, head_dim, cs, p, 0, p->n_rot / 2);
+}
+
+void lf_rope(float *x, int n_heads, int head_dim, int64_t pos,
+             const lf_rope_params *p) {
+    float cs[64];   /* 32 pairs at a time: no allocation */
+    for (int i0 = 0; i0 < p->n_rot / 2; i0 += 32) {
+        int i1 = i0 + 32 < p->n_rot / 2 ? i0 + 32 : p->n_rot / 2;
+        rope_angles(cs, pos, p, i0, i1);
+        rope_rotate(x, n_heads, head_dim, cs, p, i0, i1);
     }
 }
 
@@ -131,6 +164,36 @@ void lf_attention_head(float *out, const float *q, const void *k, size_t k_strid
     memset(out, 0, (size_t)head_dim * sizeof *out);
     for (int64_t t = 0; t < n_kv; t++)
         axpy(out, (const char *)v + (size_t)t * v_stride, att[t], head_dim);
+}
+
+size_t lf_attn_tile_scratch(int n_keys, int hd, int hdv) {
+    size_t ld = (size_t)((hd > hdv ? hd : hdv) + 15) / 16 * 16;
+    size_t tile = (size_t)hd * 16 + ((size_t)n_keys + 15) / 16 * 16 * 16 + 17 * ld;
+    return tile > (size_t)n_keys ? tile : (size_t)n_keys;
+}
+
+void lf_attention_tile(const lf_attn_tile *t, float *scratch) {
+    const lf_kernel_set *ks = lf_kernel_set_active();
+    if (ks->attn_tile) {
+        ks->attn_tile(t, scratch);
+        return;
+    }
+    /* row by row, as lf_attention_head but with hdv allowed to differ */
+    lf_kv_dot_fn dot = ks->kv_dot[t->kv_type];
+    lf_kv_axpy_fn axpy = ks->kv_axpy[t->kv_type];
+    for (int r = 0; r < t->nr; r++) {
+        memset(t->out[r], 0, (size_t)t->hdv * sizeof(float));
+        const int n = t->hi[r] - t->lo[r];
+        if (n <= 0)
+            continue;
+        const char *k = (const char *)t->k + (size_t)t->lo[r] * t->k_stride;
+        const char *v = (const char *)t->v + (size_t)t->lo[r] * t->v_stride;
+        for (int i = 0; i < n; i++)
+            scratch[i] = t->scale * dot(k + (size_t)i * t->k_stride, t->q[r], t->hd);
+        lf_softmax(scratch, n);
+        for (int i = 0; i < n; i++)
+            axpy(t->out[r], v + (size_t)i * t->v_stride, scratch[i], t->hdv);
+    }
 }
 
 void lf_kv_store(void *dst, const float *src, lf_type kv_type, int head_dim) {

@@ -289,6 +289,25 @@ static void test_gemm_packing(void **state) {
                                 fail_msg("%s pack %s K=%d rows %d differs from the portable packer",
                                          ks.name, tr->name, K, nrows);
                         }
+                        if (ks.gemm_prep_block && K % 32 == 0 &&
+                            (vt == LF_TYPE_Q8_0 || vt == LF_TYPE_Q8_K)) {
+                            /* the whole-block activation prep: same bytes as
+                             * column by column, missing columns zero */
+                            size_t ab = lf_gemm_acts_bytes(K, g->chunk);
+                            char *want = kt_alloc(ab), *got = kt_alloc(ab);
+                            memset(want, 0, ab);
+                            for (int c = 0; c < nc; c++)
+                                lf_gemm_prep_col(g, vt, act + c * xb, K, want, c);
+                            memset(got, 0x55, ab);
+                            ks.gemm_prep_block(g, vt, act, xb, nc, K, got);
+                            size_t used = (size_t)K * LF_GEMM_COLS +
+                                          (size_t)(K / g->chunk) * 3 * LF_GEMM_COLS * 4;
+                            if (memcmp(want, got, used) != 0)
+                                fail_msg("%s activation block %s K=%d cols %d differs from "
+                                         "lf_gemm_prep_col", ks.name, lf_type_name(vt), K, nc);
+                            free(want);
+                            free(got);
+                        }
                         if (!ks.gemm_tile || g->u_max > ks.gemm_u_max)
                             continue;
                         memset(ysimd, 0, sizeof ysimd);
