@@ -747,6 +747,11 @@ static int cell_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
         }
         jnum(&jb, "weight_bytes", sl->weight_bytes);
         jnum(&jb, "kv_bytes", kv_mean);
+        /* what the peak RSS is held to: the model as resident (every
+         * tensor, the embedding table too) and the KV cache allocated */
+        jnum(&jb, "model_bytes", (double)lf_model_total_bytes(G->base));
+        if (sl->ctx)
+            jnum(&jb, "kv_alloc_bytes", (double)lf_ctx_kv_bytes(sl->ctx));
         if (sl->adapter_bytes > 0)
             jnum(&jb, "adapter_bytes", sl->adapter_bytes);
         jnum(&jb, "params", G->matmul_params);

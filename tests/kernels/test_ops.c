@@ -277,6 +277,105 @@ static void test_attention(void **state) {
     lf_kernels_init(LF_ISA_SCALAR, NULL);
 }
 
+/* Tiles of query rows (the prompt path): every kernel set against a
+ * double-precision softmax per row, for full tiles and ragged ones, rows
+ * with causal and sliding-window ranges (and one empty row), head sizes
+ * that are and are not multiples of 16, and value heads of another size. */
+static void test_attention_tile(void **state) {
+    (void)state;
+    static const lf_type kv_types[] = {LF_TYPE_F32, LF_TYPE_F16, LF_TYPE_Q8_0};
+    static const int shapes[][2] = {{64, 64}, {96, 64}, {32, 96}};   /* hd, hdv */
+    static const int nrs[] = {1, 5, 15, 16};
+    const int n_keys = 203;
+    kt_rng rng = {23};
+    kt_set sets[8];
+    int nsets = kt_sets(sets);
+    int checked = 0;
+    for (int si = 0; si < nsets; si++) {
+        lf_kernel_set ks;
+        assert_int_equal(lf_kernel_set_build(&ks, sets[si].level, sets[si].flags, NULL), 0);
+        lf_kernel_set_activate(&ks);
+        for (int ti = 0; ti < 3; ti++)
+            for (int hi_ = 0; hi_ < 3; hi_++) {
+                lf_type t = kv_types[ti];
+                const int hd = shapes[hi_][0], hdv = shapes[hi_][1];
+                size_t kr = lf_row_size(t, hd), vr = lf_row_size(t, hdv);
+                char *k = kt_alloc(kr * n_keys), *v = kt_alloc(vr * n_keys);
+                double *kd = kt_alloc(sizeof(double) * n_keys * hd);
+                double *vd = kt_alloc(sizeof(double) * n_keys * hdv);
+                float tmp[96];
+                for (int p = 0; p < n_keys; p++) {
+                    for (int i = 0; i < hd; i++)
+                        tmp[i] = kt_uniform(&rng, -2, 2);
+                    lf_kv_store(k + p * kr, tmp, t, hd);
+                    kt_act_to_float(t, k + p * kr, tmp, hd);
+                    for (int i = 0; i < hd; i++)
+                        kd[p * hd + i] = tmp[i];
+                    for (int i = 0; i < hdv; i++)
+                        tmp[i] = kt_uniform(&rng, -2, 2);
+                    lf_kv_store(v + p * vr, tmp, t, hdv);
+                    kt_act_to_float(t, v + p * vr, tmp, hdv);
+                    for (int i = 0; i < hdv; i++)
+                        vd[p * hdv + i] = tmp[i];
+                }
+                float *scratch = kt_alloc(sizeof(float) * lf_attn_tile_scratch(n_keys, hd, hdv));
+                for (int ni = 0; ni < 4; ni++) {
+                    const int nr = nrs[ni];
+                    float *q = kt_alloc(sizeof(float) * LF_ATTN_ROWS * hd);
+                    float *out = kt_alloc(sizeof(float) * LF_ATTN_ROWS * hdv);
+                    lf_attn_tile tile = {.nr = nr, .k = k, .v = v, .k_stride = kr,
+                                         .v_stride = vr, .kv_type = t, .hd = hd, .hdv = hdv,
+                                         .scale = 1.0f / sqrtf((float)hd)};
+                    for (int r = 0; r < nr; r++) {
+                        for (int i = 0; i < hd; i++)
+                            q[r * hd + i] = kt_uniform(&rng, -1.5f, 1.5f);
+                        tile.q[r] = q + r * hd;
+                        tile.out[r] = out + r * hdv;
+                        /* tokens at the end of a prompt; every third row
+                         * has a sliding window of 40; row 2 is empty */
+                        tile.hi[r] = n_keys - (nr - 1 - r) / 3;
+                        tile.lo[r] = r % 3 == 1 ? tile.hi[r] - 40 : 0;
+                        if (r == 2)
+                            tile.lo[r] = tile.hi[r];
+                    }
+                    memset(out, 0xFF, sizeof(float) * LF_ATTN_ROWS * hdv);   /* NaNs */
+                    lf_attention_tile(&tile, scratch);
+                    for (int r = 0; r < nr; r++) {
+                        const int lo = tile.lo[r], hi = tile.hi[r];
+                        double mx = -INFINITY, sum = 0, *s = kt_alloc(sizeof(double) * n_keys);
+                        for (int p = lo; p < hi; p++) {
+                            double a = 0;
+                            for (int i = 0; i < hd; i++)
+                                a += (double)tile.q[r][i] * kd[p * hd + i];
+                            s[p] = a * tile.scale;
+                            mx = fmax(mx, s[p]);
+                        }
+                        for (int p = lo; p < hi; p++)
+                            sum += s[p] = exp(s[p] - mx);
+                        for (int i = 0; i < hdv; i++) {
+                            double want = 0, mag = 0;
+                            for (int p = lo; p < hi; p++) {
+                                want += s[p] / sum * vd[p * hdv + i];
+                                mag += s[p] / sum * fabs(vd[p * hdv + i]);
+                            }
+                            char what[96];
+                            snprintf(what, sizeof what, "%s tile %s hd=%d hdv=%d rows=%d row %d",
+                                     ks.name, lf_type_name(t), hd, hdv, nr, r);
+                            check_close(what, i, out[r * hdv + i], want, 2e-5 * mag + 1e-7);
+                        }
+                        free(s);
+                        checked++;
+                    }
+                    free(q);
+                    free(out);
+                }
+                free(k); free(v); free(kd); free(vd); free(scratch);
+            }
+    }
+    assert_true(checked > 0);
+    lf_kernels_init(LF_ISA_SCALAR, NULL);
+}
+
 int main(void) {
     lf_kernels_init(LF_ISA_SCALAR, NULL);
     const struct CMUnitTest tests[] = {
@@ -286,6 +385,7 @@ int main(void) {
         cmocka_unit_test(test_rope),
         cmocka_unit_test(test_kv_store),
         cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_attention_tile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
