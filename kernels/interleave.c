@@ -135,7 +135,50 @@ static void de_f16(void *dst, const void *src, size_t rb, int64_t cols) {
     f16_steps(dst, src, rb, cols, true);
 }
 
+/* Q5_0: steps of 4 blocks per row as Q4_0, the 5th bits in a part of
+ * their own so each row's nibbles are still one 64-byte vector. A step of
+ * k blocks (88·k bytes) is
+ *     d[r * k + b]    4·k fp16 scales
+ *     qh[r * k + b]   4·k × 4 bytes of high bits, as stored
+ *     qs of row 0, blocks 0..k-1 (k · 16 bytes), then rows 1, 2, 3
+ * The kernel reads Q4_0's prepared activations (its -8 offsets doubled). */
+static inline __attribute__((always_inline)) void q5_0_steps(void *dst, const void *src,
+                                                              size_t row_bytes, int64_t cols,
+                                                              bool back) {
+    const int64_t nb = cols / LF_QK5_0;
+    uint8_t *il = back ? (uint8_t *)src : dst;
+    uint8_t *st = back ? dst : (uint8_t *)src;
+    size_t off = 0;
+    for (int64_t b0 = 0; b0 < nb; b0 += 4) {
+        const int k = (int)(nb - b0 < 4 ? nb - b0 : 4);
+        for (int r = 0; r < LF_IL_ROWS; r++)
+            for (int b = 0; b < k; b++) {
+                uint8_t *blk = st + (size_t)r * row_bytes + (size_t)(b0 + b) * sizeof(lf_block_q5_0);
+                const size_t i = (size_t)(r * k + b);
+                uint8_t *d = il + off + i * 2, *h = il + off + (size_t)8 * k + i * 4,
+                        *q = il + off + (size_t)24 * k + i * 16;
+                if (back) {
+                    memcpy(blk, d, 2);
+                    memcpy(blk + 2, h, 4);
+                    memcpy(blk + 6, q, 16);
+                } else {
+                    memcpy(d, blk, 2);
+                    memcpy(h, blk + 2, 4);
+                    memcpy(q, blk + 6, 16);
+                }
+            }
+        off += (size_t)LF_IL_ROWS * k * sizeof(lf_block_q5_0);
+    }
+}
+static void il_q5_0(void *dst, const void *src, size_t rb, int64_t cols) {
+    q5_0_steps(dst, src, rb, cols, false);
+}
+static void de_q5_0(void *dst, const void *src, size_t rb, int64_t cols) {
+    q5_0_steps(dst, src, rb, cols, true);
+}
+
 static const lf_il_desc il_desc_q4_0 = {il_q4_0, de_q4_0, act_bytes_q4_0, prep_act_q4_0, 0};
+static const lf_il_desc il_desc_q5_0 = {il_q5_0, de_q5_0, act_bytes_q4_0, prep_act_q4_0, 0};
 static const lf_il_desc il_desc_q8_0 = {il_q8_0, de_q8_0, NULL, NULL, 0};
 static const lf_il_desc il_desc_f16 = {il_f16, de_f16, NULL, NULL, 32};
 
@@ -143,6 +186,7 @@ const lf_il_desc *lf_il_desc_get(lf_type t) {
     switch (t) {
     case LF_TYPE_Q4_0: return &il_desc_q4_0;
     case LF_TYPE_Q8_0: return &il_desc_q8_0;
+    case LF_TYPE_Q5_0: return &il_desc_q5_0;
     case LF_TYPE_F16: return &il_desc_f16;
     case LF_TYPE_Q4_K: return &lf_il_q4_K;
     case LF_TYPE_Q5_K: return &lf_il_q5_K;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-static const lf_type il_types[] = {LF_TYPE_Q4_0, LF_TYPE_Q8_0, LF_TYPE_Q4_K,
+static const lf_type il_types[] = {LF_TYPE_Q4_0, LF_TYPE_Q8_0, LF_TYPE_Q5_0, LF_TYPE_Q4_K,
                                    LF_TYPE_Q5_K, LF_TYPE_Q6_K, LF_TYPE_F16};
 
 /* The column unit of a layout: its col_align, else the block size. */
@@ -95,6 +95,34 @@ static void test_documented_layout(void **state) {
     }
 }
 
+/* Q5_0's layout, byte for byte: a step of k blocks is d[r*k + b], then
+ * qh[r*k + b] (4 bytes each), then row r's nibbles (16 bytes a block). */
+static void test_documented_layout_q5_0(void **state) {
+    (void)state;
+    kt_rng rng = {98};
+    const lf_type t = LF_TYPE_Q5_0;
+    for (int nb = 1; nb <= 11; nb++) {
+        size_t rb = lf_row_size(t, nb * 32);
+        uint8_t *src = kt_alloc(4 * rb), *il = kt_alloc(4 * rb);
+        kt_fill_weights(&rng, t, src, 4, nb * 32);
+        lf_il_desc_get(t)->interleave(il, src, rb, nb * 32);
+        size_t off = 0;
+        for (int b0 = 0; b0 < nb; b0 += 4) {
+            int k = nb - b0 < 4 ? nb - b0 : 4;
+            for (int r = 0; r < 4; r++)
+                for (int b = 0; b < k; b++) {
+                    const lf_block_q5_0 *blk = (const lf_block_q5_0 *)(src + r * rb) + b0 + b;
+                    size_t i = (size_t)(r * k + b);
+                    assert_memory_equal(il + off + 2 * i, &blk->d, 2);
+                    assert_memory_equal(il + off + 8 * (size_t)k + 4 * i, blk->qh, 4);
+                    assert_memory_equal(il + off + 24 * (size_t)k + 16 * i, blk->qs, 16);
+                }
+            off += 4 * (size_t)k * sizeof(lf_block_q5_0);
+        }
+        assert_int_equal(off, 4 * rb);
+        free(src); free(il);
+    }
+}
 
 static void test_kernels_match_reference(void **state) {
     (void)state;
@@ -254,6 +282,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_documented_layout),
+        cmocka_unit_test(test_documented_layout_q5_0),
         cmocka_unit_test(test_kernels_match_reference),
         cmocka_unit_test(test_matmul_interleaved),
         cmocka_unit_test(test_refusals),

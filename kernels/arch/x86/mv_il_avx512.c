@@ -94,6 +94,69 @@ INLINE void mv_il_q4_0_body(int n, float *s, const void *vx, const void *vy, con
         s[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
+/* ---- Q5_0 ------------------------------------------------------------------
+ * Step (4 blocks per row, 352 bytes): 16 fp16 scales, 4 rows × 4 blocks of
+ * high-bit words, then each row's 64 nibble bytes (interleave.c). The
+ * nibbles are as Q4_0's; bit j of a block's word adds 16 to
+ * element j through a byte mask: elements 0-15 are the low nibbles and
+ * take the low halves of the four words, 16-31 the high ones (pext picks
+ * the halves). Weights are u - 16, so the sums start at twice Q4_0's
+ * prepared -8 offsets. */
+/* A step of k ≤ 4 blocks per row (a row's last step may be short): loads
+ * are masked to the step's k blocks, and each row's scales are picked from
+ * d[r*k + b]; blocks b ≥ k meet zero activations (prep zero-fills them). */
+INLINE void q5_0_step(const uint8_t *xs, const uint8_t *ya, __m512 acc[4], const int k,
+                      const bool vnni) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
+    const __m512i alo = _mm512_load_si512(ya), ahi = _mm512_load_si512(ya + 64);
+    const __m512i c8 = _mm512_load_si512(ya + 128);
+    const __m512i corr = _mm512_add_epi32(c8, c8);
+    const __mmask16 dmask = (__mmask16)((1u << (4 * k)) - 1);
+    /* lane 4b + l of row r takes scale r*k + b; the prepared dy sit at
+     * lane 4r + b, which lines up with the weight scales only in a full
+     * step, so a short one multiplies them in after the permute */
+    const __m512i blk = _mm512_srli_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 2);
+    const __m512 dy = _mm512_load_ps(ya + 192);
+    const __m512 dx = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(dmask, xs));
+    const __m512 sc = k == 4 ? _mm512_mul_ps(dx, dy) : dx;
+    const __m512 dyb = _mm512_permutexvar_ps(blk, dy);
+    const uint8_t *h = xs + 8 * k, *q = xs + 24 * k;
+    const __mmask64 qmask = k == 4 ? ~(__mmask64)0 : (((__mmask64)1 << (16 * k)) - 1);
+    const uint64_t lo_half = 0x0000FFFF0000FFFFull, hi_half = 0xFFFF0000FFFF0000ull;
+    FOR_ROWS {
+        uint64_t hw[2] = {0, 0};
+        memcpy(hw, h + 4 * k * r, 4 * (size_t)k);
+        const __mmask64 mlo = _pext_u64(hw[0], lo_half) | _pext_u64(hw[1], lo_half) << 32;
+        const __mmask64 mhi = _pext_u64(hw[0], hi_half) | _pext_u64(hw[1], hi_half) << 32;
+        const __m512i qv = _mm512_maskz_loadu_epi8(qmask, q + 16 * k * r);
+        const __m512i lo = _mm512_and_si512(qv, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(qv, 4), m4);
+        __m512i isum = il_dot_us(corr, _mm512_mask_add_epi8(lo, mlo, lo, b4), alo, vnni);
+        isum = il_dot_us(isum, _mm512_mask_add_epi8(hi, mhi, hi, b4), ahi, vnni);
+        const __m512i idx = _mm512_add_epi32(blk, _mm512_set1_epi32(r * k));
+        __m512 s = _mm512_permutexvar_ps(idx, sc);
+        if (k != 4)
+            s = _mm512_mul_ps(s, dyb);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), s, acc[r]);
+    }
+}
+
+INLINE void mv_il_q5_0_body(int n, float *s, const void *vx, const void *vy, const bool vnni) {
+    const uint8_t *ya = vy;
+    const int nb = n / LF_QK5_0;
+    const uint8_t *x = vx;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    int b = 0;
+    for (; b + 4 <= nb; b += 4, x += 4 * 4 * sizeof(lf_block_q5_0), ya += 256)
+        q5_0_step(x, ya, acc, 4, vnni);
+    if (b < nb)
+        q5_0_step(x, ya, acc, nb - b, vnni);
+    FOR_ROWS
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
 /* ---- Q8_0 ------------------------------------------------------------------
  * Step (2 blocks per row, 272 bytes): 8 fp16 scales d[r*2 + b], then the
  * 64 quant bytes of rows 0..3. With VNNI the weights become unsigned by
@@ -195,6 +258,8 @@ INLINE void mv_il_f16_body(int n, float *s, const void *vx, const void *vy, cons
     }
 IL_WRAPPER(q4_0, vnni, true)
 IL_WRAPPER(q4_0, plain, false)
+IL_WRAPPER(q5_0, vnni, true)
+IL_WRAPPER(q5_0, plain, false)
 IL_WRAPPER(q8_0, vnni, true)
 IL_WRAPPER(q8_0, plain, false)
 IL_WRAPPER(f16, any, false)
@@ -203,5 +268,6 @@ IL_WRAPPER(f16, any, false)
 void lf_kernels_fill_il_avx512(lf_kernel_set *ks, bool vnni) {
     ks->mv_il[LF_TYPE_Q4_0] = vnni ? mv_il_q4_0_vnni : mv_il_q4_0_plain;
     ks->mv_il[LF_TYPE_Q8_0] = vnni ? mv_il_q8_0_vnni : mv_il_q8_0_plain;
+    ks->mv_il[LF_TYPE_Q5_0] = vnni ? mv_il_q5_0_vnni : mv_il_q5_0_plain;
     ks->mv_il[LF_TYPE_F16] = mv_il_f16_any;
 }
