@@ -152,18 +152,25 @@ void lf_rope(float *x, int n_heads, int head_dim, int64_t pos,
     }
 }
 
+/* One query row over n keys; value rows of hdv (may differ from hd). */
+static void attend_row(const lf_kernel_set *ks, float *out, const float *q, const void *k,
+                       size_t k_stride, const void *v, size_t v_stride, lf_type kv_type,
+                       int64_t n, int hd, int hdv, float scale, float *att) {
+    lf_kv_dot_fn dot = ks->kv_dot[kv_type];
+    lf_kv_axpy_fn axpy = ks->kv_axpy[kv_type];
+    for (int64_t t = 0; t < n; t++)
+        att[t] = scale * dot((const char *)k + (size_t)t * k_stride, q, hd);
+    lf_softmax(att, n);
+    memset(out, 0, (size_t)hdv * sizeof *out);
+    for (int64_t t = 0; t < n; t++)
+        axpy(out, (const char *)v + (size_t)t * v_stride, att[t], hdv);
+}
+
 void lf_attention_head(float *out, const float *q, const void *k, size_t k_stride,
                        const void *v, size_t v_stride, lf_type kv_type,
                        int64_t n_kv, int head_dim, float scale, float *att) {
-    const lf_kernel_set *ks = lf_kernel_set_active();
-    lf_kv_dot_fn dot = ks->kv_dot[kv_type];
-    lf_kv_axpy_fn axpy = ks->kv_axpy[kv_type];
-    for (int64_t t = 0; t < n_kv; t++)
-        att[t] = scale * dot((const char *)k + (size_t)t * k_stride, q, head_dim);
-    lf_softmax(att, n_kv);
-    memset(out, 0, (size_t)head_dim * sizeof *out);
-    for (int64_t t = 0; t < n_kv; t++)
-        axpy(out, (const char *)v + (size_t)t * v_stride, att[t], head_dim);
+    attend_row(lf_kernel_set_active(), out, q, k, k_stride, v, v_stride, kv_type, n_kv, head_dim,
+               head_dim, scale, att);
 }
 
 size_t lf_attn_tile_scratch(int n_keys, int hd, int hdv) {
@@ -179,20 +186,15 @@ void lf_attention_tile(const lf_attn_tile *t, float *scratch) {
         return;
     }
     /* row by row, as lf_attention_head but with hdv allowed to differ */
-    lf_kv_dot_fn dot = ks->kv_dot[t->kv_type];
-    lf_kv_axpy_fn axpy = ks->kv_axpy[t->kv_type];
     for (int r = 0; r < t->nr; r++) {
-        memset(t->out[r], 0, (size_t)t->hdv * sizeof(float));
         const int n = t->hi[r] - t->lo[r];
-        if (n <= 0)
+        if (n <= 0) {
+            memset(t->out[r], 0, (size_t)t->hdv * sizeof(float));
             continue;
-        const char *k = (const char *)t->k + (size_t)t->lo[r] * t->k_stride;
-        const char *v = (const char *)t->v + (size_t)t->lo[r] * t->v_stride;
-        for (int i = 0; i < n; i++)
-            scratch[i] = t->scale * dot(k + (size_t)i * t->k_stride, t->q[r], t->hd);
-        lf_softmax(scratch, n);
-        for (int i = 0; i < n; i++)
-            axpy(t->out[r], v + (size_t)i * t->v_stride, scratch[i], t->hdv);
+        }
+        attend_row(ks, t->out[r], t->q[r], (const char *)t->k + (size_t)t->lo[r] * t->k_stride,
+                   t->k_stride, (const char *)t->v + (size_t)t->lo[r] * t->v_stride, t->v_stride,
+                   t->kv_type, n, t->hd, t->hdv, t->scale, scratch);
     }
 }
 
