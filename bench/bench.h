@@ -45,7 +45,8 @@
 #define LF_BENCH_H
 
 #include "common/common.h"
-#include "kernels/model.h"
+#include "common/rng.h"
+#include "model/model.h"
 #include "probes/probes.h"
 #include "store/store.h"
 
@@ -60,15 +61,7 @@
  * of anything else running.
  * ==================================================================== */
 
-typedef struct lf_stats_rng {
-    uint64_t s[4];
-} lf_stats_rng;
-
-void lf_stats_rng_seed(lf_stats_rng *rng, uint64_t seed);
-uint64_t lf_stats_rng_next(lf_stats_rng *rng);
-double lf_stats_rng_uniform(lf_stats_rng *rng);     /* [0, 1), 53 bits */
-double lf_stats_rng_normal(lf_stats_rng *rng);      /* N(0, 1), Box-Muller */
-uint32_t lf_stats_rng_below(lf_stats_rng *rng, uint32_t n);   /* [0, n), unbiased; n > 0 */
+/* The generator is common/rng.h (lf_rng). */
 
 /* ======================================================================
  * 2. Statistics. Inputs are read only; functions that need order sort a
@@ -114,7 +107,7 @@ typedef struct lf_stats_ci {
  * range, which covers the median 75% of the time); it is reported so the
  * stopping rule has something to work with, and flagged by the method.
  * Returns 0, LF_EINVAL (conf not in (0, 1)), LF_ENOMEM. */
-int lf_stats_median_ci(const double *x, int n, double conf, lf_stats_rng *rng,
+int lf_stats_median_ci(const double *x, int n, double conf, lf_rng *rng,
                        lf_stats_ci *out);
 
 typedef struct lf_stats_summary {
@@ -141,7 +134,7 @@ bool lf_stats_precise_enough(const double *samples, int n, double target_rel_wid
  * default) from the caller's rng. Returns 0, LF_EINVAL (empty side, conf
  * out of range, a non-positive median in den), LF_ENOMEM. */
 int lf_stats_ratio_ci(const double *num, int n_num, const double *den, int n_den,
-                      double conf, int n_boot, lf_stats_rng *rng,
+                      double conf, int n_boot, lf_rng *rng,
                       double *ratio, double *lo, double *hi);
 
 typedef struct lf_mwu {
@@ -220,7 +213,7 @@ typedef struct lf_compare_report {
  * does per pair; exposed for tests and the runner). Fills row's numbers and
  * verdict, not its test/name. rng drives the bootstrap. */
 void lf_compare_samples(const double *base, int nb, const double *cand, int nc, lf_unit unit,
-                        const lf_compare_opts *o, lf_stats_rng *rng, lf_compare_row *row);
+                        const lf_compare_opts *o, lf_rng *rng, lf_compare_row *row);
 /* Whether two results are the same test (the match key above). */
 bool lf_compare_same_test(const lf_result *a, const lf_result *b);
 /* Human name of a test, e.g. "pp512 Llama-3.1-8B Q4_K_M t8 d4096 kv=q8_0". */

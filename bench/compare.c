@@ -71,7 +71,7 @@ void lf_compare_test_name(const lf_result *r, char *buf, size_t size) {
 /* ---- the decision ------------------------------------------------------------ */
 
 void lf_compare_samples(const double *base, int nb, const double *cand, int nc, lf_unit unit,
-                        const lf_compare_opts *o, lf_stats_rng *rng, lf_compare_row *row) {
+                        const lf_compare_opts *o, lf_rng *rng, lf_compare_row *row) {
     row->n_base = nb;
     row->n_cand = nc;
     row->base_median = lf_stats_median(base, nb);
@@ -136,8 +136,8 @@ int lf_compare_runs(const lf_run_full *base, const lf_run_full *cand,
         lf_compare_report_free(out);
         return lf_error_set(err, LF_ENOMEM, "compare: out of memory");
     }
-    lf_stats_rng rng;
-    lf_stats_rng_seed(&rng, o->seed);
+    lf_rng rng;
+    lf_rng_seed(&rng, o->seed);
 
     for (int i = 0; i < cand->n_results; i++) {
         const lf_result *c = &cand->results[i];
@@ -159,7 +159,7 @@ int lf_compare_runs(const lf_run_full *base, const lf_run_full *cand,
         used[j] = true;
         /* Each test gets its own stream derived from the seed and its
          * position, so adding a test does not change another's CI. */
-        lf_stats_rng_seed(&rng, o->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
+        lf_rng_seed(&rng, o->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
         lf_compare_samples(base->samples[j], base->n_samples_stored[j], cand->samples[i],
                            cand->n_samples_stored[i], c->unit, o, &rng, row);
         /* Without raw samples (old imports) fall back to stored medians. */

@@ -123,7 +123,7 @@ typedef struct runner {
     int n_bw;
     double int8_all[256], int8_core[256], fp32_all[256], fp32_core[256];
     int n_compute, compute_threads;
-    lf_stats_rng rng;
+    lf_rng rng;
 } runner;
 
 /* Per group, while it runs. */
@@ -1176,15 +1176,15 @@ static int group_run(runner *R, int gi, lf_error *err) {
         rc = lf_error_set(err, LF_ENOMEM, "bench: out of memory for %d tokens", max_d + max_p + max_g);
         goto done;
     }
-    lf_stats_rng trng;
-    lf_stats_rng_seed(&trng, m->seed ^ 0x746f6b656e73ull);
+    lf_rng trng;
+    lf_rng_seed(&trng, m->seed ^ 0x746f6b656e73ull);
     uint32_t nv = (uint32_t)(hp->n_vocab > 1 ? hp->n_vocab - 1 : 1);
     for (int i = 0; i <= max_d; i++)
-        G.dtok[i] = (int32_t)(1 + lf_stats_rng_below(&trng, nv));
+        G.dtok[i] = (int32_t)(1 + lf_rng_below(&trng, nv));
     for (int i = 0; i < max_p; i++)
-        G.ptok[i] = (int32_t)(1 + lf_stats_rng_below(&trng, nv));
+        G.ptok[i] = (int32_t)(1 + lf_rng_below(&trng, nv));
     for (int i = 0; i < max_g; i++)
-        G.gtok[i] = (int32_t)(1 + lf_stats_rng_below(&trng, nv));
+        G.gtok[i] = (int32_t)(1 + lf_rng_below(&trng, nv));
     for (int i = 0; i < 8; i++)
         G.scales[i] = 1.0f;
 
@@ -1504,7 +1504,7 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
         goto summary;
     R->harness_ns = measure_harness();
     lf_rb_energy_open(&R->energy, opts->sysroot);
-    lf_stats_rng_seed(&R->rng, m->seed);
+    lf_rng_seed(&R->rng, m->seed);
 
     /* the run record */
     lf_store_run_init(&R->run);

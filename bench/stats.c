@@ -6,7 +6,7 @@
  * skewed and have outliers (a page fault, a context switch), so everything
  * here is about medians and ranks rather than means and t-tests.
  *
- * Randomness only ever comes from an lf_stats_rng the caller passes in (or
+ * Randomness only ever comes from an lf_rng the caller passes in (or
  * a local one with a fixed seed), so every number is reproducible.
  */
 #include "bench/bench.h"
@@ -16,60 +16,6 @@
 #include <string.h>
 
 /* ---- 1. random numbers ------------------------------------------------------ */
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void lf_stats_rng_seed(lf_stats_rng *rng, uint64_t seed) {
-    for (int i = 0; i < 4; i++)
-        rng->s[i] = splitmix64(&seed);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t lf_stats_rng_next(lf_stats_rng *rng) {
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double lf_stats_rng_uniform(lf_stats_rng *rng) {
-    return (double)(lf_stats_rng_next(rng) >> 11) * 0x1.0p-53;
-}
-
-double lf_stats_rng_normal(lf_stats_rng *rng) {
-    double u1;
-    do
-        u1 = lf_stats_rng_uniform(rng);
-    while (u1 <= 0.0);
-    double u2 = lf_stats_rng_uniform(rng);
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
-
-uint32_t lf_stats_rng_below(lf_stats_rng *rng, uint32_t n) {
-    /* Multiply-shift with rejection of the biased low range. */
-    uint64_t m = (lf_stats_rng_next(rng) >> 32) * (uint64_t)n;
-    uint32_t low = (uint32_t)m;
-    if (low < n) {
-        uint32_t floor = (uint32_t)(-n) % n;
-        while (low < floor) {
-            m = (lf_stats_rng_next(rng) >> 32) * (uint64_t)n;
-            low = (uint32_t)m;
-        }
-    }
-    return (uint32_t)(m >> 32);
-}
 
 /* ---- 2. basic statistics ----------------------------------------------------- */
 
@@ -145,9 +91,9 @@ double lf_stats_quantile(const double *x, int n, double p) {
 /* ---- median CI -------------------------------------------------------------- */
 
 /* Median of n values drawn with replacement from x, using scratch[n]. */
-static double resampled_median(const double *x, int n, double *scratch, lf_stats_rng *rng) {
+static double resampled_median(const double *x, int n, double *scratch, lf_rng *rng) {
     for (int i = 0; i < n; i++)
-        scratch[i] = x[lf_stats_rng_below(rng, (uint32_t)n)];
+        scratch[i] = x[lf_rng_below(rng, (uint32_t)n)];
     /* Benchmark sample sets are small and this runs thousands of times per
      * comparison: insertion sort beats qsort's call overhead there. */
     if (n <= 32) {
@@ -169,7 +115,7 @@ static double resampled_median(const double *x, int n, double *scratch, lf_stats
 #define LF_FALLBACK_BOOT 2000
 #define LF_FALLBACK_SEED 0x6d656469616eull   /* "median" */
 
-int lf_stats_median_ci(const double *x, int n, double conf, lf_stats_rng *rng,
+int lf_stats_median_ci(const double *x, int n, double conf, lf_rng *rng,
                        lf_stats_ci *out) {
     memset(out, 0, sizeof *out);
     out->lo = out->hi = NAN;
@@ -207,9 +153,9 @@ int lf_stats_median_ci(const double *x, int n, double conf, lf_stats_rng *rng,
     }
 
     /* Too few samples for a distribution-free interval at this level. */
-    lf_stats_rng local;
+    lf_rng local;
     if (!rng) {
-        lf_stats_rng_seed(&local, LF_FALLBACK_SEED ^ (uint64_t)n);
+        lf_rng_seed(&local, LF_FALLBACK_SEED ^ (uint64_t)n);
         rng = &local;
     }
     double *meds = malloc(LF_FALLBACK_BOOT * sizeof *meds);
@@ -277,7 +223,7 @@ bool lf_stats_precise_enough(const double *samples, int n, double target_rel_wid
 /* ---- ratio of medians ------------------------------------------------------- */
 
 int lf_stats_ratio_ci(const double *num, int n_num, const double *den, int n_den,
-                      double conf, int n_boot, lf_stats_rng *rng,
+                      double conf, int n_boot, lf_rng *rng,
                       double *ratio, double *lo, double *hi) {
     *ratio = *lo = *hi = NAN;
     if (n_num < 1 || n_den < 1 || !(conf > 0 && conf < 1) || !rng)

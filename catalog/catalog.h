@@ -137,7 +137,7 @@ int lf_catalog_n_tensors(const lf_catalog_model *m);
 int lf_catalog_tensor_at(const lf_catalog_model *m, int i, lf_catalog_tensor *out);
 
 /* ---- as model hyperparameters -------------------------------------------
- * The entry as lf_model_params (kernels/model.h): the architecture's
+ * The entry as lf_model_params (model/model.h): the architecture's
  * defaults, the shape, RoPE base, norm eps, tied/bias/QK-norm flags and the
  * gemma sliding window, checked with lf_model_params_check. LF_EUNSUPP for
  * an architecture the forward pass does not run; the message names the

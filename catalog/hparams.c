@@ -6,7 +6,7 @@
  * else that builds a catalog model agree on its shape.
  */
 #include "catalog/catalog.h"
-#include "kernels/model.h"
+#include "model/model.h"
 
 #include <stdio.h>
 

@@ -6,7 +6,7 @@
  * load / merge / attach, prompt processing and generation speed.
  */
 #include "cli/cli.h"
-#include "kernels/model.h"
+#include "model/model.h"
 
 #include <getopt.h>
 #include <sched.h>

@@ -7,7 +7,7 @@
  * to little-endian F32 on stdout, for checks against other tools.
  */
 #include "cli/cli.h"
-#include "kernels/kernels.h"
+#include "gguf/gguf.h"
 
 #include <getopt.h>
 #include <jansson.h>

@@ -15,6 +15,7 @@
  */
 #include "catalog/catalog.h"
 #include "cli/cli.h"
+#include "common/rng.h"
 #include "kernels/kernels.h"
 #include "probes/probes.h"
 
@@ -72,22 +73,16 @@ static int usable_cpus(void) {
     return n > 0 ? (int)n : 1;
 }
 
-static uint64_t rng_next(uint64_t *s) {
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 0x2545F4914F6CDD1DULL;
-}
-
 /* Random weights of type t, rows × cols, every scale a sane fp16. */
 static void fill_weights(lf_type t, void *dst, int64_t rows, int64_t cols) {
     const lf_type_traits *tr = lf_type_traits_get(t);
     size_t bytes = lf_row_size(t, cols) * (size_t)rows;
-    uint64_t s = 0x9E3779B97F4A7C15ULL;
+    lf_rng s;
+    lf_rng_seed(&s, 0x9E3779B97F4A7C15ULL);
     if (t == LF_TYPE_F32 || t == LF_TYPE_F16 || t == LF_TYPE_BF16) {
         size_t n = (size_t)rows * (size_t)cols;
         for (size_t i = 0; i < n; i++) {
-            float v = (float)((int64_t)(rng_next(&s) >> 40) - (1 << 23)) / (float)(1 << 23);
+            float v = (float)((int64_t)(lf_rng_next(&s) >> 40) - (1 << 23)) / (float)(1 << 23);
             if (t == LF_TYPE_F32)
                 ((float *)dst)[i] = v;
             else if (t == LF_TYPE_F16)
@@ -100,11 +95,11 @@ static void fill_weights(lf_type t, void *dst, int64_t rows, int64_t cols) {
     uint8_t *p = dst;
     size_t i = 0;
     for (; i + 8 <= bytes; i += 8) {
-        uint64_t v = rng_next(&s);
+        uint64_t v = lf_rng_next(&s);
         memcpy(p + i, &v, 8);
     }
     for (; i < bytes; i++)
-        p[i] = (uint8_t)rng_next(&s);
+        p[i] = (uint8_t)lf_rng_next(&s);
     /* Offsets of the fp16 scale fields in each block. */
     size_t off[2] = {0, 0};
     int nf = 1;
@@ -222,9 +217,10 @@ static int measure(lf_type t, shape sh, int64_t n, lf_isa_level isa, bool stored
         goto done;
     }
     fill_weights(t, wmem, w.rows, w.cols);
-    uint64_t s = 12345;
+    lf_rng s;
+    lf_rng_seed(&s, 12345);
     for (int64_t i = 0; i < n * sh.cols; i++)
-        x[i] = (float)((int64_t)(rng_next(&s) >> 40) - (1 << 23)) / (float)(1 << 23);
+        x[i] = (float)((int64_t)(lf_rng_next(&s) >> 40) - (1 << 23)) / (float)(1 << 23);
     if ((rc = lf_kernels_init(isa, err)) < 0)
         goto done;
     /* the layout models load into for these kernels, unless --stored */

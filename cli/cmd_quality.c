@@ -2,13 +2,13 @@
  * `localfit quality` — what each quantization of a model costs: perplexity,
  * ΔPPL, PPL ratio, KL divergence (mean, median, p99, max) and same-top-token
  * rate of every variant against the base on the same tokens, with ± errors,
- * following llama.cpp's perplexity protocol (kernels/quality.h). Variants
+ * following llama.cpp's perplexity protocol (bench/quality.h). Variants
  * are the base quantized in memory (--quants) or other files (--files).
  * Results to stdout as a table or JSON (schema localfit.quality/1);
  * progress to stderr.
  */
 #include "cli/cli.h"
-#include "kernels/quality.h"
+#include "bench/quality.h"
 
 #include <getopt.h>
 #include <jansson.h>

@@ -16,7 +16,7 @@
 #include "bench/bench.h"
 #include "catalog/catalog.h"
 #include "cli/cli.h"
-#include "kernels/quality.h"
+#include "bench/quality.h"
 #include "probes/probes.h"
 #include "recommend/recommend.h"
 #include "store/store.h"

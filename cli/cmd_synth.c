@@ -8,7 +8,7 @@
  */
 #include "catalog/catalog.h"
 #include "cli/cli.h"
-#include "kernels/model.h"
+#include "model/model.h"
 
 #include <getopt.h>
 #include <sched.h>

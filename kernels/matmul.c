@@ -18,7 +18,7 @@
  * An interleaved matrix (interleave.c) goes through the type's mv_il
  * kernel a group of 4 rows at a time (row ranges are whole 16-row units),
  * and its panels are packed from rows put back in the stored layout.
- * Also here: the reference product for tests, and lf_mat_from_tensor.
+ * Also here: the reference product for tests.
  */
 #include "kernels/internal.h"
 
@@ -34,20 +34,6 @@
 #define LF_MM_BLOCK_BYTES (192u * 1024u)
 
 static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
-
-lf_mat lf_mat_from_tensor(const lf_gguf_tensor *t) {
-    lf_mat m = {0};
-    if (!t)
-        return m;
-    m.type = t->type;
-    m.cols = t->ne[0];
-    m.rows = 1;
-    for (uint32_t i = 1; i < t->n_dims && i < 4; i++)
-        m.rows *= t->ne[i];
-    m.row_bytes = lf_row_size(t->type, m.cols);
-    m.data = t->data;
-    return m;
-}
 
 static bool is_float_type(lf_type t) {
     return t == LF_TYPE_F32 || t == LF_TYPE_F16 || t == LF_TYPE_BF16;

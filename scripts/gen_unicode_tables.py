@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
-"""Writes kernels/unicode_data.c: the Unicode general-category ranges the
+"""Writes tokenizer/unicode_data.c: the Unicode general-category ranges the
 tokenizer's pre-tokenizer needs (letters, numbers, punctuation, ...), from
 Python's own unicodedata. The pre-tokenizer patterns of GPT-2 style BPE
 vocabularies are written in terms of \\p{L}, \\p{N}, \\p{P} and \\s, so the
 tokenizer needs the category of any code point; a sorted table of ranges
 searched by bisection keeps that to ~18 KB and no library.
 
-Usage: python3 scripts/gen_unicode_tables.py > kernels/unicode_data.c
+Usage: python3 scripts/gen_unicode_tables.py > tokenizer/unicode_data.c
 """
 import sys
 import unicodedata
 
-# Order must match enum lf_ucat in kernels/unicode.h.
+# Order must match enum lf_ucat in tokenizer/unicode.h.
 CATS = {"C": 0, "L": 1, "N": 2, "P": 3, "S": 4, "M": 5, "Z": 6}
 NAMES = ["OTHER", "LETTER", "NUMBER", "PUNCT", "SYMBOL", "MARK", "SEPARATOR"]
 
@@ -31,7 +31,7 @@ def main():
     out.write(" * scripts/gen_unicode_tables.py from Unicode %s; do not edit.\n"
               % unicodedata.unidata_version)
     out.write(" */\n")
-    out.write('#include "kernels/unicode.h"\n\n')
+    out.write('#include "tokenizer/unicode.h"\n\n')
     out.write("const lf_ucat_range lf_ucat_ranges[] = {\n")
     for cp, c in ranges:
         out.write("    {0x%06X, LF_UCAT_%s},\n" % (cp, NAMES[c]))

@@ -55,10 +55,10 @@ static lf_result *fake_add(fake_run *f, lf_test_kind kind, const char *model, in
     r->threads = threads;
     r->n_prompt = kind == LF_TEST_PP || kind == LF_TEST_TTFT ? 128 : 0;
     r->n_gen = kind == LF_TEST_TG ? 64 : 0;
-    lf_stats_rng rng;
-    lf_stats_rng_seed(&rng, seed);
+    lf_rng rng;
+    lf_rng_seed(&rng, seed);
     for (int j = 0; j < n; j++)
-        f->store[i][j] = median * (1 + 0.01 * lf_stats_rng_normal(&rng));
+        f->store[i][j] = median * (1 + 0.01 * lf_rng_normal(&rng));
     f->samples[i] = n ? f->store[i] : NULL;
     f->n_samples[i] = n;
     lf_stats_fill_result(f->store[i], n, r);

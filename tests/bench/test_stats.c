@@ -24,10 +24,10 @@
 typedef enum { NOISE_LOGNORMAL, NOISE_NORMAL } noise_kind;
 
 /* n samples of a speed with the given median and relative noise. */
-static void gen(lf_stats_rng *rng, noise_kind k, double median, double rel, double *x, int n) {
+static void gen(lf_rng *rng, noise_kind k, double median, double rel, double *x, int n) {
     for (int i = 0; i < n; i++)
-        x[i] = k == NOISE_LOGNORMAL ? median * exp(rel * lf_stats_rng_normal(rng))
-                                    : median * (1 + rel * lf_stats_rng_normal(rng));
+        x[i] = k == NOISE_LOGNORMAL ? median * exp(rel * lf_rng_normal(rng))
+                                    : median * (1 + rel * lf_rng_normal(rng));
 }
 
 /* ---- basic estimators --------------------------------------------------------- */
@@ -51,15 +51,15 @@ static void test_basic(void **state) {
 
 static void test_rng(void **state) {
     (void)state;
-    lf_stats_rng a, b;
-    lf_stats_rng_seed(&a, 42);
-    lf_stats_rng_seed(&b, 42);
+    lf_rng a, b;
+    lf_rng_seed(&a, 42);
+    lf_rng_seed(&b, 42);
     for (int i = 0; i < 100; i++)
-        assert_true(lf_stats_rng_next(&a) == lf_stats_rng_next(&b));
+        assert_true(lf_rng_next(&a) == lf_rng_next(&b));
     /* below(n) is uniform: chi-square over 10 cells, 100000 draws. */
     int cells[10] = {0};
     for (int i = 0; i < 100000; i++)
-        cells[lf_stats_rng_below(&a, 10)]++;
+        cells[lf_rng_below(&a, 10)]++;
     double chi = 0;
     for (int i = 0; i < 10; i++)
         chi += (cells[i] - 10000.0) * (cells[i] - 10000.0) / 10000.0;
@@ -67,7 +67,7 @@ static void test_rng(void **state) {
     /* normal(): mean 0, variance 1 within sampling error of 100000 draws */
     double s = 0, ss = 0;
     for (int i = 0; i < 100000; i++) {
-        double z = lf_stats_rng_normal(&a);
+        double z = lf_rng_normal(&a);
         s += z;
         ss += z * z;
     }
@@ -121,13 +121,13 @@ static void test_median_ci_ranks(void **state) {
  * n = 10; over 1000 trials the standard error is 0.0045. */
 static void test_median_ci_coverage(void **state) {
     (void)state;
-    lf_stats_rng rng;
-    lf_stats_rng_seed(&rng, 7);
+    lf_rng rng;
+    lf_rng_seed(&rng, 7);
     int covered = 0;
     double x[10];
     for (int t = 0; t < TRIALS; t++) {
         for (int i = 0; i < 10; i++)
-            x[i] = 50 * exp(0.2 * lf_stats_rng_normal(&rng));
+            x[i] = 50 * exp(0.2 * lf_rng_normal(&rng));
         lf_stats_ci ci;
         lf_stats_median_ci(x, 10, 0.95, NULL, &ci);
         covered += ci.lo <= 50 && 50 <= ci.hi;
@@ -140,11 +140,11 @@ static void test_median_ci_coverage(void **state) {
 static void test_precise_enough(void **state) {
     (void)state;
     double tight[10], wide[10];
-    lf_stats_rng rng;
-    lf_stats_rng_seed(&rng, 3);
+    lf_rng rng;
+    lf_rng_seed(&rng, 3);
     for (int i = 0; i < 10; i++) {
-        tight[i] = 100 * (1 + 0.002 * lf_stats_rng_normal(&rng));
-        wide[i] = 100 * (1 + 0.2 * lf_stats_rng_normal(&rng));
+        tight[i] = 100 * (1 + 0.002 * lf_rng_normal(&rng));
+        wide[i] = 100 * (1 + 0.2 * lf_rng_normal(&rng));
     }
     assert_true(lf_stats_precise_enough(tight, 10, 0.03, 3));
     assert_false(lf_stats_precise_enough(wide, 10, 0.03, 3));
@@ -247,15 +247,15 @@ static double brute_p(int m, int n, double u_obs) {
 
 static void test_mwu_exact_vs_enumeration(void **state) {
     (void)state;
-    lf_stats_rng rng;
-    lf_stats_rng_seed(&rng, 11);
+    lf_rng rng;
+    lf_rng_seed(&rng, 11);
     for (int trial = 0; trial < 60; trial++) {
-        int m = 1 + (int)lf_stats_rng_below(&rng, 8), n = 1 + (int)lf_stats_rng_below(&rng, 8);
+        int m = 1 + (int)lf_rng_below(&rng, 8), n = 1 + (int)lf_rng_below(&rng, 8);
         double a[8], b[8];
         for (int i = 0; i < m; i++)
-            a[i] = lf_stats_rng_uniform(&rng) + 0.3;   /* shifted: varied U */
+            a[i] = lf_rng_uniform(&rng) + 0.3;   /* shifted: varied U */
         for (int j = 0; j < n; j++)
-            b[j] = lf_stats_rng_uniform(&rng);
+            b[j] = lf_rng_uniform(&rng);
         lf_mwu r;
         lf_stats_mann_whitney(a, m, b, n, &r);
         assert_true(r.exact);
@@ -280,8 +280,8 @@ static void test_mwu_exact_vs_enumeration(void **state) {
      * the exact p for a moderate effect. */
     double c[50], d[50];
     for (int i = 0; i < 50; i++) {
-        c[i] = lf_stats_rng_normal(&rng);
-        d[i] = lf_stats_rng_normal(&rng) + 0.5;
+        c[i] = lf_rng_normal(&rng);
+        d[i] = lf_rng_normal(&rng) + 0.5;
     }
     lf_mwu ex, ap;
     lf_stats_mann_whitney(c, 49, d, 49, &ex);
@@ -324,8 +324,8 @@ static void test_mwu_size(void **state) {
         if (2.0 * (le < ge ? le : ge) / total < 0.01)
             size += (double)count[u] / total;
     }
-    lf_stats_rng g;
-    lf_stats_rng_seed(&g, 99);
+    lf_rng g;
+    lf_rng_seed(&g, 99);
     int rej = 0, T = 20000;
     double a[M], b[N];
     for (int t = 0; t < T; t++) {
@@ -347,9 +347,9 @@ static void test_mwu_size(void **state) {
 static void test_ratio_ci_basic(void **state) {
     (void)state;
     const double num[] = {9, 10, 11}, den[] = {4, 5, 6, 100};
-    lf_stats_rng r1, r2;
-    lf_stats_rng_seed(&r1, 5);
-    lf_stats_rng_seed(&r2, 5);
+    lf_rng r1, r2;
+    lf_rng_seed(&r1, 5);
+    lf_rng_seed(&r2, 5);
     double q, lo, hi, q2, lo2, hi2;
     assert_int_equal(lf_stats_ratio_ci(num, 3, den, 4, 0.95, 500, &r1, &q, &lo, &hi), 0);
     assert_float_equal(q, 10.0 / 5.5, 1e-12);
@@ -368,9 +368,9 @@ static void test_ratio_ci_basic(void **state) {
  * regressions by the gate's rule and raw MWU rejections. */
 static void trial_rates(uint64_t seed, noise_kind k, lf_unit unit, double speed, int n,
                         double noise, int *regressions, int *raw_rejections) {
-    lf_stats_rng gen_rng, boot_rng;
-    lf_stats_rng_seed(&gen_rng, seed);
-    lf_stats_rng_seed(&boot_rng, seed + 1);
+    lf_rng gen_rng, boot_rng;
+    lf_rng_seed(&gen_rng, seed);
+    lf_rng_seed(&boot_rng, seed + 1);
     lf_compare_opts o = LF_COMPARE_OPTS_INIT;
     o.n_boot = 200;   /* the verdict uses the point ratio and p, not the CI */
     double base[64], cand[64];
@@ -436,9 +436,9 @@ static void test_power(void **state) {
         assert_true(reg >= TRIALS * 95 / 100);
     }
     /* And a 10% speed-up is an improvement, never a regression. */
-    lf_stats_rng g, b;
-    lf_stats_rng_seed(&g, 4000);
-    lf_stats_rng_seed(&b, 4001);
+    lf_rng g, b;
+    lf_rng_seed(&g, 4000);
+    lf_rng_seed(&b, 4001);
     lf_compare_opts o = LF_COMPARE_OPTS_INIT;
     o.n_boot = 200;
     int improved = 0, regressed = 0;
@@ -475,9 +475,9 @@ static void test_ratio_coverage(void **state) {
         {NOISE_LOGNORMAL, 30, "lognormal"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        lf_stats_rng g, b;
-        lf_stats_rng_seed(&g, 5000 + c);
-        lf_stats_rng_seed(&b, 6000 + c);
+        lf_rng g, b;
+        lf_rng_seed(&g, 5000 + c);
+        lf_rng_seed(&b, 6000 + c);
         int n = cases[c].n, covered = 0;
         double base[32], cand[32], width = 0;
         for (int t = 0; t < TRIALS; t++) {

@@ -8,8 +8,8 @@
  */
 #include "tests/fuzz/fuzz.h"
 
-#include "kernels/gguf_internal.h"
-#include "kernels/kernels.h"
+#include "gguf/gguf_internal.h"
+#include "gguf/gguf.h"
 
 #include <math.h>
 #include <stdio.h>

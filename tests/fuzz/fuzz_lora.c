@@ -8,7 +8,7 @@
  */
 #include "tests/fuzz/fuzz.h"
 
-#include "kernels/model.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
  */
 #include "tests/fuzz/fuzz.h"
 
-#include "kernels/model.h"
+#include "model/model.h"
 #include "store/store.h"
 
 #include <errno.h>

@@ -5,7 +5,7 @@
  */
 #include "tests/fuzz/fuzz.h"
 
-#include "kernels/model.h"
+#include "model/model.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
  * shows as ~100% error), and the named mixes against the tensor types
  * llama.cpp chose in those files.
  */
-#include "kernels/kernels.h"
+#include "gguf/gguf.h"
 #include "test_util.h"
 
 #include <float.h>

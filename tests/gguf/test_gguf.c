@@ -9,8 +9,8 @@
  * (run under ASan to catch over-reads); every shared model file opened; and
  * the CLI's info/dump output checked against the library.
  */
-#include "kernels/gguf_internal.h"
-#include "kernels/kernels.h"
+#include "gguf/gguf_internal.h"
+#include "gguf/gguf.h"
 #include "test_util.h"
 
 #include <dirent.h>

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "cli_run.h"
-#include "kernels/model.h"
+#include "model/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "cli_run.h"
-#include "kernels/kernels.h"
+#include "gguf/gguf.h"
 #include "store/store.h"
 
 #include <fcntl.h>

@@ -7,7 +7,7 @@
 #ifndef LF_TEST_MODEL_UTIL_H
 #define LF_TEST_MODEL_UTIL_H
 
-#include "kernels/model.h"
+#include "model/model.h"
 #include "ref_forward.h"
 
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /*
  * An independent plain-F32 transformer for the model tests, written apart
- * from kernels/forward.c and deliberately simple (llama2.c style): every
+ * from model/forward.c and deliberately simple (llama2.c style): every
  * weight dequantized to F32 once, one token at a time, double accumulators,
  * F32 KV cache, no threads, no SIMD. It takes its weights through a getter
  * by GGUF tensor name, so it can run from a GGUF file read here (for real

@@ -1,5 +1,5 @@
 /*
- * Forward pass tests: the product forward (kernels/forward.c) against the
+ * Forward pass tests: the product forward (model/forward.c) against the
  * independent F32 reference (ref_forward.c) on the real stories260K and
  * TinyStories-656K files and on small synthetic models of every supported
  * architecture; batched prefill against token-by-token decode; F16 and Q8_0

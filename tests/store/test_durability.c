@@ -86,8 +86,8 @@ static void test_kill9(void **state) {
     assert_int_equal(lf_store_device_put(st, "dev-kill", "box", "{}", &err), 0);
     lf_store_close(st);
 
-    lf_stats_rng rng;
-    lf_stats_rng_seed(&rng, 2024);
+    lf_rng rng;
+    lf_rng_seed(&rng, 2024);
     enum { ROUNDS = 25 };
     int total_reported = 0, total_unreported = 0;
     for (int round = 0; round < ROUNDS; round++) {
@@ -100,7 +100,7 @@ static void test_kill9(void **state) {
             writer_child(t->db, round, fds[1]);
         }
         close(fds[1]);
-        int want = 2 + (int)lf_stats_rng_below(&rng, 15);
+        int want = 2 + (int)lf_rng_below(&rng, 15);
         report reps[4096];
         int got = 0;
         /* Read the run id plus `want` results, then kill somewhere in the
@@ -113,7 +113,7 @@ static void test_kill9(void **state) {
         }
         assert_int_equal(got, want + 1);
         volatile uint64_t spin = 0;
-        uint64_t spins = lf_stats_rng_below(&rng, 2000000);
+        uint64_t spins = lf_rng_below(&rng, 2000000);
         for (uint64_t i = 0; i < spins; i++)
             spin += i;
         kill(pid, SIGKILL);
@@ -195,14 +195,14 @@ static int concurrent_child(const char *path, int who, int go_fd) {
         return 23;
     }
     double v[10];
-    lf_stats_rng rng;
-    lf_stats_rng_seed(&rng, (uint64_t)who);
+    lf_rng rng;
+    lf_rng_seed(&rng, (uint64_t)who);
     for (int k = 0; k < N_PER_WRITER; k++) {
         /* Work between commits, as a benchmark does: a writer that
          * commits back to back would hold the lock almost always. */
         volatile double work = 0;
         for (int i = 0; i < 200000; i++)
-            work += lf_stats_rng_uniform(&rng);
+            work += lf_rng_uniform(&rng);
         for (int j = 0; j < 10; j++)
             v[j] = who * 1000 + k + j * 0.1;
         lf_result r;

@@ -15,7 +15,7 @@
  * pre-tokenizer falls back to GPT-2 with a warning, add_bos without a BOS
  * id is turned off with a warning.
  */
-#include "kernels/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>

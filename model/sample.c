@@ -5,7 +5,7 @@
  * index array; the result is the same set a sort would keep (ties at the
  * threshold are kept together).
  */
-#include "kernels/model_internal.h"
+#include "model/model_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

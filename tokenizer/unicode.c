@@ -1,12 +1,12 @@
 /*
- * The Unicode helpers of kernels/unicode.h: category lookup by bisection in
+ * The Unicode helpers of tokenizer/unicode.h: category lookup by bisection in
  * the generated range table, the White_Space set, and a UTF-8 codec that
  * accepts any byte string. Decoding follows the lead byte's announced length
  * and checks only that the continuation bytes are 10xxxxxx (no overlong or
  * surrogate rejection), because token ids must match what llama.cpp derives
  * from the same bytes, and it decodes that way.
  */
-#include "kernels/unicode.h"
+#include "tokenizer/unicode.h"
 
 lf_ucat lf_ucat_of(uint32_t cp) {
     if (cp > 0x10FFFF)

@@ -37,7 +37,7 @@
 #ifndef LF_QUALITY_H
 #define LF_QUALITY_H
 
-#include "kernels/model.h"
+#include "model/model.h"
 
 typedef struct lf_quality_opts {
     int n_ctx;              /* window length in tokens (default 512, >= 4) */

@@ -35,8 +35,8 @@
 #ifndef LF_MODEL_H
 #define LF_MODEL_H
 
-#include "kernels/kernels.h"
-#include "kernels/tokenizer.h"
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
 
 /* ======================================================================
  * Hyperparameters

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "kernels/quality.h"
+#include "bench/quality.h"
 
 #include <math.h>
 #include <stdio.h>

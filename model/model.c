@@ -6,8 +6,8 @@
  * Weights stay in the read-only mapping; only small vectors stored in a
  * non-F32 type are converted (the forward pass reads norms as F32).
  */
-#include "kernels/model_internal.h"
-#include "kernels/gguf_internal.h"
+#include "model/model_internal.h"
+#include "gguf/gguf_internal.h"
 #include "kernels/internal.h"
 
 #include <math.h>

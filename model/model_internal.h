@@ -2,7 +2,7 @@
  * Private layout of lf_model, lf_lora and the helpers shared by the model
  * sources (model.c: loading, binding, saving; synth.c: synthetic weights;
  * forward.c: contexts and evaluation; lora.c: adapters; sample.c). Not part
- * of the public API: other modules use kernels/model.h.
+ * of the public API: other modules use model/model.h.
  *
  * Invariants of an lf_model once lf_model_bind has succeeded:
  *  1. every lf_mat in layers[], tok_embd and output points at bytes that live
@@ -15,7 +15,8 @@
 #ifndef LF_MODEL_INTERNAL_H
 #define LF_MODEL_INTERNAL_H
 
-#include "kernels/model.h"
+#include "common/rng.h"
+#include "model/model.h"
 
 /* The matrices of one block, in evaluation order. */
 typedef enum lf_wslot {
@@ -92,16 +93,5 @@ struct lf_lora {
     void **owned;
     int n_owned;
 };
-
-/* ---- small deterministic RNG (splitmix64 seeding, xoshiro256**) ---- */
-typedef struct lf_rng { uint64_t s[4]; } lf_rng;
-void lf_rng_seed(lf_rng *r, uint64_t seed);
-uint64_t lf_rng_next(lf_rng *r);
-/* Uniform in [0, 1). */
-static inline float lf_rng_uniform(lf_rng *r) {
-    return (float)(lf_rng_next(r) >> 40) * (1.0f / 16777216.0f);
-}
-/* Approximately N(0, 1) (sum of four 16-bit uniforms, Irwin-Hall). */
-float lf_rng_normal(lf_rng *r);
 
 #endif /* LF_MODEL_INTERNAL_H */

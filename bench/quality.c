@@ -1,5 +1,5 @@
 /*
- * Quality measurement (kernels/quality.h): the perplexity / KL-divergence
+ * Quality measurement (bench/quality.h): the perplexity / KL-divergence
  * protocol of llama.cpp's perplexity tool over a base model and its
  * variants, the in-memory quantization of a base into a mix (written to a
  * temporary GGUF and mapped back, so a variant is an ordinary model), and
@@ -11,7 +11,7 @@
  * scored token only running sums and one KLD value (for the percentiles)
  * are kept.
  */
-#include "kernels/quality.h"
+#include "bench/quality.h"
 
 #include <math.h>
 #include <stdint.h>

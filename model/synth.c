@@ -11,51 +11,13 @@
  * into fixed chunks of rows, each chunk seeded from (seed, tensor, chunk), so
  * the bytes do not depend on the number of threads.
  */
-#include "kernels/model_internal.h"
+#include "model/model_internal.h"
 
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- RNG -------------------------------------------------------------- */
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-void lf_rng_seed(lf_rng *r, uint64_t seed) {
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t lf_rng_next(lf_rng *r) {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-float lf_rng_normal(lf_rng *r) {
-    /* Irwin-Hall with four 16-bit uniforms: mean 2, variance 4/12 */
-    uint64_t v = lf_rng_next(r);
-    float s = (float)(v & 0xffff) + (float)((v >> 16) & 0xffff) + (float)((v >> 32) & 0xffff) +
-              (float)(v >> 48);
-    return (s * (1.0f / 65536.0f) - 2.0f) * 1.7320508f;
-}
 
 static void fill_bytes(lf_rng *r, uint8_t *p, size_t n) {
     size_t i = 0;
@@ -75,7 +37,7 @@ static inline int rand_int(lf_rng *r, int lo, int hi) {
 }
 
 /* Block-to-block spread of scales: uniform in [0.8, 1.2). */
-static inline float jitter(lf_rng *r) { return 0.8f + 0.4f * lf_rng_uniform(r); }
+static inline float jitter(lf_rng *r) { return 0.8f + 0.4f * lf_rng_uniformf(r); }
 
 /* ---- block generators --------------------------------------------------
  * Standard deviations of the quant values, for uniform random quants:
@@ -133,19 +95,19 @@ static bool gen_row(lf_type t, void *dst, int64_t ncols, float sigma, lf_rng *r,
     case LF_TYPE_F32: {
         float *f = dst;
         for (int64_t i = 0; i < ncols; i++)
-            f[i] = sigma * lf_rng_normal(r);
+            f[i] = sigma * lf_rng_normalf(r);
         return true;
     }
     case LF_TYPE_F16: {
         lf_half *h = dst;
         for (int64_t i = 0; i < ncols; i++)
-            h[i] = lf_float_to_half(sigma * lf_rng_normal(r));
+            h[i] = lf_float_to_half(sigma * lf_rng_normalf(r));
         return true;
     }
     case LF_TYPE_BF16: {
         lf_bf16 *h = dst;
         for (int64_t i = 0; i < ncols; i++)
-            h[i] = lf_float_to_bf16(sigma * lf_rng_normal(r));
+            h[i] = lf_float_to_bf16(sigma * lf_rng_normalf(r));
         return true;
     }
     case LF_TYPE_Q8_0: {
@@ -298,7 +260,7 @@ static bool gen_row(lf_type t, void *dst, int64_t ncols, float sigma, lf_rng *r,
         if (!tmp)
             return false;
         for (int64_t i = 0; i < ncols; i++)
-            tmp[i] = sigma * lf_rng_normal(r);
+            tmp[i] = sigma * lf_rng_normalf(r);
         lf_quantize(t, tmp, dst, 1, ncols);
         return true;
     }
@@ -337,10 +299,10 @@ static void gen_chunk(synth_job *J, const synth_tensor *s, int64_t chunk, float 
             /* norm weights ~1 ± 0.05 */
             float *f = dst;
             for (int64_t i = 0; i < w->cols; i++)
-                f[i] = 1.0f + 0.05f * lf_rng_normal(&r);
+                f[i] = 1.0f + 0.05f * lf_rng_normalf(&r);
             continue;
         }
-        sigma = 0.02f * expf(0.2f * lf_rng_normal(&r));   /* per-row spread */
+        sigma = 0.02f * expf(0.2f * lf_rng_normalf(&r));   /* per-row spread */
         if (!gen_row(w->type, dst, w->cols, sigma, &r, tmp))
             J->failed = 1;
     }

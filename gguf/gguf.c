@@ -20,7 +20,7 @@
  * version 1, big-endian files, tensor types we cannot compute with), with
  * a message "PATH: offset N: what".
  */
-#include "kernels/kernels.h"
+#include "gguf/gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kernels/gguf_internal.h"
+#include "gguf/gguf_internal.h"
 
 #define GGUF_MAX_DEPTH 16          /* nesting of arrays of arrays */
 #define GGUF_DEFAULT_ALIGNMENT 32
@@ -804,4 +804,18 @@ const void *lf_gguf_kv_raw(const lf_gguf_kv *kv, size_t *size) {
     const lf_gguf_kv_entry *e = (const lf_gguf_kv_entry *)kv;
     *size = e->value_size;
     return e->value;
+}
+
+lf_mat lf_mat_from_tensor(const lf_gguf_tensor *t) {
+    lf_mat m = {0};
+    if (!t)
+        return m;
+    m.type = t->type;
+    m.cols = t->ne[0];
+    m.rows = 1;
+    for (uint32_t i = 1; i < t->n_dims && i < 4; i++)
+        m.rows *= t->ne[i];
+    m.row_bytes = lf_row_size(t->type, m.cols);
+    m.data = t->data;
+    return m;
 }

@@ -7,7 +7,7 @@
  * A then B so an adapter costs rank·(n_in + n_out) per token instead of a
  * second n_in·n_out matrix.
  */
-#include "kernels/model_internal.h"
+#include "model/model_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -318,9 +318,9 @@ int lf_lora_synth(lf_lora **out, const lf_model *base, int rank, const char *con
              * (a trained adapter, not a fresh one whose B is zero) */
             float sa = 1.0f / sqrtf((float)w->cols);
             for (int64_t i = 0; i < (int64_t)rank * w->cols; i++)
-                a[i] = sa * lf_rng_normal(&r);
+                a[i] = sa * lf_rng_normalf(&r);
             for (int64_t i = 0; i < w->rows * (int64_t)rank; i++)
-                b[i] = 0.02f * lf_rng_normal(&r);
+                b[i] = 0.02f * lf_rng_normalf(&r);
             p->a = lf_mat_make(LF_TYPE_F32, rank, w->cols, a);
             p->b = lf_mat_make(LF_TYPE_F32, w->rows, rank, b);
             l->n_pairs++;

@@ -1,6 +1,6 @@
 /*
  * Tokenizer: vocabulary construction, SentencePiece-style and byte-level
- * BPE encoding, and decoding (kernels/tokenizer.h). The rules are the ones
+ * BPE encoding, and decoding (tokenizer/tokenizer.h). The rules are the ones
  * llama.cpp applies to GGUF vocabularies, so ids agree with it; the code is
  * this project's own. Loading from a GGUF file lives in tokenizer_gguf.c.
  *
@@ -12,8 +12,8 @@
  *   3. Nothing changes after construction except through the documented
  *      setters, so concurrent tokenization needs no locks.
  */
-#include "kernels/tokenizer.h"
-#include "kernels/unicode.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,8 +10,8 @@
  * general.alignment (u32) or 32, each tensor's data offset a multiple of
  * it, tensor names shorter than 64 bytes (GGML_MAX_NAME).
  */
-#include "kernels/gguf_internal.h"
-#include "kernels/kernels.h"
+#include "gguf/gguf_internal.h"
+#include "gguf/gguf.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -35,7 +35,7 @@
 #ifndef LF_TOKENIZER_H
 #define LF_TOKENIZER_H
 
-#include "kernels/kernels.h"
+#include "gguf/gguf.h"
 
 typedef enum lf_vocab_kind {
     LF_VOCAB_NONE = 0,   /* no tokenizer in the file */

@@ -20,7 +20,7 @@
  * (what lf_attention_head streams).
  */
 #include "kernels/internal.h"
-#include "kernels/model_internal.h"
+#include "model/model_internal.h"
 
 #include <math.h>
 #include <stdatomic.h>

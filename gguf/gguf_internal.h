@@ -8,7 +8,7 @@
 #ifndef LF_GGUF_INTERNAL_H
 #define LF_GGUF_INTERNAL_H
 
-#include "kernels/kernels.h"
+#include "gguf/gguf.h"
 
 typedef struct lf_gguf_kv_entry {
     lf_gguf_kv pub;              /* must stay first */
