@@ -11,6 +11,8 @@
  *                        style flags), running it with interleaved
  *                        repetitions, storing every sample, and the final
  *                        table / JSON / JSONL / CSV / markdown output
+ *   5. The device profile — this machine now, probed once for every command
+ *                        (stored figures reused, measured once, stored)
  *
  * Usage (statistics):
  *     double t[32]; int n = 0;                 // tokens/s of each repetition
@@ -280,10 +282,12 @@ int lf_compare_write_junit(const lf_compare_report *rep, FILE *out);
  * (reset per model through /proc/self/clear_refs where allowed: "rss_scope"
  * in extra); joules_per_token from the RAPL package counters
  * (/sys/class/powercap/intel-rapl:N/energy_uj) else NAN and energy_note
- * says why. extra (JSON) carries weight_bytes, kv_bytes, params (the
- * matrix-product parameters), roof_gbs, compute_frac (pp: 2 x params x
- * tokens/s / the int8 peak for quantized mixes, the FP32 peak for F16/F32),
- * peak_gops, harness_ns, source ("synth" / "gguf").
+ * says why. pp and tg also fill weight_bytes, kv_bytes, n_params (the
+ * matrix-product parameters), flops_per_token, roof_gbs, peak_gops and
+ * compute_frac (pp: 2 x params x tokens/s / the int8 peak for quantized
+ * mixes, the FP32 peak for F16/F32). extra (JSON, for display only) carries
+ * model_bytes, kv_alloc_bytes, adapter_bytes, roof_source, harness_ns,
+ * source ("synth" / "gguf") and the like.
  * ==================================================================== */
 
 #define LF_BENCH_SCHEMA "localfit.bench/1"
@@ -448,7 +452,12 @@ typedef struct lf_bench_opts {
     /* Called after each result is stored (and for each result when store is
      * NULL), outside any timed region. The callback may set *interrupted. */
     void (*on_result)(const lf_result *r, const double *samples, int n, void *user);
-    void *user;
+    /* Called on each finished result before it is stored, kept or reported
+     * (outside any timed region): it may rename the model, model_path and
+     * quant (`sweep` measures temporary quantized files and stores them
+     * under the original's name). NULL: results keep the runner's names. */
+    void (*relabel)(lf_result *r, void *user);
+    void *user;                  /* passed to on_result and relabel */
     lf_run_full *results;        /* if not NULL: receives the run and every result
                                     with its samples (lf_run_full_free it) */
     lf_bench_summary *summary;   /* if not NULL: filled */
@@ -473,5 +482,52 @@ int lf_bench_write(const lf_run_full *rf, const lf_bench_summary *summary, lf_be
                    FILE *out, lf_error *err);
 /* "table", "json", "jsonl", "csv", "md" (also "markdown"); LF_EINVAL otherwise. */
 int lf_bench_format_parse(const char *s, lf_bench_format *out);
+
+/* ======================================================================
+ * 5. The current device profile (device.c): the one place that probes
+ * this machine for the commands. It is here because bench is the lowest
+ * layer with both the probes and the store; recommend and reports only
+ * read profiles (given to them, or stored).
+ *
+ *     lf_device_opts o;
+ *     lf_device_opts_init(&o);
+ *     o.mode = LF_DEVICE_STORED; o.store = true;
+ *     lf_device *dev = malloc(sizeof *dev); char note[256];
+ *     if (lf_device_current(st, &o, dev, note, sizeof note, &err) < 0) die(err.msg);
+ * ==================================================================== */
+
+typedef enum lf_device_mode {
+    LF_DEVICE_QUICK = 0,   /* identity, limits, GPUs; no microbenchmark */
+    LF_DEVICE_LIMITS,      /* quick, without GPU library: only the limits matter */
+    LF_DEVICE_STORED,      /* quick + the bandwidth / compute figures of st's profile
+                              of this device id; what it lacks is measured now */
+    LF_DEVICE_MEASURE,     /* quick + bandwidth and compute measured now */
+    LF_DEVICE_FULL,        /* the full probe (lf_probe_device defaults) */
+} lf_device_mode;
+
+typedef struct lf_device_opts {
+    lf_device_mode mode;
+    bool store;            /* put a profile measured now into st (skipped when st
+                              is NULL or read-only) */
+    bool quick_compute;    /* shorter compute-peak runs (interactive commands) */
+    bool best_effort;      /* a failed measurement leaves that figure unmeasured
+                              (note says why) instead of failing the call */
+    FILE *log;             /* "NAME: measuring ..." before measuring; NULL silent */
+    const char *log_name;  /* NAME above; NULL "localfit" */
+} lf_device_opts;
+
+void lf_device_opts_init(lf_device_opts *o);   /* zeroes; mode QUICK */
+
+/* This machine's profile into *out (caller-allocated, fully overwritten).
+ * st may be NULL (nothing reused or stored); o NULL is QUICK. note (may be
+ * NULL) says where the figures came from. Returns 0; the probe's errors;
+ * a measurement's errors (unless best_effort); the store's errors when
+ * storing. Not thread-safe against other probes (they pin threads). */
+int lf_device_current(lf_store *st, const lf_device_opts *o, lf_device *out, char *note,
+                      size_t note_size, lf_error *err);
+
+/* Puts d into st under its id (JSON profile). 0 with nothing done when st
+ * is NULL or d has no id; LF_ENOMEM or the store's errors. */
+int lf_device_store(lf_store *st, const lf_device *d, lf_error *err);
 
 #endif /* LF_BENCH_H */

@@ -29,19 +29,6 @@ int lf_bench_format_parse(const char *s, lf_bench_format *out) {
     return LF_EINVAL;
 }
 
-/* A number from the result's extra JSON, NAN if absent. */
-static double extra_num(const lf_result *r, const char *key) {
-    if (!r->extra[0])
-        return NAN;
-    json_t *o = json_loads(r->extra, 0, NULL);
-    double v = NAN;
-    json_t *x = o ? json_object_get(o, key) : NULL;
-    if (x && json_is_number(x))
-        v = json_number_value(x);
-    json_decref(o);
-    return v;
-}
-
 static void test_label(const lf_result *r, char *buf, size_t size) {
     int w;
     switch (r->kind) {
@@ -123,7 +110,7 @@ static void row_cells(const lf_result *r, cells *out) {
     snprintf(out->c[9], 64, "%d", r->n_samples);
     bytes_label(r->bytes_per_token, out->c[10], 64);
     frac_label(r->roofline_frac, out->c[11], 64);
-    frac_label(extra_num(r, "compute_frac"), out->c[12], 64);
+    frac_label(r->compute_frac, out->c[12], 64);
     bytes_label(r->peak_rss >= 0 ? (double)r->peak_rss : NAN, out->c[13], 64);
 }
 
@@ -371,91 +358,42 @@ static int write_tables(const lf_run_full *rf, const lf_bench_summary *s, FILE *
 
 /* ---- CSV ---------------------------------------------------------------------- */
 
-static void csv_text(FILE *out, const char *raw) {
-    /* control characters and bad UTF-8 out first (an ESC sequence or a
-     * carriage return reaches whoever cats the file); line feeds stay, in
-     * quotes, and the other breaks and tabs become spaces */
-    char s[2048];
-    size_t o = 0;
-    for (const char *seg = raw; o + 1 < sizeof s;) {
-        const char *nl = strchr(seg, '\n');
-        size_t len = nl ? (size_t)(nl - seg) : strlen(seg);
-        lf_text_clean_n(s + o, sizeof s - o, seg, len, false);
-        o += strlen(s + o);
-        if (!nl || o + 2 > sizeof s)
-            break;
-        s[o++] = '\n';
-        s[o] = '\0';
-        seg = nl + 1;
-    }
-    bool quote = strpbrk(s, ",\"\n") != NULL;
-    bool formula = *s == '=' || *s == '+' || *s == '-' || *s == '@';
-    if (quote || formula) {
-        fputc('"', out);
-        if (formula)
-            fputc('\'', out);
-        for (const char *p = s; *p; p++) {
-            if (*p == '"')
-                fputc('"', out);
-            fputc(*p, out);
-        }
-        fputc('"', out);
-    } else {
-        fputs(s, out);
-    }
-}
-
-static void csv_num(FILE *out, double v) {
-    if (isfinite(v))
-        fprintf(out, "%.6g", v);
-}
-
+/* One line per result through common's CSV writer (6 significant digits). */
 static int write_csv(const lf_run_full *rf, FILE *out) {
-    fputs("run_uuid,test,model,model_path,quant,adapter,n_adapters,adapter_rank,adapter_mode,threads,"
-          "n_prompt,n_gen,n_depth,kv_type,isa,config,unit,median,mean,stddev,ci_low,ci_high,n_samples,"
-          "bytes_per_token,roofline_frac,compute_frac,peak_rss,joules_per_token,energy_note\n", out);
+    lf_csv c;
+    lf_csv_init_file(&c, out, 6);
+    lf_csv_raw(&c, "run_uuid,test,model,model_path,quant,adapter,n_adapters,adapter_rank,"
+                   "adapter_mode,threads,n_prompt,n_gen,n_depth,kv_type,isa,config,unit,median,"
+                   "mean,stddev,ci_low,ci_high,n_samples,bytes_per_token,roofline_frac,"
+                   "compute_frac,peak_rss,joules_per_token,energy_note");
+    lf_csv_end(&c);
     for (int i = 0; i < rf->n_results; i++) {
         const lf_result *r = &rf->results[i];
-        csv_text(out, rf->run.uuid);
-        fputc(',', out);
-        csv_text(out, lf_test_kind_name(r->kind));
-        fputc(',', out);
-        csv_text(out, r->model);
-        fputc(',', out);
-        csv_text(out, r->model_path);
-        fputc(',', out);
-        csv_text(out, r->quant);
-        fputc(',', out);
-        csv_text(out, r->adapter);
-        fprintf(out, ",%d,%d,", r->n_adapters, r->adapter_rank);
-        csv_text(out, lf_adapter_mode_name(r->adapter_mode));
-        fprintf(out, ",%d,%d,%d,%d,", r->threads, r->n_prompt, r->n_gen, r->n_depth);
-        csv_text(out, r->kv_type);
-        fputc(',', out);
-        csv_text(out, r->isa);
-        fputc(',', out);
-        csv_text(out, r->config);
-        fputc(',', out);
-        csv_text(out, lf_unit_name(r->unit));
+        const char *text[] = {rf->run.uuid, lf_test_kind_name(r->kind), r->model,
+                              r->model_path, r->quant, r->adapter};
+        for (size_t k = 0; k < sizeof text / sizeof text[0]; k++)
+            lf_csv_text(&c, text[k]);
+        lf_csv_int(&c, r->n_adapters);
+        lf_csv_int(&c, r->adapter_rank);
+        lf_csv_text(&c, lf_adapter_mode_name(r->adapter_mode));
+        const int counts[] = {r->threads, r->n_prompt, r->n_gen, r->n_depth};
+        for (size_t k = 0; k < 4; k++)
+            lf_csv_int(&c, counts[k]);
+        lf_csv_text(&c, r->kv_type);
+        lf_csv_text(&c, r->isa);
+        lf_csv_text(&c, r->config);
+        lf_csv_text(&c, lf_unit_name(r->unit));
         const double nums[] = {r->median, r->mean, r->stddev, r->ci_low, r->ci_high};
-        for (size_t k = 0; k < 5; k++) {
-            fputc(',', out);
-            csv_num(out, nums[k]);
-        }
-        fprintf(out, ",%d,", r->n_samples);
-        csv_num(out, r->bytes_per_token);
-        fputc(',', out);
-        csv_num(out, r->roofline_frac);
-        fputc(',', out);
-        csv_num(out, extra_num(r, "compute_frac"));
-        fputc(',', out);
-        if (r->peak_rss >= 0)
-            fprintf(out, "%lld", (long long)r->peak_rss);
-        fputc(',', out);
-        csv_num(out, r->joules_per_token);
-        fputc(',', out);
-        csv_text(out, r->energy_note);
-        fputc('\n', out);
+        for (size_t k = 0; k < 5; k++)
+            lf_csv_real(&c, nums[k]);
+        lf_csv_int(&c, r->n_samples);
+        lf_csv_real(&c, r->bytes_per_token);
+        lf_csv_real(&c, r->roofline_frac);
+        lf_csv_real(&c, r->compute_frac);
+        lf_csv_count(&c, r->peak_rss);
+        lf_csv_real(&c, r->joules_per_token);
+        lf_csv_text(&c, r->energy_note);
+        lf_csv_end(&c);
     }
     return ferror(out) ? LF_EIO : 0;
 }

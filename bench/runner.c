@@ -145,6 +145,7 @@ typedef struct grun {
     bool float_mix;            /* F32/F16/BF16 weights: compute roof is FP32 */
     double matmul_params;      /* elements of the matrices a token passes through */
     double out_params;         /* of them, the output projection */
+    char qname[32];            /* the weights' quant as results name it */
 } grun;
 
 static const char *model_src_name(int src) {
@@ -461,23 +462,6 @@ static int plan(runner *R, lf_error *err) {
 
 /* ---- memory ------------------------------------------------------------------ */
 
-static void hp_to_catalog(const lf_model_params *hp, lf_catalog_model *cm) {
-    memset(cm, 0, sizeof *cm);
-    lf_strlcpy(cm->name, hp->name, sizeof cm->name);
-    lf_strlcpy(cm->arch, lf_arch_name(hp->arch), sizeof cm->arch);
-    cm->n_layer = hp->n_layer;
-    cm->n_embd = hp->n_embd;
-    cm->n_head = hp->n_head;
-    cm->n_head_kv = hp->n_head_kv;
-    cm->head_dim = hp->head_dim;
-    cm->n_ff = hp->n_ff;
-    cm->n_vocab = hp->n_vocab;
-    cm->n_ctx = hp->n_ctx_train;
-    cm->tied_embeddings = hp->tied;
-    cm->qkv_bias = hp->qkv_bias;
-    cm->qk_norm = hp->qk_norm;
-}
-
 static bool name_has_target(const runner *R, const char *name) {
     for (int i = 0; i < R->m->n_lora_targets; i++) {
         char pat[40];
@@ -494,7 +478,7 @@ static bool name_has_target(const runner *R, const char *name) {
 static void estimate_weights(const runner *R, const lf_model_params *hp, lf_mix mix, double *weights,
                              double *targeted, double *lora_per_rank) {
     lf_catalog_model cm;
-    hp_to_catalog(hp, &cm);
+    lf_catalog_from_hparams(hp, &cm);
     lf_mix_model mm = {.n_layer = hp->n_layer,
                        .n_gqa = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1,
                        .tied_output = hp->tied};
@@ -745,8 +729,15 @@ static int cell_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
             if (isfinite(peak) && isfinite(r->median))
                 cfrac = flops * r->median / (peak * 1e9);
         }
-        jnum(&jb, "weight_bytes", sl->weight_bytes);
-        jnum(&jb, "kv_bytes", kv_mean);
+        /* the figures other modules read are fields; extra keeps the
+         * rest, for display */
+        r->weight_bytes = sl->weight_bytes;
+        r->kv_bytes = kv_mean;
+        r->n_params = G->matmul_params;
+        r->flops_per_token = flops;
+        r->roof_gbs = roof;
+        r->peak_gops = peak;
+        r->compute_frac = cfrac;
         /* what the peak RSS is held to: the model as resident (every
          * tensor, the embedding table too) and the KV cache allocated */
         jnum(&jb, "model_bytes", (double)lf_model_total_bytes(G->base));
@@ -754,11 +745,6 @@ static int cell_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
             jnum(&jb, "kv_alloc_bytes", (double)lf_ctx_kv_bytes(sl->ctx));
         if (sl->adapter_bytes > 0)
             jnum(&jb, "adapter_bytes", sl->adapter_bytes);
-        jnum(&jb, "params", G->matmul_params);
-        jnum(&jb, "flops_per_token", flops);
-        jnum(&jb, "roof_gbs", roof);
-        jnum(&jb, "peak_gops", peak);
-        jnum(&jb, "compute_frac", cfrac);
         jadd(&jb, "roof_source", "\"%s\"",
              R->n_bw > 0                  ? "run"
              : R->dev->bandwidth.measured ? "device"
@@ -797,6 +783,8 @@ static int cell_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
     if (r->kind == LF_TEST_TG && isfinite(c->min_rep_ns) &&
         (!isfinite(R->shortest_tg_ns) || c->min_rep_ns < R->shortest_tg_ns))
         R->shortest_tg_ns = c->min_rep_ns;
+    if (R->o->relabel)
+        R->o->relabel(r, R->o->user);
     int rc;
     if (R->o->store && (rc = lf_store_result_add(R->o->store, R->run.id, r, c->samples, c->n, err)) < 0)
         return rc;
@@ -1043,123 +1031,110 @@ static void skip_cell(runner *R, grun *G, rcell *c, int i, const char *why) {
     }
 }
 
-static int group_run(runner *R, int gi, lf_error *err) {
-    rgroup *g = &R->groups[gi];
+/* The group's model: synthesized on every usable thread, or mapped. */
+static int group_load(runner *R, const rgroup *g, grun *G, lf_error *err) {
     const rmodel *rm = &R->models[g->model];
-    const lf_bench_matrix *m = R->m;
-    grun G;
-    memset(&G, 0, sizeof G);
-    int rc = 0;
-    char title[256];
-    snprintf(title, sizeof title, "[%d/%d] %s %s %s", gi + 1, R->n_groups, rm->name,
-             g->mix >= 0 ? lf_mix_name((lf_mix)g->mix) : "(file)", lf_isa_level_name((lf_isa_level)g->isa));
-
-    if (m->roofs)
-        measure_roofs(R, g);
-    if (interrupted(R))
-        return LF_EINTR;
-    if (lf_kernels_isa() != (lf_isa_level)g->isa && (rc = lf_kernels_init((lf_isa_level)g->isa, err)) < 0)
-        return rc;
-    R->rss_reset_ok = lf_rb_rss_reset();
-
-    /* the model: synthesized on every usable thread, or mapped */
-    G.load_threads = rm->src == SRC_GGUF ? 1 : R->usable_threads;
+    int rc;
+    G->load_threads = rm->src == SRC_GGUF ? 1 : R->usable_threads;
     double t0 = lf_now_s();
     if (rm->src == SRC_GGUF) {
         lf_model_opts mo = {.interleave = true};
-        rc = lf_model_load(&G.base, rm->path, &mo, err);
+        rc = lf_model_load(&G->base, rm->path, &mo, err);
     } else {
-        lf_pool *sp = G.load_threads > 1 ? lf_pool_create(G.load_threads, m->pin) : NULL;
-        rc = lf_model_synth_ex(&G.base, &rm->hp, (lf_mix)g->mix, m->seed, sp, err);
+        lf_pool *sp = G->load_threads > 1 ? lf_pool_create(G->load_threads, R->m->pin) : NULL;
+        rc = lf_model_synth_ex(&G->base, &rm->hp, (lf_mix)g->mix, R->m->seed, sp, err);
         lf_pool_free(sp);
-        if (rc == 0 && (rc = lf_model_interleave(G.base, err)) > 0)
+        if (rc == 0 && (rc = lf_model_interleave(G->base, err)) > 0)
             rc = 0;
     }
-    G.load_ms = (lf_now_s() - t0) * 1e3;
+    G->load_ms = (lf_now_s() - t0) * 1e3;
     if (rc < 0) {
         lf_error_wrap(err, "%s", rm->name);
-        goto done;
+        return rc;
     }
-    const lf_model_params *hp = lf_model_hparams(G.base);
-    lf_mix fmix = g->mix >= 0 ? (lf_mix)g->mix : lf_model_mix(G.base);
-    G.float_mix = fmix == LF_MIX_F32 || fmix == LF_MIX_F16 || fmix == LF_MIX_BF16;
-    char qname[32];
-    lf_strlcpy(qname, fmix < LF_MIX_COUNT ? lf_mix_name(fmix) : "file", sizeof qname);
+    return 0;
+}
+
+/* What the loaded model is: its quant name (a file without general.
+ * file_type is named after the type holding most of its bytes, which also
+ * decides the compute roof), and the parameters a token passes through. */
+static void group_describe(grun *G, lf_mix fmix) {
+    const lf_model_params *hp = lf_model_hparams(G->base);
+    G->float_mix = fmix == LF_MIX_F32 || fmix == LF_MIX_F16 || fmix == LF_MIX_BF16;
+    lf_strlcpy(G->qname, fmix < LF_MIX_COUNT ? lf_mix_name(fmix) : "file", sizeof G->qname);
     if (fmix >= LF_MIX_COUNT) {
-        /* a file without general.file_type: named after the type holding
-         * most of its bytes, which also decides the compute roof */
         double most = 0;
         lf_type main_type = LF_TYPE_F32;
-        for (int i = 0; i < lf_model_n_tensors(G.base); i++) {
-            const lf_model_tensor *t = lf_model_tensor_at(G.base, i);
+        for (int i = 0; i < lf_model_n_tensors(G->base); i++) {
+            const lf_model_tensor *t = lf_model_tensor_at(G->base, i);
             double b = (double)t->mat.row_bytes * (double)t->mat.rows;
             if (b > most) {
                 most = b;
                 main_type = t->mat.type;
             }
         }
-        lf_strlcpy(qname, lf_type_name(main_type), sizeof qname);
-        for (char *c = qname; *c; c++)
+        lf_strlcpy(G->qname, lf_type_name(main_type), sizeof G->qname);
+        for (char *c = G->qname; *c; c++)
             *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
-        G.float_mix = main_type == LF_TYPE_F32 || main_type == LF_TYPE_F16 || main_type == LF_TYPE_BF16;
+        G->float_mix = lf_type_is_float(main_type);
     }
-    if (g->mix < 0) {
-        const char *q = qname;
-        for (int i = 0; i < g->n_cells; i++)
-            lf_strlcpy(g->cells[i].r.quant, q, sizeof g->cells[i].r.quant);
-        /* a file's size is known only now: check before any context exists */
-        double w, tgt, lpr;
-        estimate_weights(R, hp, fmix < LF_MIX_COUNT ? fmix : LF_MIX_F16, &w, &tgt, &lpr);
-        rc = check_memory(R, g, hp, (double)rm->file_bytes, tgt, lpr, err);
-        if (rc != 0) {
-            if (rc == 1) {
-                lf_rb_progress_note(&R->prog, "skipped: %s", err->msg);
-                for (int i = 0; i < g->n_cells; i++)
-                    skip_cell(R, &G, &g->cells[i], i, "too big");
-                rc = 0;
-            }
-            goto done;
-        }
-    }
-    for (int i = 0; i < lf_model_n_tensors(G.base); i++) {
-        const lf_model_tensor *t = lf_model_tensor_at(G.base, i);
+    for (int i = 0; i < lf_model_n_tensors(G->base); i++) {
+        const lf_model_tensor *t = lf_model_tensor_at(G->base, i);
         if (t->mat.rows <= 1 || (!strcmp(t->name, "token_embd.weight") && !hp->tied))
             continue;   /* vectors, and an embedding that is only looked up */
         double e = (double)t->mat.rows * (double)t->mat.cols;
-        G.matmul_params += e;
+        G->matmul_params += e;
         if (!strcmp(t->name, "output.weight") || (hp->tied && !strcmp(t->name, "token_embd.weight")))
-            G.out_params = e;
+            G->out_params = e;
     }
+}
 
-    /* progress rows */
-    G.rows = calloc((size_t)g->n_cells, sizeof *G.rows);
-    if (!G.rows) {
-        rc = lf_error_set(err, LF_ENOMEM, "bench: out of memory");
-        goto done;
+/* A GGUF file's size is known only once mapped: its tests get the quant
+ * name and the memory check, before any context exists. Returns 1 when
+ * the group was skipped as too big. */
+static int group_check_file(runner *R, rgroup *g, grun *G, lf_mix fmix, lf_error *err) {
+    const lf_model_params *hp = lf_model_hparams(G->base);
+    for (int i = 0; i < g->n_cells; i++)
+        lf_strlcpy(g->cells[i].r.quant, G->qname, sizeof g->cells[i].r.quant);
+    double w, tgt, lpr;
+    estimate_weights(R, hp, fmix < LF_MIX_COUNT ? fmix : LF_MIX_F16, &w, &tgt, &lpr);
+    int rc = check_memory(R, g, hp, (double)R->models[g->model].file_bytes, tgt, lpr, err);
+    if (rc == 1) {
+        lf_rb_progress_note(&R->prog, "skipped: %s", err->msg);
+        for (int i = 0; i < g->n_cells; i++)
+            skip_cell(R, G, &g->cells[i], i, "too big");
     }
+    return rc;
+}
+
+/* Progress rows and thread pools (ascending; freed in reverse). */
+static int group_rows_pools(runner *R, const rgroup *g, grun *G, const char *title, lf_error *err) {
+    const rmodel *rm = &R->models[g->model];
+    G->rows = calloc((size_t)g->n_cells, sizeof *G->rows);
+    if (!G->rows)
+        return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
     for (int i = 0; i < g->n_cells; i++) {
-        row_name(g, &g->cells[i], G.rows[i].name, sizeof G.rows[i].name);
-        G.rows[i].median = G.rows[i].ci_rel = NAN;
-        G.rows[i].unit = g->cells[i].r.unit == LF_UNIT_TPS ? "tok/s" : "ms";
+        row_name(g, &g->cells[i], G->rows[i].name, sizeof G->rows[i].name);
+        G->rows[i].median = G->rows[i].ci_rel = NAN;
+        G->rows[i].unit = g->cells[i].r.unit == LF_UNIT_TPS ? "tok/s" : "ms";
     }
-    lf_rb_progress_group(&R->prog, title, G.rows, g->n_cells);
+    lf_rb_progress_group(&R->prog, title, G->rows, g->n_cells);
     lf_rb_progress_note(&R->prog, "%s %s in %.2f s (%s, %.1f MiB read per token)", rm->name,
-                        rm->src == SRC_GGUF ? "loaded" : "synthesized", G.load_ms / 1e3,
-                        qname,
-                        lf_model_weight_bytes(G.base) / 1048576.0);
-
-    /* thread pools, ascending (freed in reverse) */
+                        rm->src == SRC_GGUF ? "loaded" : "synthesized", G->load_ms / 1e3, G->qname,
+                        lf_model_weight_bytes(G->base) / 1048576.0);
     for (int i = 0; i < g->n_threads; i++) {
-        lf_pool *p = lf_pool_create(g->threads[i], m->pin);
-        if (!p) {
-            rc = lf_error_set(err, LF_ENOMEM, "bench: cannot start %d threads", g->threads[i]);
-            goto done;
-        }
-        G.pools[G.n_pools] = p;
-        G.pool_threads[G.n_pools++] = g->threads[i];
+        lf_pool *p = lf_pool_create(g->threads[i], R->m->pin);
+        if (!p)
+            return lf_error_set(err, LF_ENOMEM, "bench: cannot start %d threads", g->threads[i]);
+        G->pools[G->n_pools] = p;
+        G->pool_threads[G->n_pools++] = g->threads[i];
     }
+    return 0;
+}
 
-    /* tokens: deterministic, valid ids, prepared once */
+/* Tokens: deterministic, valid ids, prepared once for the longest depth,
+ * prompt and generation of the group. */
+static int group_tokens(const runner *R, const rgroup *g, grun *G, lf_error *err) {
     int max_d = 0, max_p = 1, max_g = 1;
     for (int i = 0; i < g->n_cells; i++) {
         const rcell *c = &g->cells[i];
@@ -1169,110 +1144,116 @@ static int group_run(runner *R, int gi, lf_error *err) {
         else if (c->r.kind == LF_TEST_PP || c->r.kind == LF_TEST_TTFT)
             max_p = c->n_tok > max_p ? c->n_tok : max_p;
     }
-    G.dtok = malloc(sizeof *G.dtok * (size_t)(max_d + 1));
-    G.ptok = malloc(sizeof *G.ptok * (size_t)max_p);
-    G.gtok = malloc(sizeof *G.gtok * (size_t)max_g);
-    if (!G.dtok || !G.ptok || !G.gtok) {
-        rc = lf_error_set(err, LF_ENOMEM, "bench: out of memory for %d tokens", max_d + max_p + max_g);
-        goto done;
-    }
+    G->dtok = malloc(sizeof *G->dtok * (size_t)(max_d + 1));
+    G->ptok = malloc(sizeof *G->ptok * (size_t)max_p);
+    G->gtok = malloc(sizeof *G->gtok * (size_t)max_g);
+    if (!G->dtok || !G->ptok || !G->gtok)
+        return lf_error_set(err, LF_ENOMEM, "bench: out of memory for %d tokens", max_d + max_p + max_g);
     lf_rng trng;
-    lf_rng_seed(&trng, m->seed ^ 0x746f6b656e73ull);
-    uint32_t nv = (uint32_t)(hp->n_vocab > 1 ? hp->n_vocab - 1 : 1);
+    lf_rng_seed(&trng, R->m->seed ^ 0x746f6b656e73ull);
+    int n_vocab = lf_model_hparams(G->base)->n_vocab;
+    uint32_t nv = (uint32_t)(n_vocab > 1 ? n_vocab - 1 : 1);
     for (int i = 0; i <= max_d; i++)
-        G.dtok[i] = (int32_t)(1 + lf_rng_below(&trng, nv));
+        G->dtok[i] = (int32_t)(1 + lf_rng_below(&trng, nv));
     for (int i = 0; i < max_p; i++)
-        G.ptok[i] = (int32_t)(1 + lf_rng_below(&trng, nv));
+        G->ptok[i] = (int32_t)(1 + lf_rng_below(&trng, nv));
     for (int i = 0; i < max_g; i++)
-        G.gtok[i] = (int32_t)(1 + lf_rng_below(&trng, nv));
+        G->gtok[i] = (int32_t)(1 + lf_rng_below(&trng, nv));
     for (int i = 0; i < 8; i++)
-        G.scales[i] = 1.0f;
+        G->scales[i] = 1.0f;
+    return 0;
+}
 
-    /* adapters: the set in use, its swap partner, merged copies */
-    if (g->n_ad) {
-        G.merged = calloc((size_t)g->n_ad, sizeof *G.merged);
-        G.la = calloc((size_t)g->n_ad, sizeof *G.la);
-        G.lb = calloc((size_t)g->n_ad, sizeof *G.lb);
-        if (!G.merged || !G.la || !G.lb) {
-            rc = lf_error_set(err, LF_ENOMEM, "bench: out of memory");
-            goto done;
+/* Adapter configuration a: the set in use, its swap partner, the merged
+ * copy. One that fails to load only skips its tests; out of memory fails. */
+static int group_adapter_load(runner *R, rgroup *g, grun *G, int a, lf_error *err) {
+    const lf_bench_adapter *ad = &g->ad[a];
+    bool swap = false;
+    for (int i = 0; i < g->n_cells; i++)
+        swap |= g->cells[i].adapter == a && g->cells[i].r.kind == LF_TEST_ADAPTER_SWAP;
+    lf_error e = {0};
+    if (!(G->la[a] = calloc((size_t)ad->n, sizeof **G->la)) ||
+        (swap && !(G->lb[a] = calloc((size_t)ad->n, sizeof **G->lb))))
+        return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
+    int arc = load_adapters(R, g, G, a, 0, G->la[a], &e);
+    if (arc == 0 && swap)
+        arc = load_adapters(R, g, G, a, 1, G->lb[a], &e);
+    if (arc == 0 && ad->mode == LF_ADAPTER_MERGED)
+        arc = lf_model_merge_lora_ex(&G->merged[a], G->base, G->la[a], G->scales, ad->n, true, &e);
+    if (arc < 0) {
+        if (arc == LF_ENOMEM) {
+            *err = e;
+            return arc;
         }
-    }
-    for (int a = 0; a < g->n_ad; a++) {
-        const lf_bench_adapter *ad = &g->ad[a];
-        bool swap = false;
+        lf_rb_progress_note(&R->prog, "adapter %s on %s: %s; its tests are skipped", ad->spec,
+                            R->models[g->model].name, e.msg);
         for (int i = 0; i < g->n_cells; i++)
-            swap |= g->cells[i].adapter == a && g->cells[i].r.kind == LF_TEST_ADAPTER_SWAP;
-        lf_error e = {0};
-        int arc = 0;
-        if (!(G.la[a] = calloc((size_t)ad->n, sizeof **G.la)) ||
-            (swap && !(G.lb[a] = calloc((size_t)ad->n, sizeof **G.lb)))) {
-            rc = lf_error_set(err, LF_ENOMEM, "bench: out of memory");
-            goto done;
-        }
-        arc = load_adapters(R, g, &G, a, 0, G.la[a], &e);
-        if (arc == 0 && swap)
-            arc = load_adapters(R, g, &G, a, 1, G.lb[a], &e);
-        if (arc == 0 && ad->mode == LF_ADAPTER_MERGED)
-            arc = lf_model_merge_lora_ex(&G.merged[a], G.base, G.la[a], G.scales, ad->n, true, &e);
-        if (arc < 0) {
-            if (arc == LF_ENOMEM) {
-                *err = e;
-                rc = arc;
-                goto done;
-            }
-            lf_rb_progress_note(&R->prog, "adapter %s on %s: %s; its tests are skipped", ad->spec, rm->name,
-                                e.msg);
-            for (int i = 0; i < g->n_cells; i++)
-                if (g->cells[i].adapter == a)
-                    skip_cell(R, &G, &g->cells[i], i, "adapter failed");
-            free_adapters(G.la[a], ad->n);
-            free_adapters(G.lb[a], ad->n);
-            free(G.la[a]);
-            free(G.lb[a]);
-            G.la[a] = G.lb[a] = NULL;
-            continue;
-        }
-        if (ad->path[0]) {
-            /* a file's rank is known once loaded */
-            for (int i = 0; i < g->n_cells; i++)
-                if (g->cells[i].adapter == a)
-                    g->cells[i].r.adapter_rank = lf_lora_rank(G.la[a][0]);
-        }
-        if (swap) {
-            lf_error e2 = {0};
-            if (!G.swap_ctx && lf_ctx_new(&G.swap_ctx, G.base, 16, LF_TYPE_F16, NULL, &e2) < 0) {
-                *err = e2;
-                rc = e2.code ? e2.code : LF_ENOMEM;
-                goto done;
-            }
+            if (g->cells[i].adapter == a)
+                skip_cell(R, G, &g->cells[i], i, "adapter failed");
+        free_adapters(G->la[a], ad->n);
+        free_adapters(G->lb[a], ad->n);
+        free(G->la[a]);
+        free(G->lb[a]);
+        G->la[a] = G->lb[a] = NULL;
+        return 0;
+    }
+    if (ad->path[0]) {
+        /* a file's rank is known once loaded */
+        for (int i = 0; i < g->n_cells; i++)
+            if (g->cells[i].adapter == a)
+                g->cells[i].r.adapter_rank = lf_lora_rank(G->la[a][0]);
+    }
+    if (swap && !G->swap_ctx) {
+        lf_error e2 = {0};
+        if (lf_ctx_new(&G->swap_ctx, G->base, 16, LF_TYPE_F16, NULL, &e2) < 0) {
+            *err = e2;
+            return e2.code ? e2.code : LF_ENOMEM;
         }
     }
+    return 0;
+}
 
-    /* contexts */
+static int group_adapters(runner *R, rgroup *g, grun *G, lf_error *err) {
+    if (!g->n_ad)
+        return 0;
+    G->merged = calloc((size_t)g->n_ad, sizeof *G->merged);
+    G->la = calloc((size_t)g->n_ad, sizeof *G->la);
+    G->lb = calloc((size_t)g->n_ad, sizeof *G->lb);
+    if (!G->merged || !G->la || !G->lb)
+        return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
+    for (int a = 0; a < g->n_ad; a++) {
+        int rc = group_adapter_load(R, g, G, a, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* One context per slot (a failure other than out of memory skips the
+ * slot's tests), then the sample arrays of the tests that will run. */
+static int group_contexts(runner *R, rgroup *g, grun *G, lf_error *err) {
     for (int s = 0; s < g->n_slots; s++) {
         rslot *sl = &g->slots[s];
         const lf_bench_adapter *ad = sl->adapter >= 0 ? &g->ad[sl->adapter] : NULL;
-        if (ad && !G.la[sl->adapter]) {
+        if (ad && !G->la[sl->adapter]) {
             snprintf(sl->fail, sizeof sl->fail, "adapter failed");
             continue;
         }
-        const lf_model *mm = ad && ad->mode == LF_ADAPTER_MERGED ? G.merged[sl->adapter] : G.base;
+        const lf_model *mm = ad && ad->mode == LF_ADAPTER_MERGED ? G->merged[sl->adapter] : G->base;
         lf_error e = {0};
-        int crc = lf_ctx_new(&sl->ctx, mm, sl->n_ctx, sl->kv, pool_for(&G, sl->threads), &e);
+        int crc = lf_ctx_new(&sl->ctx, mm, sl->n_ctx, sl->kv, pool_for(G, sl->threads), &e);
         if (crc == 0 && ad && ad->mode == LF_ADAPTER_RUNTIME)
-            crc = lf_ctx_set_adapters(sl->ctx, G.la[sl->adapter], G.scales, ad->n, &e);
+            crc = lf_ctx_set_adapters(sl->ctx, G->la[sl->adapter], G->scales, ad->n, &e);
         if (crc < 0) {
             if (crc == LF_ENOMEM) {
                 *err = e;
-                rc = crc;
-                goto done;
+                return crc;
             }
             lf_ctx_free(sl->ctx);
             sl->ctx = NULL;
             lf_strlcpy(sl->fail, e.msg, sizeof sl->fail);
-            lf_rb_progress_note(&R->prog, "%s %s KV %s: %s; its tests are skipped", rm->name,
-                                qname, lf_type_name(sl->kv), e.msg);
+            lf_rb_progress_note(&R->prog, "%s %s KV %s: %s; its tests are skipped",
+                                R->models[g->model].name, G->qname, lf_type_name(sl->kv), e.msg);
             continue;
         }
         sl->valid = 0;
@@ -1280,97 +1261,142 @@ static int group_run(runner *R, int gi, lf_error *err) {
         sl->adapter_bytes = 0;
         if (ad && ad->mode == LF_ADAPTER_RUNTIME)
             for (int j = 0; j < ad->n; j++)
-                sl->adapter_bytes += (double)lf_lora_bytes(G.la[sl->adapter][j]);
+                sl->adapter_bytes += (double)lf_lora_bytes(G->la[sl->adapter][j]);
         sl->kv_pos_bytes = (double)lf_ctx_kv_bytes(sl->ctx) / lf_ctx_n_ctx(sl->ctx);
     }
     for (int i = 0; i < g->n_cells; i++) {
         rcell *c = &g->cells[i];
         if (c->slot >= 0 && !g->slots[c->slot].ctx)
-            skip_cell(R, &G, c, i, "no context");
-        if (c->state == ST_WAIT && !(c->samples = malloc(sizeof *c->samples * (size_t)m->reps_max))) {
-            rc = lf_error_set(err, LF_ENOMEM, "bench: out of memory");
-            goto done;
-        }
+            skip_cell(R, G, c, i, "no context");
+        if (c->state == ST_WAIT && !(c->samples = malloc(sizeof *c->samples * (size_t)R->m->reps_max)))
+            return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
     }
+    return 0;
+}
 
-    /* a synthesized model's load time is the synthesis just done: one sample */
+/* A synthesized model's load time is the synthesis just done: one sample. */
+static int group_synth_load_results(runner *R, rgroup *g, grun *G, lf_error *err) {
+    if (R->models[g->model].src == SRC_GGUF)
+        return 0;
     for (int i = 0; i < g->n_cells; i++) {
         rcell *c = &g->cells[i];
-        if (c->r.kind == LF_TEST_MODEL_LOAD && rm->src != SRC_GGUF && c->state == ST_WAIT) {
-            c->samples[0] = G.load_ms;
-            c->n = 1;
-            c->spent_s = G.load_ms / 1e3;
-            c->stop = "once";
-            c->r.threads = G.load_threads;
-            if ((rc = cell_finish(R, g, &G, i, err)) < 0)
-                goto done;
-            row_sync(&G, c, i);
-            lf_rb_progress_finished(&R->prog, i, c->spent_s, c->weight);
-        }
+        if (c->r.kind != LF_TEST_MODEL_LOAD || c->state != ST_WAIT)
+            continue;
+        c->samples[0] = G->load_ms;
+        c->n = 1;
+        c->spent_s = G->load_ms / 1e3;
+        c->stop = "once";
+        c->r.threads = G->load_threads;
+        int rc = cell_finish(R, g, G, i, err);
+        if (rc < 0)
+            return rc;
+        row_sync(G, c, i);
+        lf_rb_progress_finished(&R->prog, i, c->spent_s, c->weight);
     }
+    return 0;
+}
 
-    /* round-robin: one repetition of every unfinished test per pass */
+/* One turn of test i: its warm-up on the first turn, one timed repetition,
+ * then finished (stored) if precise enough or out of repetitions or
+ * budget. Returns 1 when the test wants another turn, 0 when finished. */
+static int cell_turn(runner *R, rgroup *g, grun *G, int i, lf_error *err) {
+    const lf_bench_matrix *m = R->m;
+    rcell *c = &g->cells[i];
+    double sample, ns, tokens, joules;
+    int rc;
+    c->state = ST_RUN;
+    G->rows[i].state = ST_RUN;
+    lf_rb_progress_update(&R->prog, i, false);
+    for (; c->warm_left > 0; c->warm_left--)
+        if ((rc = cell_rep(R, g, G, c, &sample, &ns, &tokens, &joules, err)) < 0)
+            goto failed;
+    double ts = lf_now_s();
+    if ((rc = cell_rep(R, g, G, c, &sample, &ns, &tokens, &joules, err)) < 0)
+        goto failed;
+    c->spent_s += lf_now_s() - ts;
+    c->samples[c->n++] = sample;
+    if (ns < c->min_rep_ns)
+        c->min_rep_ns = ns;
+    if (isfinite(joules)) {
+        c->energy_j += joules;
+        c->energy_tok += tokens;
+        c->energy_reps++;
+    }
+    const char *stop = NULL;
+    if (c->n >= m->reps_max)
+        stop = "max";
+    else if (c->n >= m->reps_min && lf_stats_precise_enough(c->samples, c->n, m->target_ci, m->reps_min))
+        stop = "ci";
+    else if (c->n >= m->reps_min && c->spent_s >= m->budget_s)
+        stop = "budget";
+    c->stop = stop;
+    if (stop) {
+        if ((rc = cell_finish(R, g, G, i, err)) < 0)
+            return rc;
+        row_sync(G, c, i);
+        lf_rb_progress_finished(&R->prog, i, c->spent_s, c->weight);
+        return 0;
+    }
+    c->state = ST_WAIT;
+    row_sync(G, c, i);
+    G->rows[i].state = ST_WAIT;
+    lf_rb_progress_update(&R->prog, i, false);
+    return 1;
+failed:
+    lf_error_wrap(err, "%s %s %s", R->models[g->model].name, G->qname, G->rows[i].name);
+    return rc;
+}
+
+/* Round-robin: one repetition of every unfinished test per pass, so drift
+ * spreads over all of them; interruption is checked before each. */
+static int group_round_robin(runner *R, rgroup *g, grun *G, lf_error *err) {
     for (;;) {
         int left = 0;
         for (int i = 0; i < g->n_cells; i++) {
-            rcell *c = &g->cells[i];
-            if (c->state >= ST_DONE)
+            if (g->cells[i].state >= ST_DONE)
                 continue;
-            if (interrupted(R)) {
-                rc = LF_EINTR;
-                goto done;
-            }
-            double sample, ns, tokens, joules;
-            c->state = ST_RUN;
-            G.rows[i].state = ST_RUN;
-            lf_rb_progress_update(&R->prog, i, false);
-            while (c->warm_left > 0) {
-                if ((rc = cell_rep(R, g, &G, c, &sample, &ns, &tokens, &joules, err)) < 0)
-                    goto rep_failed;
-                c->warm_left--;
-            }
-            double ts = lf_now_s();
-            if ((rc = cell_rep(R, g, &G, c, &sample, &ns, &tokens, &joules, err)) < 0)
-                goto rep_failed;
-            c->spent_s += lf_now_s() - ts;
-            c->samples[c->n++] = sample;
-            if (ns < c->min_rep_ns)
-                c->min_rep_ns = ns;
-            if (isfinite(joules)) {
-                c->energy_j += joules;
-                c->energy_tok += tokens;
-                c->energy_reps++;
-            }
-            const char *stop = NULL;
-            if (c->n >= m->reps_max)
-                stop = "max";
-            else if (c->n >= m->reps_min &&
-                     lf_stats_precise_enough(c->samples, c->n, m->target_ci, m->reps_min))
-                stop = "ci";
-            else if (c->n >= m->reps_min && c->spent_s >= m->budget_s)
-                stop = "budget";
-            c->stop = stop;
-            if (stop) {
-                if ((rc = cell_finish(R, g, &G, i, err)) < 0)
-                    goto done;
-                row_sync(&G, c, i);
-                lf_rb_progress_finished(&R->prog, i, c->spent_s, c->weight);
-            } else {
-                c->state = ST_WAIT;
-                row_sync(&G, c, i);
-                G.rows[i].state = ST_WAIT;
-                left++;
-                lf_rb_progress_update(&R->prog, i, false);
-            }
-            continue;
-        rep_failed:
-            lf_error_wrap(err, "%s %s %s", rm->name, qname,
-                          G.rows[i].name);
-            goto done;
+            if (interrupted(R))
+                return LF_EINTR;
+            int rc = cell_turn(R, g, G, i, err);
+            if (rc < 0)
+                return rc;
+            left += rc;
         }
         if (!left)
-            break;
+            return 0;
     }
+}
+
+static int group_run(runner *R, int gi, lf_error *err) {
+    rgroup *g = &R->groups[gi];
+    const rmodel *rm = &R->models[g->model];
+    grun G;
+    memset(&G, 0, sizeof G);
+    int rc = 0;
+    char title[256];
+    snprintf(title, sizeof title, "[%d/%d] %s %s %s", gi + 1, R->n_groups, rm->name,
+             g->mix >= 0 ? lf_mix_name((lf_mix)g->mix) : "(file)", lf_isa_level_name((lf_isa_level)g->isa));
+
+    if (R->m->roofs)
+        measure_roofs(R, g);
+    if (interrupted(R))
+        return LF_EINTR;
+    if (lf_kernels_isa() != (lf_isa_level)g->isa && (rc = lf_kernels_init((lf_isa_level)g->isa, err)) < 0)
+        return rc;
+    R->rss_reset_ok = lf_rb_rss_reset();
+    if ((rc = group_load(R, g, &G, err)) < 0)
+        goto done;
+    lf_mix fmix = g->mix >= 0 ? (lf_mix)g->mix : lf_model_mix(G.base);
+    group_describe(&G, fmix);
+    if (g->mix < 0 && (rc = group_check_file(R, g, &G, fmix, err)) != 0) {
+        rc = rc == 1 ? 0 : rc;   /* skipped as too big: not an error */
+        goto done;
+    }
+    if ((rc = group_rows_pools(R, g, &G, title, err)) < 0 || (rc = group_tokens(R, g, &G, err)) < 0 ||
+        (rc = group_adapters(R, g, &G, err)) < 0 || (rc = group_contexts(R, g, &G, err)) < 0 ||
+        (rc = group_synth_load_results(R, g, &G, err)) < 0)
+        goto done;
+    rc = group_round_robin(R, g, &G, err);
 done:
     group_free(g, &G);
     return rc;
@@ -1431,41 +1457,22 @@ static void runner_free(runner *R) {
     lf_catalog_free(R->cat);
 }
 
-int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *run_out, lf_error *err) {
-    lf_bench_opts defaults;
-    if (!opts) {
-        lf_bench_opts_init(&defaults);
-        opts = &defaults;
-    }
-    double t_start = lf_now_s();
-    runner *R = calloc(1, sizeof *R);
-    lf_device *probed = NULL;
-    if (!R)
-        return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
-    R->m = m;
-    R->o = opts;
-    R->shortest_tg_ns = NAN;
-    lf_isa_level isa0 = lf_kernels_isa();
-    int rc = 0;
-    bool intr = false;
+/* Checks the settings and finds the device: the caller's, else a quick
+ * probe (kept in *probed, the caller frees it). */
+static int runner_setup(runner *R, lf_device **probed, lf_error *err) {
+    const lf_bench_matrix *m = R->m;
     if (m->reps_min < 1 || m->reps_max < m->reps_min || !(m->target_ci > 0) || !(m->budget_s > 0) ||
-        m->n_lora_targets < 0 || m->n_lora_targets > 8) {
-        rc = lf_error_set(err, LF_EINVAL, "bench: bad repetition settings (reps %d-%d, target %g, budget %g)",
-                          m->reps_min, m->reps_max, m->target_ci, m->budget_s);
-        goto out;
-    }
-    R->dev = opts->device;
+        m->n_lora_targets < 0 || m->n_lora_targets > 8)
+        return lf_error_set(err, LF_EINVAL, "bench: bad repetition settings (reps %d-%d, target %g, budget %g)",
+                            m->reps_min, m->reps_max, m->target_ci, m->budget_s);
+    R->dev = R->o->device;
     if (!R->dev) {
-        probed = calloc(1, sizeof *probed);
-        lf_probe_opts po = lf_probe_opts_default();
-        po.quick = true;
-        if (!probed) {
-            rc = lf_error_set(err, LF_ENOMEM, "bench: out of memory");
-            goto out;
-        }
-        if ((rc = lf_probe_device(probed, &po, err)) < 0)
-            goto out;
-        R->dev = probed;
+        if (!(*probed = calloc(1, sizeof **probed)))
+            return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
+        int rc = lf_device_current(NULL, NULL, *probed, NULL, 0, err);
+        if (rc < 0)
+            return rc;
+        R->dev = *probed;
     }
     R->usable_threads = R->dev->limits.usable_threads;
     if (R->usable_threads < 1) {
@@ -1473,10 +1480,12 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
         R->usable_threads =
             sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
     }
+    return 0;
+}
 
-    if ((rc = plan(R, err)) < 0)
-        goto out;
-    /* memory of synthesized models, before anything is recorded or loaded */
+/* Memory of synthesized models, before anything is recorded or loaded:
+ * a group that does not fit fails the run, or is skipped (skip_too_big). */
+static int plan_check_memory(runner *R, lf_error *err) {
     for (int gi = 0; gi < R->n_groups; gi++) {
         rgroup *g = &R->groups[gi];
         const rmodel *rm = &R->models[g->model];
@@ -1485,12 +1494,10 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
         double w, tgt, lpr;
         estimate_weights(R, &rm->hp, (lf_mix)g->mix, &w, &tgt, &lpr);
         int crc = check_memory(R, g, &rm->hp, w, tgt, lpr, err);
-        if (crc < 0) {
-            rc = crc;
-            goto out;
-        }
+        if (crc < 0)
+            return crc;
         if (crc == 1) {
-            if (!opts->quiet)
+            if (!R->o->quiet)
                 lf_warn("bench: skipped: %s", err->msg);
             for (int i = 0; i < g->n_cells; i++)
                 g->cells[i].state = ST_SKIP;
@@ -1499,45 +1506,42 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
             err->msg[0] = 0;
         }
     }
+    return 0;
+}
 
-    if (opts->dry_run)
-        goto summary;
-    R->harness_ns = measure_harness();
-    lf_rb_energy_open(&R->energy, opts->sysroot);
-    lf_rng_seed(&R->rng, m->seed);
-
-    /* the run record */
+/* The run record (git, suite, label, device), and, with a store, the
+ * device profile and the run begun in it. */
+static int run_record(runner *R, lf_error *err) {
+    const lf_bench_opts *opts = R->o;
     lf_store_run_init(&R->run);
     lf_git_info git;
     lf_store_detect_git(NULL, opts->git_commit, opts->git_branch, &git);
     lf_store_run_set_git(&R->run, &git);
-    lf_strlcpy(R->run.suite, opts->suite_name ? opts->suite_name : m->name[0] ? m->name : "custom",
+    lf_strlcpy(R->run.suite, opts->suite_name ? opts->suite_name : R->m->name[0] ? R->m->name : "custom",
                sizeof R->run.suite);
     if (opts->label)
         lf_strlcpy(R->run.label, opts->label, sizeof R->run.label);
     lf_strlcpy(R->run.device_id, R->dev->id, sizeof R->run.device_id);
     lf_strlcpy(R->run.device_slug, R->dev->slug, sizeof R->run.device_slug);
     if (opts->store) {
-        char *json = NULL;
-        if (R->dev->id[0]) {
-            if ((rc = lf_device_to_json(R->dev, &json, err)) < 0)
-                goto out;
-            rc = lf_store_device_put(opts->store, R->dev->id, R->dev->slug, json, err);
-            free(json);
-            if (rc < 0)
-                goto out;
-        }
-        if ((rc = lf_store_run_begin(opts->store, &R->run, err)) < 0)
-            goto out;
+        int rc = lf_device_store(opts->store, R->dev, err);
+        if (rc == 0)
+            rc = lf_store_run_begin(opts->store, &R->run, err);
+        if (rc < 0)
+            return rc;
         R->begun = true;
     }
     R->rf.run = R->run;
+    return 0;
+}
 
+/* Progress: the expected cost of a test ~ the bytes it reads: the model's
+ * weights per decoded token, a prompt's weights per 32 tokens (prefill
+ * reuses them), a load or swap about one pass over the weights. */
+static void progress_start(runner *R) {
+    const lf_bench_opts *opts = R->o;
     lf_rb_progress_init(&R->prog, opts, R->n_planned);
     R->prog.done = R->n_skipped;
-    /* expected cost of a test ~ bytes it reads: the model's weights per
-     * decoded token, a prompt's weights per 32 tokens (prefill reuses them),
-     * a load or swap about one pass over the weights */
     for (int gi = 0; gi < R->n_groups; gi++) {
         rgroup *g = &R->groups[gi];
         const rmodel *rm = &R->models[g->model];
@@ -1558,6 +1562,13 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
                         R->n_planned, R->n_groups, R->n_groups == 1 ? "" : "s", R->run.uuid,
                         opts->store ? " -> " : " (not stored)",
                         opts->store ? lf_store_path(opts->store) : "");
+}
+
+/* Every group with a test left, one at a time, until one fails or the
+ * run is interrupted; the kernels' ISA is restored after. */
+static int run_groups(runner *R, lf_error *err) {
+    lf_isa_level isa0 = lf_kernels_isa();
+    int rc = 0;
     for (int gi = 0; gi < R->n_groups && rc == 0; gi++) {
         bool any = false;
         for (int i = 0; i < R->groups[gi].n_cells; i++)
@@ -1573,20 +1584,24 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
     lf_rb_progress_end(&R->prog);
     if (lf_kernels_isa() != isa0)
         (void)lf_kernels_init(isa0, NULL);
+    return rc;
+}
 
-    intr = rc == LF_EINTR;
-    if (intr)
+/* Finishes the run record (complete, or interrupted when rc < 0) in the
+ * store and in R->rf; returns rc, or the store's error if rc was 0. */
+static int run_finish(runner *R, int rc, lf_error *err) {
+    if (rc == LF_EINTR)
         lf_error_set(err, LF_EINTR, "interrupted: %d of %d tests finished and kept", R->rf.n_results,
                      R->n_planned);
     if (R->begun) {
         lf_error e2 = {0};
         int frc =
-            lf_store_run_finish(opts->store, R->run.id, rc == 0 ? LF_RUN_COMPLETE : LF_RUN_INTERRUPTED, &e2);
+            lf_store_run_finish(R->o->store, R->run.id, rc == 0 ? LF_RUN_COMPLETE : LF_RUN_INTERRUPTED, &e2);
         if (frc < 0 && rc == 0) {
             rc = frc;
             *err = e2;
         }
-        (void)lf_store_run_get(opts->store, R->run.id, &R->run, &e2);
+        (void)lf_store_run_get(R->o->store, R->run.id, &R->run, &e2);
     } else {
         R->run.status = rc == 0 ? LF_RUN_COMPLETE : LF_RUN_INTERRUPTED;
         R->run.finished_ms = lf_wall_ms();
@@ -1594,22 +1609,55 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
     R->run.n_results = R->rf.n_results;
     R->rf.run = R->run;
     results_sort(R);
+    return rc;
+}
 
-summary:;
+static void run_summary(const runner *R, double t_start, int rc, lf_bench_summary *sum) {
+    memset(sum, 0, sizeof *sum);
+    sum->wall_s = lf_now_s() - t_start;
+    sum->harness_ns = R->harness_ns;
+    sum->shortest_tg_ns = R->shortest_tg_ns;
+    sum->harness_frac = isfinite(R->shortest_tg_ns) ? R->harness_ns / R->shortest_tg_ns : NAN;
+    sum->n_results = R->rf.n_results;
+    sum->n_planned = R->n_planned;
+    sum->n_skipped = R->n_skipped;
+    sum->read_gbs = roof_gbs(R, R->usable_threads);
+    sum->int8_gops = peak_gops(R, R->usable_threads, false);
+    sum->fp32_gflops = peak_gops(R, R->usable_threads, true);
+    sum->n_roof_samples = R->n_compute;
+    sum->interrupted = rc < 0;
+}
+
+int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *run_out, lf_error *err) {
+    lf_bench_opts defaults;
+    if (!opts) {
+        lf_bench_opts_init(&defaults);
+        opts = &defaults;
+    }
+    double t_start = lf_now_s();
+    runner *R = calloc(1, sizeof *R);
+    lf_device *probed = NULL;
+    if (!R)
+        return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
+    R->m = m;
+    R->o = opts;
+    R->shortest_tg_ns = NAN;
+    int rc;
+    if ((rc = runner_setup(R, &probed, err)) < 0 || (rc = plan(R, err)) < 0 ||
+        (rc = plan_check_memory(R, err)) < 0)
+        goto out;
+    if (!opts->dry_run) {
+        R->harness_ns = measure_harness();
+        lf_rb_energy_open(&R->energy, opts->sysroot);
+        lf_rng_seed(&R->rng, m->seed);
+        if ((rc = run_record(R, err)) < 0)
+            goto out;
+        progress_start(R);
+        rc = run_finish(R, run_groups(R, err), err);
+    }
+    bool intr = rc == LF_EINTR;
     lf_bench_summary sum;
-    memset(&sum, 0, sizeof sum);
-    sum.wall_s = lf_now_s() - t_start;
-    sum.harness_ns = R->harness_ns;
-    sum.shortest_tg_ns = R->shortest_tg_ns;
-    sum.harness_frac = isfinite(R->shortest_tg_ns) ? R->harness_ns / R->shortest_tg_ns : NAN;
-    sum.n_results = R->rf.n_results;
-    sum.n_planned = R->n_planned;
-    sum.n_skipped = R->n_skipped;
-    sum.read_gbs = roof_gbs(R, R->usable_threads);
-    sum.int8_gops = peak_gops(R, R->usable_threads, false);
-    sum.fp32_gflops = peak_gops(R, R->usable_threads, true);
-    sum.n_roof_samples = R->n_compute;
-    sum.interrupted = rc < 0;
+    run_summary(R, t_start, rc, &sum);
     if (opts->summary)
         *opts->summary = sum;
     if (opts->out && opts->output != LF_BENCH_OUT_NONE && !opts->dry_run && (rc == 0 || intr)) {

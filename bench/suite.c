@@ -435,7 +435,7 @@ static int int_item(void *vctx, const char *item, lf_error *err) {
 static int kv_item(void *vctx, const char *item, lf_error *err) {
     lf_bench_list *l = vctx;
     lf_type t;
-    if (lf_type_parse(item, &t) < 0 || (t != LF_TYPE_F16 && t != LF_TYPE_Q8_0 && t != LF_TYPE_F32))
+    if (lf_kv_type_parse(item, &t) < 0)
         return lf_error_set(err, LF_EINVAL, "kv: '%s' is not a KV cache type (f16, q8_0, f32)", item);
     return list_push(l, t) < 0 ? lf_error_set(err, LF_ERANGE, "kv: too many values") : 0;
 }

@@ -145,5 +145,12 @@ int lf_catalog_tensor_at(const lf_catalog_model *m, int i, lf_catalog_tensor *ou
 struct lf_model_params;
 int lf_catalog_to_hparams(const lf_catalog_model *cm, struct lf_model_params *hp,
                           lf_error *err);
+/* The reverse: a loaded or synthesized model's hyperparameters as a
+ * catalog entry (name and display = hp->name; the shape, context, RoPE
+ * base, norm eps, sliding window and the tied / qkv_bias / qk_norm flags,
+ * which change the tensor list and so the byte counts), for the memory and
+ * speed estimates that take catalog entries. Everything else is zero. The
+ * one conversion: the runner and `sweep` both use it. */
+void lf_catalog_from_hparams(const struct lf_model_params *hp, lf_catalog_model *cm);
 
 #endif /* LF_CATALOG_H */

@@ -3,12 +3,15 @@
  * models.json into the lf_model_params the forward pass and the synthesizer
  * take (architecture defaults first, then the published shape, RoPE base,
  * norm epsilon and structure flags), so `synth`, `bench` and everything
- * else that builds a catalog model agree on its shape.
+ * else that builds a catalog model agree on its shape; and the way back,
+ * hyperparameters → catalog entry, for the estimates of models that are
+ * not in the catalog (shapes, GGUF files).
  */
 #include "catalog/catalog.h"
 #include "model/model.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int lf_catalog_to_hparams(const lf_catalog_model *cm, lf_model_params *hp, lf_error *err) {
     lf_arch arch;
@@ -39,4 +42,25 @@ int lf_catalog_to_hparams(const lf_catalog_model *cm, lf_model_params *hp, lf_er
     if (rc < 0)
         return lf_error_wrap(err, "catalog model %s", cm->name);
     return 0;
+}
+
+void lf_catalog_from_hparams(const lf_model_params *hp, lf_catalog_model *cm) {
+    memset(cm, 0, sizeof *cm);
+    snprintf(cm->name, sizeof cm->name, "%s", hp->name);
+    snprintf(cm->display, sizeof cm->display, "%s", hp->name);
+    snprintf(cm->arch, sizeof cm->arch, "%s", lf_arch_name(hp->arch));
+    cm->n_layer = hp->n_layer;
+    cm->n_embd = hp->n_embd;
+    cm->n_head = hp->n_head;
+    cm->n_head_kv = hp->n_head_kv;
+    cm->head_dim = hp->head_dim;
+    cm->n_ff = hp->n_ff;
+    cm->n_vocab = hp->n_vocab;
+    cm->n_ctx = hp->n_ctx_train;
+    cm->rope_theta = hp->rope_base;
+    cm->norm_eps = hp->norm_eps;
+    cm->sliding_window = hp->swa_window;
+    cm->tied_embeddings = hp->tied;
+    cm->qkv_bias = hp->qkv_bias;
+    cm->qk_norm = hp->qk_norm;
 }

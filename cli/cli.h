@@ -58,6 +58,14 @@ LF_CMD_DECL(run);
  * probe's usable memory (cgroup limit, MemAvailable) in bytes; 0 (no
  * limit) with force (--force) or when the probe cannot tell. */
 uint64_t lf_cli_mem_budget(bool force);
+/* cli/budget.c: this machine for the recommender (recommend, sweep): a
+ * quick probe with the bandwidth and compute figures of st's profile of it,
+ * else measured now and stored in st (when writable). st may be NULL.
+ * note (may be NULL) says where the figures came from. */
+struct lf_store;
+struct lf_device;
+int lf_cli_device_stored(struct lf_store *st, struct lf_device *dev, char *note,
+                         size_t note_size, lf_error *err);
 
 /* cli/read_text.c: the whole file at path in a heap buffer (caller frees),
  * its length in *len; NULL with err set (LF_EIO naming the file, LF_ENOMEM). */

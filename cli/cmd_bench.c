@@ -6,21 +6,14 @@
  * store, installs the Ctrl-C handler and calls the runner (bench/bench.h).
  */
 #include "bench/bench.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "probes/probes.h"
 #include "store/store.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t g_interrupted;   /* set by the signal handler only */
-
-static void on_signal(int sig) {
-    (void)sig;
-    g_interrupted = 1;
-}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -92,48 +85,122 @@ static int list_suites(void) {
     return LF_EXIT_OK;
 }
 
-/* The device's bandwidth and compute for the roofline: from the stored
- * profile of this device when there is one (and mode is "stored"), else
- * measured now (mode "full", or "stored" without a profile). */
-static void device_roofs(lf_device *dev, lf_store *st, const char *mode, bool quiet) {
-    if (!strcmp(mode, "quick"))
-        return;
-    if (st && !strcmp(mode, "stored")) {
-        char *json = NULL;
-        lf_error e = {0};
-        if (lf_store_device_get(st, dev->id, NULL, 0, &json, &e) == 0) {
-            lf_device *old = calloc(1, sizeof *old);
-            if (old && lf_device_from_json(old, json, &e) == 0 && old->bandwidth.measured) {
-                dev->bandwidth = old->bandwidth;
-                dev->compute = old->compute;
-                free(old);
-                free(json);
-                return;
-            }
-            free(old);
-            free(json);
-        }
-    }
-    if (!quiet)
-        fprintf(stderr,
-                "localfit bench: measuring bandwidth and compute peaks (a few seconds, once per device)\n");
-    lf_error e = {0};
-    if (lf_probe_bandwidth(0, false, &dev->bandwidth, &e) < 0 && !quiet)
-        fprintf(stderr, "localfit bench: bandwidth not measured: %s\n", e.msg);
-    if (lf_probe_compute(0, false, &dev->compute, &e) < 0 && !quiet)
-        fprintf(stderr, "localfit bench: compute not measured: %s\n", e.msg);
+/* The device for the run: a quick probe, and the bandwidth and compute for
+ * the roofline per --probe: "stored" (the store's profile of this device,
+ * else measured now), "full" (measured now) or "quick" (none). A failed
+ * measurement only warns: the roofline columns then stay empty. The runner
+ * stores the profile with the run. */
+static int bench_device(lf_store *st, const char *mode, bool quiet, lf_device *dev, lf_error *err) {
+    lf_device_opts o;
+    lf_device_opts_init(&o);
+    o.mode = !strcmp(mode, "quick") ? LF_DEVICE_QUICK
+             : !strcmp(mode, "full") ? LF_DEVICE_MEASURE
+                                     : LF_DEVICE_STORED;
+    o.best_effort = true;
+    o.log = quiet ? NULL : stderr;
+    o.log_name = "localfit bench";
+    char note[300] = "";
+    int rc = lf_device_current(st, &o, dev, note, sizeof note, err);
+    if (rc == 0 && !quiet && strstr(note, "not measured"))
+        fprintf(stderr, "localfit bench: %s\n", note);
+    return rc;
 }
 
 typedef struct flag_val {
     const char *flag, *value;
 } flag_val;
 
+/* Long options without a short form. */
+enum {
+    O_SUITE = 256, O_KV, O_LORA, O_TESTS, O_ISA, O_REPS, O_TARGET, O_BUDGET, O_WARMUP, O_SEED, O_SHAPE,
+    O_ROOFS, O_JSON, O_JSONL, O_CSV, O_MD, O_FORMAT, O_PROGRESS, O_DB, O_NOSTORE, O_LABEL, O_COMMIT,
+    O_BRANCH, O_FORCE, O_QUIET, O_PROBE, O_LIST, O_TARGETS, O_DRY, O_SKIPBIG,
+};
+
+/* The suite key a matrix flag sets (lf_bench_matrix_parse_flag); NULL for
+ * the other options. */
+static const char *matrix_key(int ch) {
+    switch (ch) {
+    case 'm': return "models";
+    case 'q': return "quants";
+    case 'p': return "n_prompt";
+    case 'n': return "n_gen";
+    case 'd': return "depth";
+    case 't': return "threads";
+    case 'r': case O_REPS: return "reps";
+    case O_KV: return "kv";
+    case O_LORA: return "adapters";
+    case O_TESTS: return "tests";
+    case O_ISA: return "isa";
+    case O_TARGET: return "target_ci";
+    case O_BUDGET: return "budget";
+    case O_WARMUP: return "warmup";
+    case O_SEED: return "seed";
+    case O_SHAPE: return "shape";
+    case O_TARGETS: return "lora_targets";
+    case O_ROOFS: return "roofs";
+    default: return NULL;
+    }
+}
+
+static int parse_progress(const char *s, lf_bench_progress_mode *out) {
+    if (!strcmp(s, "live"))
+        *out = LF_BENCH_PROGRESS_LIVE;
+    else if (!strcmp(s, "plain"))
+        *out = LF_BENCH_PROGRESS_PLAIN;
+    else if (!strcmp(s, "none"))
+        *out = LF_BENCH_PROGRESS_NONE;
+    else
+        return -1;
+    return 0;
+}
+
+/* The matrix: the suite (default "default" without -m), then the flags in
+ * order. Returns an exit status, or -1 to go on. */
+static int load_matrix(lf_bench_matrix *m, const char *cmd, const char *suite, bool have_model,
+                       const flag_val *flags, int n_flags) {
+    lf_error err = {0};
+    if (!suite && !have_model)
+        suite = "default";
+    if (suite && lf_suite_load(m, suite, lf_cli_datadir(), &err) < 0)
+        return lf_cli_fail(&err);
+    for (int i = 0; i < n_flags; i++)
+        if (lf_bench_matrix_parse_flag(m, flags[i].flag, flags[i].value, &err) < 0)
+            return lf_cli_usage_error(cmd, "%s", err.msg);
+    return -1;
+}
+
+/* Runs m with o under the interrupt handler and says how it ended; the
+ * exit status (1 when interrupted: the run is kept as interrupted). */
+static int run_matrix(const lf_bench_matrix *m, lf_bench_opts *o, lf_store *st) {
+    lf_cli_signals saved;
+    o->interrupted = lf_cli_interrupt_begin(&saved);
+    lf_bench_summary sum;
+    o->summary = &sum;
+    lf_run run;
+    lf_error err = {0};
+    int rc = lf_bench_run(m, o, &run, &err);
+    lf_cli_interrupt_end(&saved);
+    fflush(stdout);
+    if (rc == LF_EINTR) {
+        fprintf(stderr, "localfit bench: %s; run %s kept as interrupted%s%s\n", err.msg, run.uuid,
+                st ? " in " : " (not stored)", st ? lf_store_path(st) : "");
+        return LF_EXIT_FAIL;
+    }
+    if (rc < 0) {
+        if (run.id > 0)
+            fprintf(stderr, "localfit bench: run %s kept as interrupted with its finished tests\n", run.uuid);
+        return lf_cli_fail(&err);
+    }
+    if (o->dry_run)
+        printf("%d tests planned (%d skipped as too big)\n", sum.n_planned, sum.n_skipped);
+    else if (!o->quiet)
+        fprintf(stderr, "localfit bench: run %s %s%s\n", run.uuid, st ? "stored in " : "not stored",
+                st ? lf_store_path(st) : "");
+    return LF_EXIT_OK;
+}
+
 int cmd_bench(int argc, char **argv) {
-    enum {
-        O_SUITE = 256, O_KV, O_LORA, O_TESTS, O_ISA, O_REPS, O_TARGET, O_BUDGET, O_WARMUP, O_SEED, O_SHAPE,
-        O_ROOFS, O_JSON, O_JSONL, O_CSV, O_MD, O_FORMAT, O_PROGRESS, O_DB, O_NOSTORE, O_LABEL, O_COMMIT,
-        O_BRANCH, O_FORCE, O_QUIET, O_PROBE, O_LIST, O_TARGETS, O_DRY, O_SKIPBIG,
-    };
     static const struct option opts[] = {
         {"suite", required_argument, 0, O_SUITE},   {"model", required_argument, 0, 'm'},
         {"quant", required_argument, 0, 'q'},       {"n-prompt", required_argument, 0, 'p'},
@@ -171,27 +238,15 @@ int cmd_bench(int argc, char **argv) {
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "m:q:p:n:d:t:r:h", opts, NULL)) != -1) {
-        const char *key = NULL;
+        const char *key = matrix_key(ch);
+        if (key) {
+            have_model |= ch == 'm';
+            flags[n_flags].flag = key;
+            flags[n_flags++].value = ch == O_ROOFS ? NULL : optarg;
+            continue;
+        }
         switch (ch) {
         case O_SUITE: suite = optarg; break;
-        case 'm': key = "models"; have_model = true; break;
-        case 'q': key = "quants"; break;
-        case 'p': key = "n_prompt"; break;
-        case 'n': key = "n_gen"; break;
-        case 'd': key = "depth"; break;
-        case 't': key = "threads"; break;
-        case 'r': case O_REPS: key = "reps"; break;
-        case O_KV: key = "kv"; break;
-        case O_LORA: key = "adapters"; break;
-        case O_TESTS: key = "tests"; break;
-        case O_ISA: key = "isa"; break;
-        case O_TARGET: key = "target_ci"; break;
-        case O_BUDGET: key = "budget"; break;
-        case O_WARMUP: key = "warmup"; break;
-        case O_SEED: key = "seed"; break;
-        case O_SHAPE: key = "shape"; break;
-        case O_TARGETS: key = "lora_targets"; break;
-        case O_ROOFS: key = "roofs"; break;
         case O_JSON: fmt = LF_BENCH_OUT_JSON; break;
         case O_JSONL: fmt = LF_BENCH_OUT_JSONL; break;
         case O_CSV: fmt = LF_BENCH_OUT_CSV; break;
@@ -204,13 +259,7 @@ int cmd_bench(int argc, char **argv) {
             }
             break;
         case O_PROGRESS:
-            if (!strcmp(optarg, "live"))
-                progress = LF_BENCH_PROGRESS_LIVE;
-            else if (!strcmp(optarg, "plain"))
-                progress = LF_BENCH_PROGRESS_PLAIN;
-            else if (!strcmp(optarg, "none"))
-                progress = LF_BENCH_PROGRESS_NONE;
-            else {
+            if (parse_progress(optarg, &progress) < 0) {
                 status = lf_cli_usage_error(argv[0], "--progress: '%s' is not live, plain or none", optarg);
                 goto out;
             }
@@ -235,10 +284,6 @@ int cmd_bench(int argc, char **argv) {
         case 'h': usage(stdout); free(flags); return LF_EXIT_OK;
         default: status = lf_cli_usage_error(argv[0], "unknown option"); goto out;
         }
-        if (key) {
-            flags[n_flags].flag = key;
-            flags[n_flags++].value = ch == O_ROOFS ? NULL : optarg;
-        }
     }
     if (optind < argc) {
         status = lf_cli_usage_error(argv[0], "unexpected argument '%s' (models go after -m)", argv[optind]);
@@ -256,20 +301,11 @@ int cmd_bench(int argc, char **argv) {
     lf_error err = {0};
     lf_bench_matrix m;
     lf_bench_matrix_init(&m);
-    if (!suite && !have_model)
-        suite = "default";
-    if (suite && lf_suite_load(&m, suite, lf_cli_datadir(), &err) < 0) {
+    if ((status = load_matrix(&m, argv[0], suite, have_model, flags, n_flags)) >= 0) {
         lf_bench_matrix_free(&m);
-        status = lf_cli_fail(&err);
         goto out;
     }
-    for (int i = 0; i < n_flags; i++)
-        if (lf_bench_matrix_parse_flag(&m, flags[i].flag, flags[i].value, &err) < 0) {
-            lf_bench_matrix_free(&m);
-            status = lf_cli_usage_error(argv[0], "%s", err.msg);
-            goto out;
-        }
-
+    status = LF_EXIT_OK;
     lf_device *dev = calloc(1, sizeof *dev);
     lf_store *st = NULL;
     if (!dev) {
@@ -278,22 +314,11 @@ int cmd_bench(int argc, char **argv) {
         status = lf_cli_fail(&err);
         goto out;
     }
-    lf_probe_opts po = lf_probe_opts_default();
-    po.quick = true;
-    if (lf_probe_device(dev, &po, &err) < 0 || (!no_store && lf_store_open_path(&st, db, 0, &err) < 0)) {
+    if ((!no_store && lf_store_open_path(&st, db, 0, &err) < 0) ||
+        bench_device(st, probe, quiet, dev, &err) < 0) {
         status = lf_cli_fail(&err);
         goto done;
     }
-    device_roofs(dev, st, probe, quiet);
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = (int)SA_RESETHAND;   /* a second Ctrl-C kills at once */
-    sigemptyset(&sa.sa_mask);
-    struct sigaction old_int, old_term;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
 
     lf_bench_opts o;
     lf_bench_opts_init(&o);
@@ -308,31 +333,10 @@ int cmd_bench(int argc, char **argv) {
     o.progress = progress;
     o.output = fmt;
     o.out = stdout;
-    o.interrupted = &g_interrupted;
     o.force = force;
     o.skip_too_big = skip_big;
     o.dry_run = dry;
-    lf_bench_summary sum;
-    o.summary = &sum;
-    lf_run run;
-    int rc = lf_bench_run(&m, &o, &run, &err);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    fflush(stdout);
-    if (rc == LF_EINTR) {
-        fprintf(stderr, "localfit bench: %s; run %s kept as interrupted%s%s\n", err.msg, run.uuid,
-                st ? " in " : " (not stored)", st ? lf_store_path(st) : "");
-        status = LF_EXIT_FAIL;
-    } else if (rc < 0) {
-        if (run.id > 0)
-            fprintf(stderr, "localfit bench: run %s kept as interrupted with its finished tests\n", run.uuid);
-        status = lf_cli_fail(&err);
-    } else if (dry) {
-        printf("%d tests planned (%d skipped as too big)\n", sum.n_planned, sum.n_skipped);
-    } else if (!quiet) {
-        fprintf(stderr, "localfit bench: run %s %s%s\n", run.uuid, st ? "stored in " : "not stored",
-                st ? lf_store_path(st) : "");
-    }
+    status = run_matrix(&m, &o, st);
 done:
     lf_store_close(st);
     free(dev);

@@ -5,11 +5,11 @@
  * (or merged with --lora-merge). Timings go to stderr: model load, adapter
  * load / merge / attach, prompt processing and generation speed.
  */
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "model/model.h"
 
 #include <getopt.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,25 +38,6 @@ static void usage(FILE *f) {
             "      --force           run even if model, context and adapters exceed the usable\n"
             "                        memory (otherwise refused before loading, with the sizes)\n"
             "  -h, --help            this help\n");
-}
-
-static int usable_cpus(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0)
-            return n;
-    }
-    return 1;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
 }
 
 static int parse_float(const char *s, float *out) {
@@ -96,15 +77,15 @@ int cmd_generate(int argc, char **argv) {
         case 'm': model_path = optarg; break;
         case 'p': prompt = optarg; break;
         case 'n':
-            if (parse_int(optarg, 0, 1 << 20, &n_predict) < 0)
+            if (lf_arg_int(optarg, 0, 1 << 20, &n_predict) < 0)
                 return lf_cli_usage_error(argv[0], "-n: '%s' is not a token count", optarg);
             break;
         case 't':
-            if (parse_int(optarg, 1, 1024, &threads) < 0)
+            if (lf_arg_int(optarg, 1, 1024, &threads) < 0)
                 return lf_cli_usage_error(argv[0], "--threads: '%s' is not a thread count", optarg);
             break;
         case 'c':
-            if (parse_int(optarg, 1, 1 << 24, &n_ctx) < 0)
+            if (lf_arg_int(optarg, 1, 1 << 24, &n_ctx) < 0)
                 return lf_cli_usage_error(argv[0], "--ctx: '%s' is not a context length", optarg);
             break;
         case O_TEMP:
@@ -123,8 +104,7 @@ int cmd_generate(int argc, char **argv) {
             break;
         }
         case O_KV:
-            if (lf_type_parse(optarg, &kv) < 0 ||
-                (kv != LF_TYPE_F16 && kv != LF_TYPE_Q8_0 && kv != LF_TYPE_F32))
+            if (lf_kv_type_parse(optarg, &kv) < 0)
                 return lf_cli_usage_error(argv[0], "--kv: '%s' (use f16, q8_0 or f32)", optarg);
             break;
         case O_LORA: {
@@ -157,7 +137,7 @@ int cmd_generate(int argc, char **argv) {
     if (merge && n_lora == 0)
         return lf_cli_usage_error(argv[0], "--lora-merge needs at least one --lora");
     if (threads == 0)
-        threads = usable_cpus();
+        threads = lf_usable_cpus();
 
     lf_error err = {0};
     int status = LF_EXIT_FAIL;

@@ -8,15 +8,17 @@
  *
  * The weight matrix is replicated until the copies exceed four times the
  * last-level cache and the copies are used in turn, so n = 1 really
- * streams from memory as decoding does; weights are random bytes with sane
- * scales (speed does not depend on the values, NaNs and denormals are kept
- * out). Shapes are COLSxROWS in GGUF order (ne0 x ne1): 4096x14336 is an
+ * streams from memory as decoding does; weights are those of synthetic
+ * models (lf_synth_weights: random quants, finite fp16 scales), so this
+ * file knows no block layout (speed does not depend on the values, NaNs
+ * and denormals are kept out). Shapes are COLSxROWS in GGUF order (ne0 x ne1): 4096x14336 is an
  * FFN up projection (14336 rows of 4096), 14336x4096 the down projection.
  */
 #include "catalog/catalog.h"
 #include "cli/cli.h"
 #include "common/rng.h"
 #include "kernels/kernels.h"
+#include "model/model.h"
 #include "probes/probes.h"
 
 #include <getopt.h>
@@ -73,51 +75,10 @@ static int usable_cpus(void) {
     return n > 0 ? (int)n : 1;
 }
 
-/* Random weights of type t, rows × cols, every scale a sane fp16. */
-static void fill_weights(lf_type t, void *dst, int64_t rows, int64_t cols) {
-    const lf_type_traits *tr = lf_type_traits_get(t);
-    size_t bytes = lf_row_size(t, cols) * (size_t)rows;
-    lf_rng s;
-    lf_rng_seed(&s, 0x9E3779B97F4A7C15ULL);
-    if (t == LF_TYPE_F32 || t == LF_TYPE_F16 || t == LF_TYPE_BF16) {
-        size_t n = (size_t)rows * (size_t)cols;
-        for (size_t i = 0; i < n; i++) {
-            float v = (float)((int64_t)(lf_rng_next(&s) >> 40) - (1 << 23)) / (float)(1 << 23);
-            if (t == LF_TYPE_F32)
-                ((float *)dst)[i] = v;
-            else if (t == LF_TYPE_F16)
-                ((lf_half *)dst)[i] = lf_float_to_half(v);
-            else
-                ((lf_bf16 *)dst)[i] = lf_float_to_bf16(v);
-        }
-        return;
-    }
-    uint8_t *p = dst;
-    size_t i = 0;
-    for (; i + 8 <= bytes; i += 8) {
-        uint64_t v = lf_rng_next(&s);
-        memcpy(p + i, &v, 8);
-    }
-    for (; i < bytes; i++)
-        p[i] = (uint8_t)lf_rng_next(&s);
-    /* Offsets of the fp16 scale fields in each block. */
-    size_t off[2] = {0, 0};
-    int nf = 1;
-    switch (t) {
-    case LF_TYPE_Q4_1: case LF_TYPE_Q5_1: case LF_TYPE_Q4_K: case LF_TYPE_Q5_K:
-        off[1] = 2; nf = 2; break;
-    case LF_TYPE_Q2_K:
-        off[0] = offsetof(lf_block_q2_K, d); off[1] = offsetof(lf_block_q2_K, dmin); nf = 2; break;
-    case LF_TYPE_Q3_K: off[0] = offsetof(lf_block_q3_K, d); break;
-    case LF_TYPE_Q6_K: off[0] = offsetof(lf_block_q6_K, d); break;
-    default: break;
-    }
-    lf_half h = lf_float_to_half(0.01f);
-    size_t nblocks = bytes / tr->type_size;
-    for (size_t b = 0; b < nblocks; b++)
-        for (int f = 0; f < nf; f++)
-            memcpy(p + b * tr->type_size + off[f], &h, sizeof h);
-}
+/* Weights of type t, rows × cols: values ~N(0, 0.5), close to the spread
+ * of uniform [-1, 1) so that float weights rarely become half denormals. */
+#define WEIGHT_SIGMA 0.5f
+#define WEIGHT_SEED 0x9E3779B97F4A7C15ULL
 
 /* Weights in 2 MiB-aligned memory with transparent huge pages requested
  * (before first touch), as the probes' bandwidth arrays are, so both sides
@@ -216,7 +177,8 @@ static int measure(lf_type t, shape sh, int64_t n, lf_isa_level isa, bool stored
                           stride * (size_t)ncopies);
         goto done;
     }
-    fill_weights(t, wmem, w.rows, w.cols);
+    if ((rc = lf_synth_weights(t, wmem, w.rows, w.cols, WEIGHT_SIGMA, WEIGHT_SEED, err)) < 0)
+        goto done;
     lf_rng s;
     lf_rng_seed(&s, 12345);
     for (int64_t i = 0; i < n * sh.cols; i++)
@@ -237,7 +199,7 @@ static int measure(lf_type t, shape sh, int64_t n, lf_isa_level isa, bool stored
         if (n > 1 && c >= 1)
             break;
     }
-    bool is_float = !lf_type_traits_get(t)->is_quantized;
+    bool is_float = lf_type_is_float(t);
     double fixed_peak = n == 1 ? rf->read_gbs : is_float ? rf->fp32_gflops : rf->int8_gops;
     double before = fixed_peak, after = fixed_peak;
     if (!rf->fixed && (rc = probe_roof(lf_pool_size(pool), n, is_float, &before, err)) < 0)
@@ -301,7 +263,31 @@ static int model_shapes(const char *name, shape *shapes, int *nshapes, lf_error 
     return 0;
 }
 
-int cmd_kernels(int argc, char **argv) {
+/* The command line, parsed and checked. */
+typedef struct kopts {
+    lf_type types[MAX_ITEMS];
+    int ntypes;
+    shape shapes[MAX_ITEMS];
+    int nshapes;
+    int64_t nvals[MAX_ITEMS];
+    int nn;
+    lf_isa_level isas[LF_ISA_COUNT];
+    int nisa;
+    int threads[MAX_ITEMS];
+    int nthr;
+    const char *model;
+    double budget;          /* seconds per measurement */
+    bool json, fixed_roof, stored;
+} kopts;
+
+/* The raw comma lists of the options, split by parse_lists. */
+typedef struct klists {
+    char types[512], shapes[512], n[256], isa[128], thr[128];
+} klists;
+
+/* Options into o (scalars) and l (lists). Returns -1 to go on, or the exit
+ * status to return (--help, usage errors). */
+static int parse_options(int argc, char **argv, kopts *o, klists *l) {
     static const struct option opts[] = {
         {"types", required_argument, NULL, 't'}, {"shapes", required_argument, NULL, 's'},
         {"n", required_argument, NULL, 'n'},     {"isa", required_argument, NULL, 'i'},
@@ -311,177 +297,196 @@ int cmd_kernels(int argc, char **argv) {
         {"stored", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
-    char types_buf[512] = "q4_0,q8_0,q4_K,q6_K,f16";
-    char shapes_buf[512] = "4096x4096,4096x14336,14336x4096";
-    char n_buf[256] = "1,8,128,512";
-    char isa_buf[128] = "", thr_buf[128] = "";
-    const char *model = NULL;
-    double budget = 1.0;
-    bool json = false, fixed_roof = false, stored = false;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 't': lf_strlcpy(types_buf, optarg, sizeof types_buf); break;
-        case 's': lf_strlcpy(shapes_buf, optarg, sizeof shapes_buf); break;
-        case 'n': lf_strlcpy(n_buf, optarg, sizeof n_buf); break;
-        case 'i': lf_strlcpy(isa_buf, optarg, sizeof isa_buf); break;
-        case 'j': lf_strlcpy(thr_buf, optarg, sizeof thr_buf); break;
-        case 'm': model = optarg; break;
+        case 't': lf_strlcpy(l->types, optarg, sizeof l->types); break;
+        case 's': lf_strlcpy(l->shapes, optarg, sizeof l->shapes); break;
+        case 'n': lf_strlcpy(l->n, optarg, sizeof l->n); break;
+        case 'i': lf_strlcpy(l->isa, optarg, sizeof l->isa); break;
+        case 'j': lf_strlcpy(l->thr, optarg, sizeof l->thr); break;
+        case 'm': o->model = optarg; break;
         case 'T': {
             char *end;
-            budget = strtod(optarg, &end);
-            if (*end || !(budget > 0) || budget > 600)
+            o->budget = strtod(optarg, &end);
+            if (*end || !(o->budget > 0) || o->budget > 600)
                 return lf_cli_usage_error("kernels", "--time wants seconds in (0, 600], not '%s'", optarg);
             break;
         }
-        case 'J': json = true; break;
-        case 'F': fixed_roof = true; break;
-        case 'L': stored = true; break;
+        case 'J': o->json = true; break;
+        case 'F': o->fixed_roof = true; break;
+        case 'L': o->stored = true; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
         default: return lf_cli_usage_error("kernels", "unknown option");
         }
     }
     if (optind < argc)
         return lf_cli_usage_error("kernels", "unexpected argument '%s'", argv[optind]);
+    return -1;
+}
 
+/* Weight types, shapes and n values of l into o. Same return as
+ * parse_options. */
+static int parse_work_lists(klists *l, kopts *o) {
     char *items[MAX_ITEMS];
-    lf_type types[MAX_ITEMS];
-    int ntypes = split_list(types_buf, items);
-    for (int i = 0; i < ntypes; i++) {
-        if (lf_type_parse(items[i], &types[i]) < 0 || !lf_type_supported(types[i]) ||
-            !lf_type_traits_get(types[i])->vec_dot)
+    o->ntypes = split_list(l->types, items);
+    for (int i = 0; i < o->ntypes; i++) {
+        if (lf_type_parse(items[i], &o->types[i]) < 0 || !lf_type_supported(o->types[i]) ||
+            !lf_type_traits_get(o->types[i])->vec_dot)
             return lf_cli_usage_error("kernels", "unknown or unsupported weight type '%s'", items[i]);
     }
-    shape shapes[MAX_ITEMS];
-    int nshapes = split_list(shapes_buf, items);
-    for (int i = 0; i < nshapes; i++) {
+    o->nshapes = split_list(l->shapes, items);
+    for (int i = 0; i < o->nshapes; i++) {
         long long a, b;
         char tail;
         if (sscanf(items[i], "%lldx%lld%c", &a, &b, &tail) != 2 || a <= 0 || b <= 0 ||
             a > (1 << 20) || b > (1 << 20))
             return lf_cli_usage_error("kernels", "shape '%s' is not COLSxROWS", items[i]);
-        shapes[i] = (shape){a, b};
+        o->shapes[i] = (shape){a, b};
     }
-    int64_t nvals[MAX_ITEMS];
-    int nn = split_list(n_buf, items);
-    for (int i = 0; i < nn; i++) {
+    o->nn = split_list(l->n, items);
+    for (int i = 0; i < o->nn; i++) {
         char *end;
         long v = strtol(items[i], &end, 10);
         if (*end || v < 1 || v > 65536)
             return lf_cli_usage_error("kernels", "--n value '%s' is not in 1..65536", items[i]);
-        nvals[i] = v;
+        o->nvals[i] = v;
     }
+    return -1;
+}
+
+/* ISAs and thread counts of l into o (defaults: the active ISA, every
+ * usable CPU). Same return as parse_options. */
+static int parse_machine_lists(klists *l, kopts *o) {
+    char *items[MAX_ITEMS];
     lf_isa isa;
     lf_isa_detect(&isa);
-    lf_isa_level isas[LF_ISA_COUNT];
-    int nisa = 0;
-    if (isa_buf[0]) {
-        int k = split_list(isa_buf, items);
-        for (int i = 0; i < k && nisa < LF_ISA_COUNT; i++) {
-            if (lf_isa_level_parse(items[i], &isas[nisa]) < 0)
+    o->nisa = 0;
+    if (l->isa[0]) {
+        int k = split_list(l->isa, items);
+        for (int i = 0; i < k && o->nisa < LF_ISA_COUNT; i++) {
+            if (lf_isa_level_parse(items[i], &o->isas[o->nisa]) < 0)
                 return lf_cli_usage_error("kernels", "unknown ISA '%s' (scalar, avx2, avx512, neon)", items[i]);
-            if (!lf_isa_supported(&isa, isas[nisa])) {
+            if (!lf_isa_supported(&isa, o->isas[o->nisa])) {
                 lf_error err;
                 lf_error_set(&err, LF_EUNSUPP, "ISA %s cannot run on this CPU or build", items[i]);
                 return lf_cli_fail(&err);
             }
-            nisa++;
+            o->nisa++;
         }
     } else {
-        isas[nisa++] = lf_kernels_isa();
+        o->isas[o->nisa++] = lf_kernels_isa();
     }
-    int threads[MAX_ITEMS], nthr = 0;
-    if (thr_buf[0]) {
-        int k = split_list(thr_buf, items);
+    o->nthr = 0;
+    if (l->thr[0]) {
+        int k = split_list(l->thr, items);
         for (int i = 0; i < k; i++) {
             char *end;
             long v = strtol(items[i], &end, 10);
             if (*end || v < 1 || v > 1024)
                 return lf_cli_usage_error("kernels", "--threads value '%s' is not in 1..1024", items[i]);
-            threads[nthr++] = (int)v;
+            o->threads[o->nthr++] = (int)v;
         }
     } else {
-        threads[nthr++] = usable_cpus();
+        o->threads[o->nthr++] = usable_cpus();
     }
+    return -1;
+}
+
+/* One result as a JSON object (after a comma unless first) or a table row. */
+static void print_result(const result *r, bool json, bool first) {
+    char sh[32];
+    snprintf(sh, sizeof sh, "%lldx%lld", (long long)r->sh.cols, (long long)r->sh.rows);
+    bool is_float = lf_type_is_float(r->type);
+    if (json) {
+        printf("%s\n  {\"type\": \"%s\", \"cols\": %lld, \"rows\": %lld, \"n\": %lld, "
+               "\"isa\": \"%s\", \"layout\": \"%s\", \"threads\": %d, \"reps\": %d, "
+               "\"median_s\": %.9f, \"gbs\": %.3f, \"gflops\": %.3f, \"roof_fraction\": ",
+               first ? "" : ",", lf_type_name(r->type), (long long)r->sh.cols,
+               (long long)r->sh.rows, (long long)r->n, lf_isa_level_name(r->isa),
+               r->il ? "interleaved" : "stored", r->threads, r->reps, r->median_s, r->gbs, r->gflops);
+        if (r->roof >= 0)
+            printf("%.4f, \"roof\": \"%s\", \"roof_value\": %.3f}", r->roof,
+                   r->n == 1 ? "read_gbs" : is_float ? "fp32_gflops" : "int8_gops", r->peak);
+        else
+            printf("null}");
+    } else {
+        char roof[16] = "-", of[32] = "";
+        if (r->roof >= 0) {
+            snprintf(roof, sizeof roof, "%.2f", r->roof);
+            snprintf(of, sizeof of, "%.1f %s", r->peak,
+                     r->n == 1 ? "GB/s read" : is_float ? "GFLOPS fp32" : "GOPS int8");
+        }
+        printf("%-7s %-12s %5lld %-7s %-6s %3d %10.3f %8.2f %9.1f %6s  %s\n",
+               lf_type_name(r->type), sh, (long long)r->n, lf_isa_level_name(r->isa),
+               r->il ? "il" : "stored", r->threads, r->median_s * 1e3, r->gbs, r->gflops, roof, of);
+    }
+    fflush(stdout);
+}
+
+/* Every ISA × shape × type × n with nthreads threads, printed as measured;
+ * *first tracks the JSON separator. */
+static int run_thread_count(const kopts *o, int nthreads, bool *first, lf_error *err) {
+    lf_pool *pool = lf_pool_create(nthreads, true);
+    if (!pool)
+        return lf_error_set(err, LF_ENOMEM, "kernels: cannot start %d threads", nthreads);
+    roofs rf = {.fixed = o->fixed_roof};
+    lf_compute cp;
+    int rc = probe_read_gbs(nthreads, false, &rf.read_gbs, err);
+    if (rc == 0)
+        rc = lf_probe_compute(nthreads, false, &cp, err);
+    if (rc < 0) {
+        lf_pool_free(pool);
+        return rc;
+    }
+    rf.int8_gops = cp.measured ? cp.int8_gops_all : 0;
+    rf.fp32_gflops = cp.measured ? cp.fp32_gflops_all : 0;
+    fprintf(stderr, "localfit kernels: %d threads: read %.1f GB/s, int8 %.0f GOPS, fp32 %.0f GFLOPS\n",
+            nthreads, rf.read_gbs, rf.int8_gops, rf.fp32_gflops);
+    for (int ii = 0; ii < o->nisa && rc == 0; ii++)
+        for (int si = 0; si < o->nshapes && rc == 0; si++)
+            for (int ty = 0; ty < o->ntypes && rc == 0; ty++)
+                for (int ni = 0; ni < o->nn && rc == 0; ni++) {
+                    result r = {0};
+                    rc = measure(o->types[ty], o->shapes[si], o->nvals[ni], o->isas[ii], o->stored,
+                                 pool, o->budget, &rf, &r, err);
+                    if (rc == 0) {
+                        print_result(&r, o->json, *first);
+                        *first = false;
+                    }
+                }
+    lf_pool_free(pool);
+    return rc;
+}
+
+int cmd_kernels(int argc, char **argv) {
+    kopts o = {.budget = 1.0};
+    klists l = {.types = "q4_0,q8_0,q4_K,q6_K,f16",
+                .shapes = "4096x4096,4096x14336,14336x4096",
+                .n = "1,8,128,512"};
+    int ex = parse_options(argc, argv, &o, &l);
+    if (ex < 0)
+        ex = parse_work_lists(&l, &o);
+    if (ex < 0)
+        ex = parse_machine_lists(&l, &o);
+    if (ex >= 0)
+        return ex;
     lf_error err = {0};
-    if (model && model_shapes(model, shapes, &nshapes, &err) < 0)
+    if (o.model && model_shapes(o.model, o.shapes, &o.nshapes, &err) < 0)
         return lf_cli_fail(&err);
 
     lf_isa_level orig = lf_kernels_isa();
-    if (json)
+    if (o.json)
         printf("{\"schema\": \"localfit.kernels/1\", \"results\": [");
     else
         printf("%-7s %-12s %5s %-7s %-6s %3s %10s %8s %9s %6s  %s\n", "type", "shape", "n", "isa",
                "layout", "thr", "median_ms", "GB/s", "GFLOPS", "roof", "of");
-    int first = 1, rc = 0;
-    for (int ti = 0; ti < nthr && rc == 0; ti++) {
-        lf_pool *pool = lf_pool_create(threads[ti], true);
-        if (!pool) {
-            lf_error_set(&err, LF_ENOMEM, "kernels: cannot start %d threads", threads[ti]);
-            rc = -1;
-            break;
-        }
-        roofs rf = {.fixed = fixed_roof};
-        lf_compute cp;
-        if (probe_read_gbs(threads[ti], false, &rf.read_gbs, &err) < 0 ||
-            lf_probe_compute(threads[ti], false, &cp, &err) < 0) {
-            lf_pool_free(pool);
-            rc = -1;
-            break;
-        }
-        rf.int8_gops = cp.measured ? cp.int8_gops_all : 0;
-        rf.fp32_gflops = cp.measured ? cp.fp32_gflops_all : 0;
-        fprintf(stderr, "localfit kernels: %d threads: read %.1f GB/s, int8 %.0f GOPS, fp32 %.0f GFLOPS\n",
-                threads[ti], rf.read_gbs, rf.int8_gops, rf.fp32_gflops);
-        for (int ii = 0; ii < nisa && rc == 0; ii++)
-            for (int si = 0; si < nshapes && rc == 0; si++)
-                for (int ty = 0; ty < ntypes && rc == 0; ty++)
-                    for (int ni = 0; ni < nn && rc == 0; ni++) {
-                        result r = {0};
-                        if (measure(types[ty], shapes[si], nvals[ni], isas[ii], stored, pool,
-                                    budget, &rf, &r, &err) < 0) {
-                            rc = -1;
-                            break;
-                        }
-                        char sh[32];
-                        snprintf(sh, sizeof sh, "%lldx%lld", (long long)r.sh.cols,
-                                 (long long)r.sh.rows);
-                        if (json) {
-                            printf("%s\n  {\"type\": \"%s\", \"cols\": %lld, \"rows\": %lld, \"n\": %lld, "
-                                   "\"isa\": \"%s\", \"layout\": \"%s\", \"threads\": %d, \"reps\": %d, "
-                                   "\"median_s\": %.9f, \"gbs\": %.3f, \"gflops\": %.3f, \"roof_fraction\": ",
-                                   first ? "" : ",", lf_type_name(r.type), (long long)r.sh.cols,
-                                   (long long)r.sh.rows, (long long)r.n, lf_isa_level_name(r.isa),
-                                   r.il ? "interleaved" : "stored", r.threads, r.reps, r.median_s, r.gbs, r.gflops);
-                            if (r.roof >= 0)
-                                printf("%.4f, \"roof\": \"%s\", \"roof_value\": %.3f}", r.roof,
-                                       r.n == 1 ? "read_gbs"
-                                       : lf_type_traits_get(r.type)->is_quantized ? "int8_gops"
-                                                                                 : "fp32_gflops",
-                                       r.peak);
-                            else
-                                printf("null}");
-                        } else {
-                            char roof[16] = "-", of[32] = "";
-                            if (r.roof >= 0) {
-                                snprintf(roof, sizeof roof, "%.2f", r.roof);
-                                snprintf(of, sizeof of, "%.1f %s", r.peak,
-                                         r.n == 1 ? "GB/s read"
-                                         : lf_type_traits_get(r.type)->is_quantized ? "GOPS int8"
-                                                                                   : "GFLOPS fp32");
-                            }
-                            printf("%-7s %-12s %5lld %-7s %-6s %3d %10.3f %8.2f %9.1f %6s  %s\n",
-                                   lf_type_name(r.type), sh, (long long)r.n,
-                                   lf_isa_level_name(r.isa), r.il ? "il" : "stored", r.threads, r.median_s * 1e3, r.gbs,
-                                   r.gflops, roof, of);
-                        }
-                        fflush(stdout);
-                        first = 0;
-                    }
-        lf_pool_free(pool);
-    }
-    if (json)
+    bool first = true;
+    int rc = 0;
+    for (int ti = 0; ti < o.nthr && rc == 0; ti++)
+        rc = run_thread_count(&o, o.threads[ti], &first, &err);
+    if (o.json)
         printf("\n]}\n");
     lf_kernels_init(orig, NULL);
     return rc < 0 ? lf_cli_fail(&err) : LF_EXIT_OK;

@@ -7,12 +7,12 @@
  * Results to stdout as a table or JSON (schema localfit.quality/1);
  * progress to stderr.
  */
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "bench/quality.h"
 
 #include <getopt.h>
 #include <jansson.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,25 +48,6 @@ static void usage(FILE *f) {
             "      --force           run even if the models and their contexts exceed the\n"
             "                        usable memory (otherwise refused, with the sizes)\n"
             "  -h, --help            this help\n");
-}
-
-static int usable_cpus(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int n = CPU_COUNT(&set);
-        if (n > 0)
-            return n;
-    }
-    return 1;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
 }
 
 static void progress(void *arg, int done, int total) {
@@ -161,6 +142,70 @@ static void print_json(const char *base, const lf_quality_result *r, int n) {
     json_decref(root);
 }
 
+/* -q LIST: one variant per quantization. Returns a usage status, or -1
+ * to go on. */
+static int add_quants(const char *cmd, const char *arg, lf_quality_variant *vars, int *n_vars) {
+    char *list = strdup(arg);
+    if (!list)
+        return LF_EXIT_FAIL;
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        lf_mix m;
+        if (lf_mix_parse(tok, &m) < 0) {
+            int rc = lf_cli_usage_error(cmd, "unknown quantization '%s'", tok);
+            free(list);   /* after the message: tok points into it */
+            return rc;
+        }
+        if (*n_vars == MAX_VARIANTS) {
+            free(list);
+            return lf_cli_usage_error(cmd, "at most %d variants", MAX_VARIANTS);
+        }
+        vars[(*n_vars)++] = (lf_quality_variant){.mix = m, .from_mix = true};
+    }
+    free(list);
+    return -1;
+}
+
+/* --lora FILE[:SCALE]: the path (a heap copy the caller frees; NULL when
+ * out of memory) and its scale (1 without one). */
+static char *lora_spec(const char *arg, float *scale) {
+    char *s = strdup(arg);
+    if (!s)
+        return NULL;
+    *scale = 1.0f;
+    char *colon = strrchr(s, ':');
+    if (colon && colon != s) {
+        char *end;
+        float v = strtof(colon + 1, &end);
+        if (colon[1] && !*end) {
+            *scale = v;
+            *colon = '\0';
+        }
+    }
+    return s;
+}
+
+/* Scores the variants against model and prints them; the exit status. */
+static int score(const char *model, const lf_quality_variant *vars, int n_vars, const char *text,
+                 size_t text_len, const lf_quality_opts *qo, bool json) {
+    lf_error err = {0};
+    lf_quality_result *res = calloc((size_t)n_vars + 1, sizeof *res);
+    double t0 = lf_now_s();
+    int qrc = res ? lf_quality_run(model, vars, n_vars, text, text_len, qo, res, &err)
+                  : lf_error_set(&err, LF_ENOMEM, "out of memory");
+    int rc = LF_EXIT_OK;
+    if (qrc < 0) {
+        rc = lf_cli_fail(&err);
+    } else {
+        fprintf(stderr, "quality: %d variants scored in %.1f s\n", n_vars, lf_now_s() - t0);
+        if (json)
+            print_json(model, res, n_vars + 1);
+        else
+            print_table(res, n_vars + 1);
+    }
+    free(res);
+    return rc;
+}
+
 int cmd_quality(int argc, char **argv) {
     enum { O_FILES = 256, O_CHUNKS, O_LORA, O_KV, O_SEED, O_GEN, O_JSON, O_FORCE };
     static const struct option opts[] = {
@@ -189,30 +234,11 @@ int cmd_quality(int argc, char **argv) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'f': text_path = optarg; break;
-        case 'q': {
-            char *list = strdup(optarg);
-            if (!list) {
-                rc = LF_EXIT_FAIL;
+        case 'q':
+            if ((rc = add_quants(argv[0], optarg, vars, &n_vars)) >= 0)
                 goto out;
-            }
-            for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
-                 tok = strtok_r(NULL, ",", &save)) {
-                lf_mix m;
-                if (lf_mix_parse(tok, &m) < 0) {
-                    rc = lf_cli_usage_error(argv[0], "unknown quantization '%s'", tok);
-                    free(list);
-                    goto out;
-                }
-                if (n_vars == MAX_VARIANTS) {
-                    free(list);
-                    rc = lf_cli_usage_error(argv[0], "at most %d variants", MAX_VARIANTS);
-                    goto out;
-                }
-                vars[n_vars++] = (lf_quality_variant){.mix = m, .from_mix = true};
-            }
-            free(list);
+            rc = LF_EXIT_OK;
             break;
-        }
         case O_FILES:
             files_mode = true;
             if (n_vars == MAX_VARIANTS) {
@@ -222,54 +248,40 @@ int cmd_quality(int argc, char **argv) {
             vars[n_vars++] = (lf_quality_variant){.path = optarg};
             break;
         case 'c':
-            if (parse_int(optarg, 4, 1 << 20, &qo.n_ctx) < 0) {
+            if (lf_arg_int(optarg, 4, 1 << 20, &qo.n_ctx) < 0) {
                 rc = lf_cli_usage_error(argv[0], "--ctx wants an integer >= 4, not '%s'", optarg);
                 goto out;
             }
             break;
         case O_CHUNKS:
-            if (parse_int(optarg, 1, 1 << 30, &qo.n_chunks) < 0) {
+            if (lf_arg_int(optarg, 1, 1 << 30, &qo.n_chunks) < 0) {
                 rc = lf_cli_usage_error(argv[0], "--chunks wants a positive integer, not '%s'",
                                         optarg);
                 goto out;
             }
             break;
         case 't':
-            if (parse_int(optarg, 1, 4096, &threads) < 0) {
+            if (lf_arg_int(optarg, 1, 4096, &threads) < 0) {
                 rc = lf_cli_usage_error(argv[0], "--threads wants a positive integer, not '%s'",
                                         optarg);
                 goto out;
             }
             break;
-        case O_LORA: {
+        case O_LORA:
             if (n_lora == MAX_LORA) {
                 rc = lf_cli_usage_error(argv[0], "at most %d adapters", MAX_LORA);
                 goto out;
             }
-            char *s = strdup(optarg);
-            if (!s) {
+            if (!(lora_bufs[n_lora] = lora_spec(optarg, &lora_scales[n_lora]))) {
                 rc = LF_EXIT_FAIL;
                 goto out;
             }
-            float scale = 1.0f;
-            char *colon = strrchr(s, ':');
-            if (colon && colon != s) {
-                char *end;
-                float v = strtof(colon + 1, &end);
-                if (colon[1] && !*end) {
-                    scale = v;
-                    *colon = '\0';
-                }
-            }
-            lora_bufs[n_lora] = s;
-            lora_paths[n_lora] = s;
-            lora_scales[n_lora++] = scale;
+            lora_paths[n_lora] = lora_bufs[n_lora];
+            n_lora++;
             break;
-        }
         case O_KV: {
             lf_type t;
-            if (lf_type_parse(optarg, &t) < 0 ||
-                (t != LF_TYPE_F16 && t != LF_TYPE_F32 && t != LF_TYPE_Q8_0)) {
+            if (lf_kv_type_parse(optarg, &t) < 0) {
                 rc = lf_cli_usage_error(argv[0], "--kv is f16, q8_0 or f32, not '%s'", optarg);
                 goto out;
             }
@@ -316,7 +328,7 @@ int cmd_quality(int argc, char **argv) {
         goto out;
     }
     if (threads == 0)
-        threads = usable_cpus();
+        threads = lf_usable_cpus();
     lf_pool *pool = lf_pool_create(threads, true);
     if (!pool) {
         free(text);
@@ -331,20 +343,7 @@ int cmd_quality(int argc, char **argv) {
     qo.n_lora = n_lora;
     if (isatty(2))
         qo.progress = progress;
-    lf_quality_result *res = calloc((size_t)n_vars + 1, sizeof *res);
-    double t0 = lf_now_s();
-    int qrc = res ? lf_quality_run(model, vars, n_vars, text, text_len, &qo, res, &err)
-                  : lf_error_set(&err, LF_ENOMEM, "out of memory");
-    if (qrc < 0) {
-        rc = lf_cli_fail(&err);
-    } else {
-        fprintf(stderr, "quality: %d variants scored in %.1f s\n", n_vars, lf_now_s() - t0);
-        if (json)
-            print_json(model, res, n_vars + 1);
-        else
-            print_table(res, n_vars + 1);
-    }
-    free(res);
+    rc = score(model, vars, n_vars, text, text_len, &qo, json);
     lf_pool_free(pool);
     free(text);
 out:

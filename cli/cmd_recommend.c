@@ -510,8 +510,7 @@ int cmd_recommend(int argc, char **argv) {
         case O_LICENSE: k.licenses = optarg; break;
         case O_TASK: k.task = optarg; break;
         case O_KV:
-            if (lf_type_parse(optarg, &k.kv_type) < 0 ||
-                (k.kv_type != LF_TYPE_F16 && k.kv_type != LF_TYPE_Q8_0 && k.kv_type != LF_TYPE_F32))
+            if (lf_kv_type_parse(optarg, &k.kv_type) < 0)
                 return lf_cli_usage_error(cmd, "--kv: '%s' is not f32, f16 or q8_0", optarg);
             break;
         case O_DEVICE: device = optarg; break;
@@ -612,7 +611,7 @@ int cmd_recommend(int argc, char **argv) {
         } else {
             if (!json)
                 fprintf(stderr, "localfit recommend: probing this device...\n");
-            if (lf_rec_device_current(st, dev, note, sizeof note, &err) < 0) {
+            if (lf_cli_device_stored(st, dev, note, sizeof note, &err) < 0) {
                 rc = lf_cli_fail(&err);
                 goto out;
             }

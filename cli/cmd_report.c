@@ -6,6 +6,7 @@
  * results, quality, recommendations, history) or, with --demo, from the
  * built-in sample.
  */
+#include "bench/bench.h"
 #include "catalog/catalog.h"
 #include "cli/cli.h"
 #include "recommend/recommend.h"
@@ -73,8 +74,16 @@ static int load_input_from_store(const char *db, const char *device,
         goto out;
     if ((rc = lf_catalog_load(&cat, lf_cli_datadir(), err)) < 0)
         goto out;
-    lf_report_store_opts o = {.device = device, .compare = compare, .n_compare = n_compare,
-                              .catalog = cat, .recommend = true, .constraints = k};
+    /* without --device: this machine, if the store knows it (a quick
+     * probe for its id; reports themselves never probe) */
+    char this_id[sizeof ((lf_device *)0)->id] = "";
+    lf_device *now = device ? NULL : malloc(sizeof *now);
+    if (now && lf_device_current(NULL, NULL, now, NULL, 0, NULL) == 0)
+        lf_strlcpy(this_id, now->id, sizeof this_id);
+    free(now);
+    lf_report_store_opts o = {.device = device, .this_device = this_id, .compare = compare,
+                              .n_compare = n_compare, .catalog = cat, .recommend = true,
+                              .constraints = k};
     rc = lf_report_from_store(st, &o, bundle, err);
     if (rc == LF_ENOTFOUND)
         hint(err, "'localfit report --demo' renders a sample report");

@@ -8,6 +8,7 @@
  */
 #include "bench/bench.h"
 #include "catalog/catalog.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "probes/probes.h"
 #include "recommend/recommend.h"
@@ -16,7 +17,6 @@
 
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,12 +47,6 @@ static void usage(FILE *f) {
             "failed (what was stored stays stored).\n");
 }
 
-static volatile sig_atomic_t g_interrupted;   /* SIGINT, polled by the runner */
-static void on_sigint(int sig) {
-    (void)sig;
-    g_interrupted = 1;
-}
-
 static void step(bool quiet, const char *fmt, const char *arg) {
     if (!quiet) {
         fprintf(stderr, "localfit run: ");
@@ -78,6 +72,29 @@ static void print_recommendation(const lf_rec_result *r, const lf_rec_constraint
                lf_format_bytes(mem, sizeof mem, (double)c->mem.total), c->tg.value, c->tg.lo,
                c->tg.hi, lf_rec_source_name(c->tg.source));
     }
+}
+
+/* Step 3: the recommendation calibrated on the store (the run just made
+ * included), printed. */
+static int recommend_step(lf_store *st, const lf_catalog *cat, const lf_device *dev,
+                          const lf_rec_constraints *k, lf_error *err) {
+    lf_rec_target t;
+    lf_rec_observation *obs = NULL;
+    int n_obs = 0;
+    lf_rec_calibration cal;
+    lf_rec_result rr;
+    int rc;
+    if ((rc = lf_rec_target_from_device(&t, dev, err)) < 0 ||
+        (rc = lf_rec_observations_load(st, cat, dev, &obs, &n_obs, NULL, err)) < 0 ||
+        (rc = lf_rec_calibrate(&cal, obs, n_obs, t.kind, err)) < 0 ||
+        (rc = lf_rec_recommend(cat, &t, k, &cal, &rr, err)) < 0) {
+        free(obs);
+        return rc;
+    }
+    print_recommendation(&rr, k, n_obs);
+    lf_rec_result_free(&rr);
+    free(obs);
+    return 0;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -140,7 +157,6 @@ int cmd_run(int argc, char **argv) {
     lf_store *st = NULL;
     lf_catalog *cat = NULL;
     lf_device *dev = calloc(1, sizeof *dev);
-    lf_rec_observation *obs = NULL;
     lf_report_bundle *bundle = NULL;
     lf_bench_matrix m;
     lf_bench_matrix_init(&m);
@@ -158,19 +174,14 @@ int cmd_run(int argc, char **argv) {
 
     /* 1. probe */
     step(quiet, "probing this device (bandwidth curve and compute peaks, a few seconds)%s", "");
-    lf_probe_opts po = lf_probe_opts_default();
-    if (lf_probe_device(dev, &po, &err) < 0) {
+    lf_device_opts po;
+    lf_device_opts_init(&po);
+    po.mode = LF_DEVICE_FULL;   /* measured afresh: the report shows this machine now */
+    po.store = true;
+    if (lf_device_current(st, &po, dev, NULL, 0, &err) < 0) {
         rc = lf_cli_fail(&err);
         goto out;
     }
-    char *pj = NULL;
-    if (lf_device_to_json(dev, &pj, &err) < 0 ||
-        lf_store_device_put(st, dev->id, dev->slug, pj, &err) < 0) {
-        free(pj);
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
-    free(pj);
     printf("Device: %s (id %s): %d usable threads, %.1f GiB usable, %.1f GB/s read, "
            "%.0f GOP/s int8\n",
            dev->slug, dev->id, dev->limits.usable_threads,
@@ -190,13 +201,11 @@ int cmd_run(int argc, char **argv) {
     bo.output = LF_BENCH_OUT_TABLE;
     bo.out = stdout;
     bo.skip_too_big = true;
-    bo.interrupted = &g_interrupted;
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old);
+    lf_cli_signals saved;
+    bo.interrupted = lf_cli_interrupt_begin(&saved);
     lf_run run;
     int brc = lf_bench_run(&m, &bo, &run, &err);
-    sigaction(SIGINT, &old, NULL);
+    lf_cli_interrupt_end(&saved);
     if (brc < 0) {
         rc = lf_cli_fail(&err);
         goto out;
@@ -204,19 +213,10 @@ int cmd_run(int argc, char **argv) {
     fflush(stdout);
 
     /* 3. recommend, calibrated on the store (this run included) */
-    lf_rec_target t;
-    int n_obs = 0;
-    lf_rec_calibration cal;
-    lf_rec_result rr;
-    if (lf_rec_target_from_device(&t, dev, &err) < 0 ||
-        lf_rec_observations_load(st, cat, dev, &obs, &n_obs, NULL, &err) < 0 ||
-        lf_rec_calibrate(&cal, obs, n_obs, t.kind, &err) < 0 ||
-        lf_rec_recommend(cat, &t, &k, &cal, &rr, &err) < 0) {
+    if (recommend_step(st, cat, dev, &k, &err) < 0) {
         rc = lf_cli_fail(&err);
         goto out;
     }
-    print_recommendation(&rr, &k, n_obs);
-    lf_rec_result_free(&rr);
 
     /* 4. the report */
     step(quiet, "writing the report into %s", out_dir);
@@ -241,7 +241,6 @@ int cmd_run(int argc, char **argv) {
 out:
     lf_bench_matrix_free(&m);
     lf_report_bundle_free(bundle);
-    free(obs);
     free(dev);
     lf_catalog_free(cat);
     lf_store_close(st);

@@ -15,6 +15,7 @@
  */
 #include "bench/bench.h"
 #include "catalog/catalog.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "bench/quality.h"
 #include "probes/probes.h"
@@ -24,7 +25,6 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -110,22 +110,9 @@ typedef struct sweep {
     int n_fresh;
 } sweep;
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
+/* A finite number >= 0 (constraints). */
 static int parse_num(const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= 0) || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
+    return lf_arg_double(s, 0, HUGE_VAL, out);
 }
 
 static bool is_gguf_path(const char *s) {
@@ -157,19 +144,9 @@ static int prepare_gguf(sweep *S, lf_error *err) {
         return rc;
     const lf_model_params *hp = lf_model_hparams(m);
     lf_catalog_model *c = &S->shape;
-    memset(c, 0, sizeof *c);
+    lf_catalog_from_hparams(hp, c);
     lf_strlcpy(c->name, S->name, sizeof c->name);
     lf_strlcpy(c->display, S->name, sizeof c->display);
-    lf_strlcpy(c->arch, lf_arch_name(hp->arch), sizeof c->arch);
-    c->n_layer = hp->n_layer;
-    c->n_embd = hp->n_embd;
-    c->n_head = hp->n_head;
-    c->n_head_kv = hp->n_head_kv;
-    c->head_dim = hp->head_dim;
-    c->n_ff = hp->n_ff;
-    c->n_vocab = hp->n_vocab;
-    c->n_ctx = hp->n_ctx_train;
-    c->tied_embeddings = hp->tied;
     c->quality_score = 100;   /* a GGUF file has no published score: 100 x exp(-KLD) */
     lf_mix base_mix = lf_model_mix(m);
     if (base_mix >= LF_MIX_COUNT) {
@@ -185,7 +162,7 @@ static int prepare_gguf(sweep *S, lf_error *err) {
                 ty = t->mat.type;
             uniform = t->mat.type == ty;
         }
-        if (uniform && (ty == LF_TYPE_F32 || ty == LF_TYPE_F16 || ty == LF_TYPE_BF16))
+        if (uniform && lf_type_is_float(ty))
             base_mix = ty == LF_TYPE_F32 ? LF_MIX_F32 : ty == LF_TYPE_F16 ? LF_MIX_F16 : LF_MIX_BF16;
     }
     level *b = &S->lv[0];
@@ -234,26 +211,29 @@ static void cleanup_gguf(sweep *S) {
 
 /* ---- speed: the bench runner on a small matrix --------------------------- */
 
+/* The level a result measured: by quant, once relabel has run (a GGUF
+ * level's quant is unique among the levels: they are deduplicated). */
 static int level_of_result(const sweep *S, const lf_result *r) {
-    for (int i = 0; i < S->n; i++) {
-        if (S->gguf ? !strcmp(r->model_path, S->lv[i].path) : !strcasecmp(r->quant, S->lv[i].quant))
+    for (int i = 0; i < S->n; i++)
+        if (!strcasecmp(r->quant, S->lv[i].quant))
             return i;
-    }
     return -1;
 }
 
-static double extra_num(const char *extra, const char *key) {
-    json_t *x = extra[0] ? json_loads(extra, 0, NULL) : NULL;
-    json_t *v = x ? json_object_get(x, key) : NULL;
-    double d = v && json_is_number(v) ? json_number_value(v) : NAN;
-    json_decref(x);
-    return d;
-}
-
-static volatile sig_atomic_t g_interrupted;   /* set by SIGINT, polled by the runner */
-static void on_sigint(int sig) {
-    (void)sig;
-    g_interrupted = 1;
+/* lf_bench_opts.relabel: a GGUF level's result goes under the model's own
+ * name and path with the level as quant, before the runner stores it (the
+ * temporary file it measured is removed at the end). */
+static void relabel(lf_result *r, void *user) {
+    const sweep *S = user;
+    if (!S->gguf)
+        return;
+    for (int i = 0; i < S->n; i++)
+        if (!strcmp(r->model_path, S->lv[i].path)) {
+            lf_strlcpy(r->model, S->name, sizeof r->model);
+            lf_strlcpy(r->model_path, S->base, sizeof r->model_path);
+            lf_strlcpy(r->quant, S->lv[i].quant, sizeof r->quant);
+            return;
+        }
 }
 
 static int measure_speed(sweep *S, int threads, int n_prompt, int n_gen, lf_store *st,
@@ -294,41 +274,35 @@ static int measure_speed(sweep *S, int threads, int n_prompt, int n_gen, lf_stor
 
     lf_bench_opts o;
     lf_bench_opts_init(&o);
+    o.store = st;
     o.device = dev;
     o.datadir = lf_cli_datadir();
     o.suite_name = "sweep";
     o.output = LF_BENCH_OUT_NONE;
-    o.interrupted = &g_interrupted;
+    o.relabel = relabel;
+    o.user = S;
     lf_run_full rf;
     memset(&rf, 0, sizeof rf);
     o.results = &rf;
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old);
-    rc = lf_bench_run(&m, &o, NULL, err);
-    sigaction(SIGINT, &old, NULL);
+    lf_cli_signals saved;
+    o.interrupted = lf_cli_interrupt_begin(&saved);
+    rc = lf_bench_run(&m, &o, stored, err);
+    lf_cli_interrupt_end(&saved);
     lf_bench_matrix_free(&m);
 
-    /* Results under the model's own name and the level as quant; then
-     * stored as one run (the runner stored nothing: names were temporary). */
     for (int i = 0; i < rf.n_results; i++) {
-        lf_result *r = &rf.results[i];
+        const lf_result *r = &rf.results[i];
         int li = level_of_result(S, r);
         if (li < 0)
             continue;
         level *l = &S->lv[li];
-        if (S->gguf) {
-            lf_strlcpy(r->model, S->name, sizeof r->model);
-            lf_strlcpy(r->model_path, S->base, sizeof r->model_path);
-            lf_strlcpy(r->quant, l->quant, sizeof r->quant);
-        }
         double *v = r->kind == LF_TEST_PP ? &l->pp : r->kind == LF_TEST_TG ? &l->tg : NULL;
         if (v) {
             v[0] = r->median;
             v[1] = r->ci_low;
             v[2] = r->ci_high;
         }
-        double wb = extra_num(r->extra, "weight_bytes"), p = extra_num(r->extra, "params");
+        double wb = r->weight_bytes, p = r->n_params;   /* NAN when unknown */
         if (wb > 0)
             l->weight_read = wb;
         if (p > 0)
@@ -341,32 +315,6 @@ static int measure_speed(sweep *S, int threads, int n_prompt, int n_gen, lf_stor
             if (lf_rec_observation_from_result(NULL, dev, &rf.results[i], NULL,
                                                &S->fresh[S->n_fresh]) == 1)
                 S->n_fresh++;
-    }
-    if (st && rf.n_results > 0 && (rc == 0 || rc == LF_EINTR)) {
-        lf_error e2 = {0};
-        char *pj = NULL;
-        lf_run run = rf.run;
-        run.id = 0;
-        run.status = LF_RUN_RUNNING;
-        run.finished_ms = 0;
-        int src = lf_device_to_json(dev, &pj, &e2);
-        if (src == 0)
-            src = lf_store_device_put(st, dev->id, dev->slug, pj, &e2);
-        free(pj);
-        if (src == 0)
-            src = lf_store_run_begin(st, &run, &e2);
-        for (int i = 0; src == 0 && i < rf.n_results; i++)
-            src = lf_store_result_add(st, run.id, &rf.results[i], rf.samples[i],
-                                      rf.n_samples_stored[i], &e2);
-        if (run.id > 0)
-            (void)lf_store_run_finish(st, run.id, src == 0 && rc == 0 ? LF_RUN_COMPLETE
-                                                                      : LF_RUN_INTERRUPTED, NULL);
-        if (src < 0) {
-            lf_run_full_free(&rf);
-            *err = e2;
-            return src;
-        }
-        *stored = run;
     }
     lf_run_full_free(&rf);
     return rc;
@@ -497,8 +445,9 @@ static int recommend_catalog(sweep *S, const lf_catalog *cat, const lf_rec_targe
     return 0;
 }
 
-/* GGUF model: the same rules as recommend's selection (select.c) with the
- * measured sizes and KLDs: quality = 100 x exp(-KLD). */
+/* GGUF model: recommend's fit rules and order (lf_rec_fit_check,
+ * lf_rec_rank_cmp) with the measured sizes and KLDs: quality = 100 x
+ * exp(-KLD). */
 static int recommend_gguf(sweep *S, const lf_rec_target *t, const lf_rec_constraints *k,
                           const lf_rec_calibration *cal, lf_error *err) {
     const lf_catalog_model *m = &S->shape;
@@ -507,8 +456,8 @@ static int recommend_gguf(sweep *S, const lf_rec_target *t, const lf_rec_constra
         level *l = &S->lv[i];
         l->reason[0] = '\0';
         uint64_t kv = lf_rec_kv_bytes(m, k->context, k->kv_type);
-        l->mem_total = l->size + kv + lf_rec_compute_bytes(m, k->context) + (64ull << 20) +
-                       l->size / 100;
+        l->mem_total = l->size + kv + lf_rec_compute_bytes(m, k->context) +
+                       lf_rec_overhead_bytes(l->size);
         l->quality = l->q_known ? lf_rec_quality(100, l->kld) : NAN;
         lf_rec_workload w = {.model = S->name, .mix = l->quant,
                              .weight_bytes = l->weight_read > 0 ? (uint64_t)l->weight_read : l->size,
@@ -530,35 +479,15 @@ static int recommend_gguf(sweep *S, const lf_rec_target *t, const lf_rec_constra
             l->tg_ctx.lo *= r;
             l->tg_ctx.hi *= r;
         }
-        char a[32], b[32];
-        size_t n = 0;
-#define REASON(...)                                                                         \
-    do {                                                                                    \
-        if (n < sizeof l->reason)                                                           \
-            n += (size_t)snprintf(l->reason + n, sizeof l->reason - n, "%s", n ? "; " : ""); \
-        if (n < sizeof l->reason)                                                           \
-            n += (size_t)snprintf(l->reason + n, sizeof l->reason - n, __VA_ARGS__);        \
-    } while (0)
-        if (k->context > m->n_ctx)
-            REASON("context %lld > model max %d", (long long)k->context, m->n_ctx);
-        if (k->max_kld > 0 && l->q_known && l->kld > k->max_kld)
-            REASON("KLD %.4g > %.4g", l->kld, k->max_kld);
-        if (k->min_quality > 0 && l->q_known && l->quality < k->min_quality)
-            REASON("quality %.1f < %.1f", l->quality, k->min_quality);
-        if (l->mem_total > budget)
-            REASON("needs %s > %s usable", lf_format_bytes(a, sizeof a, (double)l->mem_total),
-                   lf_format_bytes(b, sizeof b, (double)budget));
-        if (k->min_tps > 0 && l->tg_ctx.value < k->min_tps)
-            REASON("tg %.1f tok/s < %g at %lld ctx", l->tg_ctx.value, k->min_tps,
-                   (long long)k->context);
-        if (k->max_ttft_s > 0 && l->pp > 0 && l->tg > 0) {
+        double ttft = NAN;
+        if (l->pp > 0 && l->tg > 0) {
             int64_t prompt = k->prompt > 0 ? k->prompt : (k->context < 512 ? k->context : 512);
-            double ttft = (double)prompt / l->pp + 1.0 / l->tg;
-            if (ttft > k->max_ttft_s)
-                REASON("ttft %.2f s > %g s", ttft, k->max_ttft_s);
+            ttft = (double)prompt / l->pp + 1.0 / l->tg;
         }
-#undef REASON
-        l->fits = l->reason[0] == '\0';
+        lf_rec_fit_input f = {.n_ctx_max = m->n_ctx, .kld = l->q_known ? l->kld : NAN,
+                        .quality = l->quality, .mem_total = l->mem_total, .budget = budget,
+                        .tg = l->tg_ctx.value, .ttft_s = ttft};
+        l->fits = lf_rec_fit_check(&f, k, l->reason, sizeof l->reason);
     }
     /* Rank what fits: best quality (within 0.01), then the faster decoder. */
     for (int r = 1;; r++) {
@@ -569,12 +498,9 @@ static int recommend_gguf(sweep *S, const lf_rec_target *t, const lf_rec_constra
                 continue;
             if (best < 0)
                 best = i;
-            else {
-                const level *b = &S->lv[best];
-                double dq = (isnan(l->quality) ? 0 : l->quality) - (isnan(b->quality) ? 0 : b->quality);
-                if (dq > 0.01 || (fabs(dq) <= 0.01 && l->tg_ctx.value > b->tg_ctx.value))
-                    best = i;
-            }
+            else if (lf_rec_rank_cmp(l->quality, l->tg_ctx.value, S->lv[best].quality,
+                                     S->lv[best].tg_ctx.value) < 0)
+                best = i;
         }
         if (best < 0)
             break;
@@ -760,23 +686,23 @@ int cmd_sweep(int argc, char **argv) {
         case 'q': quants = optarg; break;
         case 'f': text_path = optarg; break;
         case 'c':
-            if (parse_int(optarg, 8, 1 << 16, &q_ctx) < 0)
+            if (lf_arg_int(optarg, 8, 1 << 16, &q_ctx) < 0)
                 return lf_cli_usage_error(cmd, "--ctx wants 8..65536, not '%s'", optarg);
             break;
         case O_CHUNKS:
-            if (parse_int(optarg, 1, 1 << 20, &q_chunks) < 0)
+            if (lf_arg_int(optarg, 1, 1 << 20, &q_chunks) < 0)
                 return lf_cli_usage_error(cmd, "--chunks wants a positive integer, not '%s'", optarg);
             break;
         case 't':
-            if (parse_int(optarg, 1, 4096, &threads) < 0)
+            if (lf_arg_int(optarg, 1, 4096, &threads) < 0)
                 return lf_cli_usage_error(cmd, "--threads wants a positive integer, not '%s'", optarg);
             break;
         case 'p':
-            if (parse_int(optarg, 1, 1 << 16, &n_prompt) < 0)
+            if (lf_arg_int(optarg, 1, 1 << 16, &n_prompt) < 0)
                 return lf_cli_usage_error(cmd, "-p wants 1..65536, not '%s'", optarg);
             break;
         case 'n':
-            if (parse_int(optarg, 1, 1 << 16, &n_gen) < 0)
+            if (lf_arg_int(optarg, 1, 1 << 16, &n_gen) < 0)
                 return lf_cli_usage_error(cmd, "-n wants 1..65536, not '%s'", optarg);
             break;
         case O_MIN_TPS:
@@ -785,7 +711,7 @@ int cmd_sweep(int argc, char **argv) {
             break;
         case O_CONTEXT: {
             int v;
-            if (parse_int(optarg, 1, 1 << 24, &v) < 0)
+            if (lf_arg_int(optarg, 1, 1 << 24, &v) < 0)
                 return lf_cli_usage_error(cmd, "--context wants 1..16777216, not '%s'", optarg);
             k.context = v;
             context_given = true;
@@ -807,8 +733,7 @@ int cmd_sweep(int argc, char **argv) {
                 return lf_cli_usage_error(cmd, "--quality-floor: '%s' is not SCORE or kld:X", optarg);
             break;
         case O_KV:
-            if (lf_type_parse(optarg, &k.kv_type) < 0 ||
-                (k.kv_type != LF_TYPE_F16 && k.kv_type != LF_TYPE_Q8_0 && k.kv_type != LF_TYPE_F32))
+            if (lf_kv_type_parse(optarg, &k.kv_type) < 0)
                 return lf_cli_usage_error(cmd, "--kv: '%s' is not f32, f16 or q8_0", optarg);
             break;
         case O_DB: db = optarg; break;
@@ -933,7 +858,7 @@ int cmd_sweep(int argc, char **argv) {
         goto out;
     }
     char note[256] = "";
-    if (lf_rec_device_current(st, dev, note, sizeof note, &err) < 0) {
+    if (lf_cli_device_stored(st, dev, note, sizeof note, &err) < 0) {
         rc = lf_cli_fail(&err);
         goto out;
     }

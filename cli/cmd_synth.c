@@ -7,11 +7,11 @@
  * (catalog/hparams.c), shared with `bench`.
  */
 #include "catalog/catalog.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "model/model.h"
 
 #include <getopt.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,22 +36,6 @@ static void usage(FILE *f) {
             "                       explicit shape (overrides the catalog entry's values)\n"
             "      --tied           no output.weight (tied embeddings)\n"
             "  -h, --help           this help\n");
-}
-
-static int usable_cpus(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-    return 1;
-}
-
-static int parse_int(const char *s, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < 1 || v > (1L << 30))
-        return -1;
-    *out = (int)v;
-    return 0;
 }
 
 /* Accepts mix names and the plain K-quant type names ("q4_k" → Q4_K_S). */
@@ -95,7 +79,7 @@ int cmd_synth(int argc, char **argv) {
         case 'q': quant = optarg; break;
         case 'o': out = optarg; break;
         case 't':
-            if (parse_int(optarg, &threads) < 0 || threads > 1024)
+            if (lf_arg_int(optarg, 1, 1 << 30, &threads) < 0 || threads > 1024)
                 return lf_cli_usage_error(argv[0], "--threads: '%s' is not a thread count", optarg);
             break;
         case O_SEED: {
@@ -108,7 +92,7 @@ int cmd_synth(int argc, char **argv) {
         case O_ARCH: arch_s = optarg; break;
         case O_LAYERS: case O_DIM: case O_HEADS: case O_KVH: case O_HD: case O_FF: case O_VOCAB:
         case O_CTX:
-            if (parse_int(optarg, &shape[ch - O_LAYERS]) < 0)
+            if (lf_arg_int(optarg, 1, 1 << 30, &shape[ch - O_LAYERS]) < 0)
                 return lf_cli_usage_error(argv[0], "'%s' is not a positive size", optarg);
             break;
         case O_TIED: tied = true; break;
@@ -128,7 +112,7 @@ int cmd_synth(int argc, char **argv) {
         return lf_cli_usage_error(argv[0],
                                   "give --model NAME or a shape (--layers --dim --heads --ff --vocab)");
     if (threads == 0)
-        threads = usable_cpus();
+        threads = lf_usable_cpus();
 
     lf_error err = {0};
     lf_model_params hp;

@@ -1,6 +1,7 @@
 /*
  * common — what every localfit module shares and nothing else: the error
- * type and codes, monotonic time, small string helpers, and the CPU ISA
+ * type and codes, monotonic time, small string helpers, the one CSV
+ * writer, and the CPU ISA
  * feature read (CPUID + XGETBV on x86, getauxval on arm64) that both the
  * probes (to report it) and the kernels (to dispatch on it) need. It depends
  * on libc only, so kernels/ stays cross-buildable.
@@ -19,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- errors ------------------------------------------------------------
  * Functions return int: 0 ok, a negative LF_E* on failure, and fill an
@@ -102,6 +104,44 @@ char *lf_text_clean_n(char *dst, size_t size, const char *src, size_t len, bool 
 char *lf_text_clean(char *dst, size_t size, const char *src, bool escape);
 /* A dst size that always holds the whole cleaned form of len bytes. */
 size_t lf_text_clean_size(const char *src, size_t len, bool escape);
+
+/* ---- CSV (common/csv.c) -------------------------------------------------
+ * The one CSV writer every export uses (bench output, `localfit export`,
+ * report results.csv), so they agree on quoting and line ends: RFC 4180
+ * fields (quoted when they hold a comma, quote, CR or LF, or need the
+ * formula guard; quotes doubled), records ended by "\n" alone (what the
+ * other line-based outputs write; readers accept it). Text fields are
+ * cleaned first (untrusted text above: line breaks and tabs become spaces,
+ * so a record is one line) and a field starting with = + - @ tab or CR
+ * gets a leading ' so a spreadsheet shows it instead of evaluating it.
+ * Unknown numbers are empty fields. Output goes to a put callback (a FILE,
+ * a report buffer); a put failure is the sink's to record (ferror).
+ *
+ *     lf_csv c;
+ *     lf_csv_init_file(&c, stdout, 6);
+ *     lf_csv_raw(&c, "model"); lf_csv_raw(&c, "tps"); lf_csv_end(&c);
+ *     lf_csv_text(&c, name); lf_csv_real(&c, tps); lf_csv_end(&c);
+ */
+typedef void (*lf_csv_put_fn)(void *ctx, const char *s, size_t n);
+typedef struct lf_csv {
+    lf_csv_put_fn put;
+    void *ctx;
+    int col;                    /* fields written on the current record */
+    int digits;                 /* significant digits of lf_csv_real */
+} lf_csv;
+void lf_csv_init(lf_csv *c, lf_csv_put_fn put, void *ctx, int digits);
+void lf_csv_init_file(lf_csv *c, FILE *f, int digits);
+/* The escaper: src (NULL = "") as one RFC 4180 field with the formula
+ * guard, no cleaning. Writes at most size-1 bytes and a NUL (dst may be
+ * NULL when size is 0) and returns the full length, as snprintf does. */
+size_t lf_csv_escape(char *dst, size_t size, const char *src);
+/* Fields: each adds the separator it needs. */
+void lf_csv_text(lf_csv *c, const char *s);     /* cleaned, then escaped */
+void lf_csv_raw(lf_csv *c, const char *s);      /* as given: header names */
+void lf_csv_real(lf_csv *c, double v);          /* %.<digits>g, empty if not finite */
+void lf_csv_int(lf_csv *c, int64_t v);          /* always written */
+void lf_csv_count(lf_csv *c, int64_t v);        /* empty when negative (unknown) */
+void lf_csv_end(lf_csv *c);                     /* "\n", next record */
 
 /* ---- ISA features ---------------------------------------------------------
  * Read straight from the CPU: CPUID leaves 1, 7.0, 7.1 and XGETBV for the

@@ -17,13 +17,13 @@
 #include <string.h>
 
 /* ---- scalar multi-row kernels: one reference dot per row ------------- */
-#define LF_MV_REF_(t)                                                         \
-    static void mv_##t##_ref(int n, float *s, const void *x, size_t bx,       \
-                             const void *y, int nr) {                         \
+#define LF_MV_REF_(t, T, bs, blk, VT, q, dot, act, kv)                        \
+    LF_IF(dot, static void mv_##t##_ref(int n, float *s, const void *x, size_t bx, \
+                                        const void *y, int nr) {              \
         for (int r = 0; r < nr; r++)                                          \
             lf_vec_dot_##t##_ref(n, s + r, (const char *)x + (size_t)r * bx, y); \
-    }
-LF_VEC_DOT_REF_LIST(LF_MV_REF_)
+    })
+LF_TYPE_LIST(LF_MV_REF_)
 #undef LF_MV_REF_
 
 /* ---- scalar float kernels of the ops ---------------------------------- */
@@ -91,34 +91,28 @@ static float sumsq_f32_ref(const float *a, int64_t n) {
 }
 
 /* The scalar set, spelled as an initializer so the active set is valid even
- * before lf_kernels_init runs. */
-#define LF_REF_ENTRY_(t, T) [LF_TYPE_##T] = lf_vec_dot_##t##_ref,
-#define LF_REF_MV_(t, T) [LF_TYPE_##T] = mv_##t##_ref,
-#define LF_REF_TYPES_(X)                                                      \
-    X(f32, F32) X(f16, F16) X(bf16, BF16) X(q4_0, Q4_0) X(q4_1, Q4_1)          \
-    X(q5_0, Q5_0) X(q5_1, Q5_1) X(q8_0, Q8_0) X(q2_K, Q2_K) X(q3_K, Q3_K)      \
-    X(q4_K, Q4_K) X(q5_K, Q5_K) X(q6_K, Q6_K) X(iq4_nl, IQ4_NL)                \
-    X(iq4_xs, IQ4_XS)
+ * before lf_kernels_init runs; its per-type entries come from the columns
+ * of LF_TYPE_LIST (dot: vec_dot and mv, act: quantize_row, kv: kv_dot and
+ * kv_axpy). */
+#define LF_REF_DOT_(t, T, bs, blk, VT, q, dot, act, kv) \
+    LF_IF(dot, [LF_TYPE_##T] = lf_vec_dot_##t##_ref,)
+#define LF_REF_MV_(t, T, bs, blk, VT, q, dot, act, kv) LF_IF(dot, [LF_TYPE_##T] = mv_##t##_ref,)
+#define LF_REF_QROW_(t, T, bs, blk, VT, q, dot, act, kv) \
+    LF_IF(act, [LF_TYPE_##T] = lf_quantize_row_##t##_ref,)
+#define LF_REF_KV_DOT_(t, T, bs, blk, VT, q, dot, act, kv) LF_IF(kv, [LF_TYPE_##T] = kv_dot_##t##_ref,)
+#define LF_REF_KV_AXPY_(t, T, bs, blk, VT, q, dot, act, kv) \
+    LF_IF(kv, [LF_TYPE_##T] = kv_axpy_##t##_ref,)
 
 #define LF_SCALAR_SET_INIT                                                    \
     {                                                                         \
         .level = LF_ISA_SCALAR,                                               \
         .name = "scalar",                                                     \
-        .vec_dot = {LF_REF_TYPES_(LF_REF_ENTRY_)},                            \
-        .mv = {LF_REF_TYPES_(LF_REF_MV_)},                                    \
-        .quantize_row = {[LF_TYPE_Q8_0] = lf_quantize_row_q8_0_ref,           \
-                         [LF_TYPE_Q8_1] = lf_quantize_row_q8_1_ref,           \
-                         [LF_TYPE_Q8_K] = lf_quantize_row_q8_K_ref,           \
-                         [LF_TYPE_F32] = lf_quantize_row_f32_ref,             \
-                         [LF_TYPE_F16] = lf_quantize_row_f16_ref,             \
-                         [LF_TYPE_BF16] = lf_quantize_row_bf16_ref},          \
+        .vec_dot = {LF_TYPE_LIST(LF_REF_DOT_)},                               \
+        .mv = {LF_TYPE_LIST(LF_REF_MV_)},                                     \
+        .quantize_row = {LF_TYPE_LIST(LF_REF_QROW_)},                         \
         .gemm_tile = NULL,                                                    \
-        .kv_dot = {[LF_TYPE_F32] = kv_dot_f32_ref,                            \
-                   [LF_TYPE_F16] = kv_dot_f16_ref,                            \
-                   [LF_TYPE_Q8_0] = kv_dot_q8_0_ref},                         \
-        .kv_axpy = {[LF_TYPE_F32] = kv_axpy_f32_ref,                          \
-                    [LF_TYPE_F16] = kv_axpy_f16_ref,                          \
-                    [LF_TYPE_Q8_0] = kv_axpy_q8_0_ref},                       \
+        .kv_dot = {LF_TYPE_LIST(LF_REF_KV_DOT_)},                             \
+        .kv_axpy = {LF_TYPE_LIST(LF_REF_KV_AXPY_)},                           \
         .dot_f32 = dot_f32_ref,                                               \
         .sumsq_f32 = sumsq_f32_ref,                                           \
     }

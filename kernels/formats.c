@@ -368,75 +368,22 @@ static void iq4_xs_to_float(const void *src, float *dst, int64_t n) {
 
 /* ---- the trait table -------------------------------------------------- */
 
-/* One entry per supported type; everything else stays zero (unsupported). */
-static const lf_type_traits traits[LF_TYPE_COUNT] = {
-    [LF_TYPE_F32] = {.name = "f32", .block_size = 1, .type_size = sizeof(float),
-                     .to_float = f32_to_float, .from_float = lf_quantize_row_f32_ref,
-                     .vec_dot_type = LF_TYPE_F32, .vec_dot = lf_vec_dot_f32_ref},
-    [LF_TYPE_F16] = {.name = "f16", .block_size = 1, .type_size = sizeof(lf_half),
-                     .to_float = f16_to_float, .from_float = lf_quantize_row_f16_ref,
-                     .vec_dot_type = LF_TYPE_F16, .vec_dot = lf_vec_dot_f16_ref},
-    [LF_TYPE_BF16] = {.name = "bf16", .block_size = 1, .type_size = sizeof(lf_bf16),
-                      .to_float = bf16_to_float, .from_float = lf_quantize_row_bf16_ref,
-                      .vec_dot_type = LF_TYPE_BF16, .vec_dot = lf_vec_dot_bf16_ref},
-    [LF_TYPE_Q4_0] = {.name = "q4_0", .block_size = LF_QK4_0,
-                      .type_size = sizeof(lf_block_q4_0), .is_quantized = true,
-                      .to_float = q4_0_to_float, .from_float = lf_quantize_row_q4_0_ref,
-                      .vec_dot_type = LF_TYPE_Q8_0, .vec_dot = lf_vec_dot_q4_0_ref},
-    [LF_TYPE_Q4_1] = {.name = "q4_1", .block_size = LF_QK4_1,
-                      .type_size = sizeof(lf_block_q4_1), .is_quantized = true,
-                      .to_float = q4_1_to_float, .from_float = lf_quantize_row_q4_1_ref,
-                      .vec_dot_type = LF_TYPE_Q8_1, .vec_dot = lf_vec_dot_q4_1_ref},
-    [LF_TYPE_Q5_0] = {.name = "q5_0", .block_size = LF_QK5_0,
-                      .type_size = sizeof(lf_block_q5_0), .is_quantized = true,
-                      .to_float = q5_0_to_float, .from_float = lf_quantize_row_q5_0_ref,
-                      .vec_dot_type = LF_TYPE_Q8_0, .vec_dot = lf_vec_dot_q5_0_ref},
-    [LF_TYPE_Q5_1] = {.name = "q5_1", .block_size = LF_QK5_1,
-                      .type_size = sizeof(lf_block_q5_1), .is_quantized = true,
-                      .to_float = q5_1_to_float, .from_float = lf_quantize_row_q5_1_ref,
-                      .vec_dot_type = LF_TYPE_Q8_1, .vec_dot = lf_vec_dot_q5_1_ref},
-    [LF_TYPE_Q8_0] = {.name = "q8_0", .block_size = LF_QK8_0,
-                      .type_size = sizeof(lf_block_q8_0), .is_quantized = true,
-                      .to_float = q8_0_to_float, .from_float = lf_quantize_row_q8_0_ref,
-                      .vec_dot_type = LF_TYPE_Q8_0, .vec_dot = lf_vec_dot_q8_0_ref},
-    /* Activation-only formats: no weight dot of their own. */
-    [LF_TYPE_Q8_1] = {.name = "q8_1", .block_size = LF_QK8_1,
-                      .type_size = sizeof(lf_block_q8_1), .is_quantized = true,
-                      .to_float = q8_1_to_float, .from_float = lf_quantize_row_q8_1_ref,
-                      .vec_dot_type = LF_TYPE_Q8_1, .vec_dot = NULL},
-    [LF_TYPE_Q2_K] = {.name = "q2_K", .block_size = LF_QK_K,
-                      .type_size = sizeof(lf_block_q2_K), .is_quantized = true,
-                      .to_float = q2_K_to_float, .from_float = lf_quantize_row_q2_K_ref,
-                      .vec_dot_type = LF_TYPE_Q8_K, .vec_dot = lf_vec_dot_q2_K_ref},
-    [LF_TYPE_Q3_K] = {.name = "q3_K", .block_size = LF_QK_K,
-                      .type_size = sizeof(lf_block_q3_K), .is_quantized = true,
-                      .to_float = q3_K_to_float, .from_float = lf_quantize_row_q3_K_ref,
-                      .vec_dot_type = LF_TYPE_Q8_K, .vec_dot = lf_vec_dot_q3_K_ref},
-    [LF_TYPE_Q4_K] = {.name = "q4_K", .block_size = LF_QK_K,
-                      .type_size = sizeof(lf_block_q4_K), .is_quantized = true,
-                      .to_float = q4_K_to_float, .from_float = lf_quantize_row_q4_K_ref,
-                      .vec_dot_type = LF_TYPE_Q8_K, .vec_dot = lf_vec_dot_q4_K_ref},
-    [LF_TYPE_Q5_K] = {.name = "q5_K", .block_size = LF_QK_K,
-                      .type_size = sizeof(lf_block_q5_K), .is_quantized = true,
-                      .to_float = q5_K_to_float, .from_float = lf_quantize_row_q5_K_ref,
-                      .vec_dot_type = LF_TYPE_Q8_K, .vec_dot = lf_vec_dot_q5_K_ref},
-    [LF_TYPE_Q6_K] = {.name = "q6_K", .block_size = LF_QK_K,
-                      .type_size = sizeof(lf_block_q6_K), .is_quantized = true,
-                      .to_float = q6_K_to_float, .from_float = lf_quantize_row_q6_K_ref,
-                      .vec_dot_type = LF_TYPE_Q8_K, .vec_dot = lf_vec_dot_q6_K_ref},
-    [LF_TYPE_Q8_K] = {.name = "q8_K", .block_size = LF_QK_K,
-                      .type_size = sizeof(lf_block_q8_K), .is_quantized = true,
-                      .to_float = q8_K_to_float, .from_float = lf_quantize_row_q8_K_ref,
-                      .vec_dot_type = LF_TYPE_Q8_K, .vec_dot = NULL},
-    [LF_TYPE_IQ4_NL] = {.name = "iq4_nl", .block_size = LF_QK4_NL,
-                        .type_size = sizeof(lf_block_iq4_nl), .is_quantized = true,
-                        .to_float = iq4_nl_to_float, .from_float = lf_quantize_row_iq4_nl_ref,
-                        .vec_dot_type = LF_TYPE_Q8_0, .vec_dot = lf_vec_dot_iq4_nl_ref},
-    [LF_TYPE_IQ4_XS] = {.name = "iq4_xs", .block_size = LF_QK_K,
-                        .type_size = sizeof(lf_block_iq4_xs), .is_quantized = true,
-                        .to_float = iq4_xs_to_float, .from_float = lf_quantize_row_iq4_xs_ref,
-                        .vec_dot_type = LF_TYPE_Q8_K, .vec_dot = lf_vec_dot_iq4_xs_ref},
-};
+/* One entry per row of LF_TYPE_LIST (internal.h); everything else stays
+ * zero (unsupported). */
+#define LF_TRAITS_ROW_(t, T, bs, blk, VT, q, dot, act, kv)                     \
+    [LF_TYPE_##T] = {.name = #t, .block_size = bs, .type_size = sizeof(blk),   \
+                     .is_quantized = q, .to_float = t##_to_float,              \
+                     .from_float = lf_quantize_row_##t##_ref,                  \
+                     .vec_dot_type = LF_TYPE_##VT,                             \
+                     .vec_dot = LF_PICK(dot, lf_vec_dot_##t##_ref, NULL)},
+static const lf_type_traits traits[LF_TYPE_COUNT] = {LF_TYPE_LIST(LF_TRAITS_ROW_)};
+#undef LF_TRAITS_ROW_
+
+/* The KV-cache column of the list: the types the kernel sets carry
+ * kv_dot / kv_axpy for. */
+#define LF_KV_ROW_(t, T, bs, blk, VT, q, dot, act, kv) LF_IF(kv, [LF_TYPE_##T] = true,)
+static const bool kv_types[LF_TYPE_COUNT] = {LF_TYPE_LIST(LF_KV_ROW_)};
+#undef LF_KV_ROW_
 
 static const lf_type_traits unknown_traits = {.name = "unknown"};
 
@@ -449,6 +396,23 @@ const lf_type_traits *lf_type_traits_get(lf_type t) {
 const char *lf_type_name(lf_type t) { return lf_type_traits_get(t)->name; }
 
 bool lf_type_supported(lf_type t) { return lf_type_traits_get(t)->block_size > 0; }
+
+bool lf_type_is_float(lf_type t) {
+    return lf_type_supported(t) && !lf_type_traits_get(t)->is_quantized;
+}
+
+bool lf_kv_type_supported(lf_type t) {
+    return (unsigned)t < LF_TYPE_COUNT && kv_types[t];
+}
+
+int lf_kv_type_parse(const char *name, lf_type *out) {
+    lf_type t;
+    if (lf_type_parse(name, &t) < 0 || !lf_kv_type_supported(t))
+        return LF_EINVAL;
+    if (out)
+        *out = t;
+    return 0;
+}
 
 int lf_type_parse(const char *name, lf_type *out) {
     if (!name)

@@ -229,13 +229,24 @@ static void row_iq4_xs(const void *w, int K, uint8_t *qs, float *sw, float *mw, 
 
 typedef void (*row_fn)(const void *w, int K, uint8_t *qs, float *sw, float *mw, int r);
 
-/* One pack function per type, through a macro so the 16-row loop and the
- * zero padding of missing rows are written once. */
-#define LF_PACK_FN_(t)                                                        \
-    static void pack_##t(const void *w, size_t bw, int nrows, int K,          \
-                         uint8_t *qs, float *sw, float *mw) {                 \
-        pack_rows(row_##t, w, bw, nrows, K, qs, sw, mw, &gemm_descs[LF_TYPE_##t]); \
-    }
+/* The weight types with a packed path, one row each (keyed by lf_type like
+ * the trait table of formats.c; a type missing here multiplies n > 1
+ * through the multi-row kernel). Each row names its row_t unpacker above
+ * and gives the lf_gemm_desc fields:
+ *   X(t, T, chunk, bias, u_max, has_min) */
+#define LF_GEMM_LIST(X)                        \
+    X(q4_0,   Q4_0,   32, 8,   15,  false)     \
+    X(q4_1,   Q4_1,   32, 0,   15,  true)      \
+    X(q5_0,   Q5_0,   32, 16,  31,  false)     \
+    X(q5_1,   Q5_1,   32, 0,   31,  true)      \
+    X(q8_0,   Q8_0,   32, 128, 255, false)     \
+    X(iq4_nl, IQ4_NL, 32, 128, 241, false)     \
+    X(q2_K,   Q2_K,   16, 0,   3,   true)      \
+    X(q3_K,   Q3_K,   16, 4,   7,   false)     \
+    X(q4_K,   Q4_K,   32, 0,   15,  true)      \
+    X(q5_K,   Q5_K,   32, 0,   31,  true)      \
+    X(q6_K,   Q6_K,   16, 32,  63,  false)     \
+    X(iq4_xs, IQ4_XS, 32, 128, 241, false)
 
 static const lf_gemm_desc gemm_descs[LF_TYPE_COUNT];
 
@@ -260,40 +271,21 @@ static void pack_rows(row_fn fn, const void *w, size_t bw, int nrows, int K,
     }
 }
 
-#define LF_TYPE_q4_0 LF_TYPE_Q4_0
-#define LF_TYPE_q4_1 LF_TYPE_Q4_1
-#define LF_TYPE_q5_0 LF_TYPE_Q5_0
-#define LF_TYPE_q5_1 LF_TYPE_Q5_1
-#define LF_TYPE_q8_0 LF_TYPE_Q8_0
-#define LF_TYPE_iq4_nl LF_TYPE_IQ4_NL
-#define LF_TYPE_q2_K LF_TYPE_Q2_K
-#define LF_TYPE_q3_K LF_TYPE_Q3_K
-#define LF_TYPE_q4_K LF_TYPE_Q4_K
-#define LF_TYPE_q5_K LF_TYPE_Q5_K
-#define LF_TYPE_q6_K LF_TYPE_Q6_K
-#define LF_TYPE_iq4_xs LF_TYPE_IQ4_XS
+/* One pack function per type, through a macro so the 16-row loop and the
+ * zero padding of missing rows are written once. */
+#define LF_PACK_FN_(t, T, chunk, bias, u_max, has_min)                        \
+    static void pack_##t(const void *w, size_t bw, int nrows, int K,          \
+                         uint8_t *qs, float *sw, float *mw) {                 \
+        pack_rows(row_##t, w, bw, nrows, K, qs, sw, mw, &gemm_descs[LF_TYPE_##T]); \
+    }
+LF_GEMM_LIST(LF_PACK_FN_)
+#undef LF_PACK_FN_
 
-#define LF_GEMM_TYPES_(X) \
-    X(q4_0) X(q4_1) X(q5_0) X(q5_1) X(q8_0) X(iq4_nl) \
-    X(q2_K) X(q3_K) X(q4_K) X(q5_K) X(q6_K) X(iq4_xs)
-
-LF_GEMM_TYPES_(LF_PACK_FN_)
-
-static const lf_gemm_desc gemm_descs[LF_TYPE_COUNT] = {
-    /*                 chunk bias u_max min   packer */
-    [LF_TYPE_Q4_0] = {32, 8, 15, false, pack_q4_0},
-    [LF_TYPE_Q4_1] = {32, 0, 15, true, pack_q4_1},
-    [LF_TYPE_Q5_0] = {32, 16, 31, false, pack_q5_0},
-    [LF_TYPE_Q5_1] = {32, 0, 31, true, pack_q5_1},
-    [LF_TYPE_Q8_0] = {32, 128, 255, false, pack_q8_0},
-    [LF_TYPE_IQ4_NL] = {32, 128, 241, false, pack_iq4_nl},
-    [LF_TYPE_Q2_K] = {16, 0, 3, true, pack_q2_K},
-    [LF_TYPE_Q3_K] = {16, 4, 7, false, pack_q3_K},
-    [LF_TYPE_Q4_K] = {32, 0, 15, true, pack_q4_K},
-    [LF_TYPE_Q5_K] = {32, 0, 31, true, pack_q5_K},
-    [LF_TYPE_Q6_K] = {16, 32, 63, false, pack_q6_K},
-    [LF_TYPE_IQ4_XS] = {32, 128, 241, false, pack_iq4_xs},
-};
+#define LF_GEMM_DESC_(t, T, chunk_, bias_, u_max_, has_min_)                  \
+    [LF_TYPE_##T] = {.chunk = chunk_, .bias = bias_, .u_max = u_max_,         \
+                     .has_min = has_min_, .pack = pack_##t},
+static const lf_gemm_desc gemm_descs[LF_TYPE_COUNT] = {LF_GEMM_LIST(LF_GEMM_DESC_)};
+#undef LF_GEMM_DESC_
 
 const lf_gemm_desc *lf_gemm_desc_get(lf_type t) {
     if ((unsigned)t >= LF_TYPE_COUNT || !gemm_descs[t].pack)

@@ -182,17 +182,17 @@ static const lf_il_desc il_desc_q5_0 = {il_q5_0, de_q5_0, act_bytes_q4_0, prep_a
 static const lf_il_desc il_desc_q8_0 = {il_q8_0, de_q8_0, NULL, NULL, 0};
 static const lf_il_desc il_desc_f16 = {il_f16, de_f16, NULL, NULL, 32};
 
+/* The layouts by type, keyed by lf_type like the trait table; a type
+ * missing here is always used as stored. */
+static const lf_il_desc *const il_descs[LF_TYPE_COUNT] = {
+    [LF_TYPE_F16] = &il_desc_f16,   [LF_TYPE_Q4_0] = &il_desc_q4_0,
+    [LF_TYPE_Q5_0] = &il_desc_q5_0, [LF_TYPE_Q8_0] = &il_desc_q8_0,
+    [LF_TYPE_Q4_K] = &lf_il_q4_K,   [LF_TYPE_Q5_K] = &lf_il_q5_K,
+    [LF_TYPE_Q6_K] = &lf_il_q6_K,
+};
+
 const lf_il_desc *lf_il_desc_get(lf_type t) {
-    switch (t) {
-    case LF_TYPE_Q4_0: return &il_desc_q4_0;
-    case LF_TYPE_Q8_0: return &il_desc_q8_0;
-    case LF_TYPE_Q5_0: return &il_desc_q5_0;
-    case LF_TYPE_F16: return &il_desc_f16;
-    case LF_TYPE_Q4_K: return &lf_il_q4_K;
-    case LF_TYPE_Q5_K: return &lf_il_q5_K;
-    case LF_TYPE_Q6_K: return &lf_il_q6_K;
-    default: return NULL;
-    }
+    return (unsigned)t < LF_TYPE_COUNT ? il_descs[t] : NULL;
 }
 
 /* ---- matrices ----------------------------------------------------------- */

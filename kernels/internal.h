@@ -1,38 +1,78 @@
 /*
- * Private declarations shared between kernels/ source files: the scalar
- * reference dot products (kernels/vecdot_ref.c) that the type trait table
- * (kernels/formats.c) points at, and the per-ISA kernel sets that
+ * Private declarations shared between kernels/ source files: the one
+ * per-type list (LF_TYPE_LIST) that the trait table (kernels/formats.c),
+ * the scalar kernel set (kernels/dispatch.c) and the reference function
+ * declarations below are generated from, and the per-ISA kernel sets that
  * kernels/dispatch.c chooses between. Not part of the public API.
- *
- * Weight type → activation type of its dot (as GGML pairs them):
- *   f32→f32, f16→f16, bf16→bf16, q8_0→q8_0, q4_0→q8_0, q5_0→q8_0,
- *   iq4_nl→q8_0, q4_1→q8_1, q5_1→q8_1, q2_K..q6_K→q8_K, iq4_xs→q8_K.
  */
 #ifndef LF_KERNELS_INTERNAL_H
 #define LF_KERNELS_INTERNAL_H
 
 #include "kernels/kernels.h"
 
-#define LF_VEC_DOT_REF_LIST(X) \
-    X(f32) X(f16) X(bf16) X(q4_0) X(q4_1) X(q5_0) X(q5_1) X(q8_0) \
-    X(q2_K) X(q3_K) X(q4_K) X(q5_K) X(q6_K) X(iq4_nl) X(iq4_xs)
+/* ======================================================================
+ * The per-type list: one row per supported type. Adding a type is one row
+ * here plus the functions the row names; everything keyed by type that is
+ * not a SIMD kernel or a packed/interleaved layout is generated from it.
+ *
+ *   X(t, T, block_size, block_type, VT, quant, dot, act, kv)
+ *     t / T       lower / upper name: LF_TYPE_T, "t", and the functions
+ *                 t_to_float (formats.c, static), lf_quantize_row_t_ref
+ *                 (quantize.c) and, if dot, lf_vec_dot_t_ref (vecdot_ref.c)
+ *     block_size  elements per block; block_type: one block (sizeof = bytes)
+ *     VT          the activation type of its dot (LF_TYPE_VT), as GGML
+ *                 pairs them
+ *     quant       1 = a block format, 0 = a float type (f32, f16, bf16)
+ *     dot         1 = a weight type with a reference dot against VT;
+ *                 0 = activation-only (q8_1, q8_K)
+ *     act         1 = some dot's VT: the kernel sets carry an activation
+ *                 quantizer for it
+ *     kv          1 = a KV-cache type: the kernel sets carry kv_dot and
+ *                 kv_axpy for it (kv_dot_t_ref / kv_axpy_t_ref, dispatch.c)
+ * ==================================================================== */
+#define LF_TYPE_LIST(X)                                                        \
+    /* t       T       block_size  block_type        VT    q  dot act kv */   \
+    X(f32,    F32,    1,          float,            F32,  0, 1, 1, 1)          \
+    X(f16,    F16,    1,          lf_half,          F16,  0, 1, 1, 1)          \
+    X(bf16,   BF16,   1,          lf_bf16,          BF16, 0, 1, 1, 0)          \
+    X(q4_0,   Q4_0,   LF_QK4_0,   lf_block_q4_0,    Q8_0, 1, 1, 0, 0)          \
+    X(q4_1,   Q4_1,   LF_QK4_1,   lf_block_q4_1,    Q8_1, 1, 1, 0, 0)          \
+    X(q5_0,   Q5_0,   LF_QK5_0,   lf_block_q5_0,    Q8_0, 1, 1, 0, 0)          \
+    X(q5_1,   Q5_1,   LF_QK5_1,   lf_block_q5_1,    Q8_1, 1, 1, 0, 0)          \
+    X(q8_0,   Q8_0,   LF_QK8_0,   lf_block_q8_0,    Q8_0, 1, 1, 1, 1)          \
+    X(q8_1,   Q8_1,   LF_QK8_1,   lf_block_q8_1,    Q8_1, 1, 0, 1, 0)          \
+    X(q2_K,   Q2_K,   LF_QK_K,    lf_block_q2_K,    Q8_K, 1, 1, 0, 0)          \
+    X(q3_K,   Q3_K,   LF_QK_K,    lf_block_q3_K,    Q8_K, 1, 1, 0, 0)          \
+    X(q4_K,   Q4_K,   LF_QK_K,    lf_block_q4_K,    Q8_K, 1, 1, 0, 0)          \
+    X(q5_K,   Q5_K,   LF_QK_K,    lf_block_q5_K,    Q8_K, 1, 1, 0, 0)          \
+    X(q6_K,   Q6_K,   LF_QK_K,    lf_block_q6_K,    Q8_K, 1, 1, 0, 0)          \
+    X(q8_K,   Q8_K,   LF_QK_K,    lf_block_q8_K,    Q8_K, 1, 0, 1, 0)          \
+    X(iq4_nl, IQ4_NL, LF_QK4_NL,  lf_block_iq4_nl,  Q8_0, 1, 1, 0, 0)          \
+    X(iq4_xs, IQ4_XS, LF_QK_K,    lf_block_iq4_xs,  Q8_K, 1, 1, 0, 0)
 
-#define LF_DECL_VEC_DOT_REF_(t) \
-    void lf_vec_dot_##t##_ref(int n, float *s, const void *x, const void *y);
-LF_VEC_DOT_REF_LIST(LF_DECL_VEC_DOT_REF_)
+/* Row filters: LF_IF(flag, x) is x when flag is 1, nothing when 0;
+ * LF_PICK(flag, a, b) is a or b. */
+#define LF_IF_1(...) __VA_ARGS__
+#define LF_IF_0(...)
+#define LF_IF(flag, ...) LF_IF_##flag(__VA_ARGS__)
+#define LF_PICK_1(a, b) a
+#define LF_PICK_0(a, b) b
+#define LF_PICK(flag, a, b) LF_PICK_##flag(a, b)
+
+/* The scalar reference dot products (kernels/vecdot_ref.c), the vec_dot of
+ * each trait entry with dot = 1. */
+#define LF_DECL_VEC_DOT_REF_(t, T, bs, blk, VT, q, dot, act, kv) \
+    LF_IF(dot, void lf_vec_dot_##t##_ref(int n, float *s, const void *x, const void *y);)
+LF_TYPE_LIST(LF_DECL_VEC_DOT_REF_)
 #undef LF_DECL_VEC_DOT_REF_
 
 /* Reference row quantizers (kernels/quantize.c), the from_float of each
  * trait entry: n floats of x into n / block_size blocks at y. The
- * activation formats (q8_0, q8_1, q8_K) are the scalar twins of the SIMD
+ * activation formats (act = 1) are the scalar twins of the SIMD
  * activation quantizers. */
-#define LF_QUANTIZE_ROW_LIST(X) \
-    X(f32) X(f16) X(bf16) X(q4_0) X(q4_1) X(q5_0) X(q5_1) X(q8_0) X(q8_1) \
-    X(q2_K) X(q3_K) X(q4_K) X(q5_K) X(q6_K) X(q8_K) X(iq4_nl) X(iq4_xs)
-
-#define LF_DECL_QUANTIZE_ROW_(t) \
+#define LF_DECL_QUANTIZE_ROW_(t, T, bs, blk, VT, q, dot, act, kv) \
     void lf_quantize_row_##t##_ref(const float *x, void *y, int64_t n);
-LF_QUANTIZE_ROW_LIST(LF_DECL_QUANTIZE_ROW_)
+LF_TYPE_LIST(LF_DECL_QUANTIZE_ROW_)
 #undef LF_DECL_QUANTIZE_ROW_
 
 /* ---- K-quant scale fields, decoded as the GGML layout defines them ---- */

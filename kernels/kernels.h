@@ -166,8 +166,9 @@ float lf_bf16_to_float(lf_bf16 h);
 lf_bf16 lf_float_to_bf16(float f);        /* round to nearest even */
 
 /* ======================================================================
- * Type traits: one entry per type, designated initializers, no switches
- * over types elsewhere. Entries with block_size == 0 are unsupported.
+ * Type traits: one entry per type, generated with the scalar kernel set
+ * from one list (LF_TYPE_LIST, kernels/internal.h), no switches over types
+ * elsewhere. Entries with block_size == 0 are unsupported.
  * ==================================================================== */
 /* Dot product of n elements: x a row in the weight type, y in
  * vec_dot_type; *s receives the float result. n is a multiple of the
@@ -195,6 +196,16 @@ const char *lf_type_name(lf_type t);
  * unknown. Named mixes ("Q4_K_M") are lf_mix_parse's. */
 int lf_type_parse(const char *name, lf_type *out);
 bool lf_type_supported(lf_type t);
+/* The float types (f32, f16, bf16): supported and not a block format. The
+ * one test for "float weights" (packed float GEMM, float roofs, float
+ * mixes); false for unsupported and out-of-range types. */
+bool lf_type_is_float(lf_type t);
+/* The KV-cache types (f32, f16, q8_0): those every kernel set has kv_dot /
+ * kv_axpy for, so lf_ctx_new accepts them. lf_kv_type_parse is
+ * lf_type_parse restricted to them: LF_EINVAL for any other name, *out
+ * untouched. */
+bool lf_kv_type_supported(lf_type t);
+int lf_kv_type_parse(const char *name, lf_type *out);
 /* Bytes of a row of n elements; 0 if n is not a multiple of the block. */
 size_t lf_row_size(lf_type t, int64_t n);
 double lf_type_bpw(lf_type t);             /* bits per weight */

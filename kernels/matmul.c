@@ -35,10 +35,6 @@
 
 static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
 
-static bool is_float_type(lf_type t) {
-    return t == LF_TYPE_F32 || t == LF_TYPE_F16 || t == LF_TYPE_BF16;
-}
-
 static bool use_packed(const lf_kernel_set *ks, const lf_mat *w, int64_t n) {
     const lf_gemm_desc *g = lf_gemm_desc_get(w->type);
     return ks->gemm_tile && g && g->u_max <= ks->gemm_u_max && n >= LF_GEMM_MIN_N &&
@@ -46,7 +42,7 @@ static bool use_packed(const lf_kernel_set *ks, const lf_mat *w, int64_t n) {
 }
 
 static bool use_packed_float(const lf_kernel_set *ks, const lf_mat *w, int64_t n) {
-    return ks->gemm_f_tile && is_float_type(w->type) && n >= LF_GEMM_MIN_N &&
+    return ks->gemm_f_tile && lf_type_is_float(w->type) && n >= LF_GEMM_MIN_N &&
            w->cols <= (1 << 24);
 }
 
@@ -75,7 +71,7 @@ size_t lf_matmul_work_size(const lf_mat *w, int64_t n) {
         size += align64(lf_gemm_panel_bytes((int)w->cols, g->chunk));
         if (lf_il_desc_get(w->type))
             size += align64((size_t)LF_GEMM_ROWS * w->row_bytes);
-    } else if (is_float_type(w->type) && n >= LF_GEMM_MIN_N) {
+    } else if (lf_type_is_float(w->type) && n >= LF_GEMM_MIN_N) {
         size += nblk * lf_gemm_f_acts_bytes((int)w->cols);
         size += align64((size_t)w->cols * LF_GEMM_ROWS * sizeof(float));
         if (lf_il_desc_get(w->type))

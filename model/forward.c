@@ -192,7 +192,7 @@ int lf_ctx_new(lf_ctx **out, const lf_model *m, int n_ctx, lf_type kv_type, lf_p
                lf_error *err) {
     *out = NULL;
     const lf_model_params *hp = &m->hp;
-    if (kv_type != LF_TYPE_F32 && kv_type != LF_TYPE_F16 && kv_type != LF_TYPE_Q8_0)
+    if (!lf_kv_type_supported(kv_type))
         return lf_error_set(err, LF_EINVAL, "KV cache type %s: use f32, f16 or q8_0",
                             lf_type_name(kv_type));
     if (n_ctx <= 0)

@@ -161,6 +161,15 @@ int lf_model_synth(lf_model **out, const lf_model_params *hp, lf_mix mix,
                    uint64_t seed, lf_error *err);
 int lf_model_synth_ex(lf_model **out, const lf_model_params *hp, lf_mix mix,
                       uint64_t seed, lf_pool *pool, lf_error *err);
+/* rows × cols weights of type t at dst (lf_row_size(t, cols) bytes a
+ * row), generated as lf_model_synth generates a matrix: valid blocks,
+ * finite fp16 scales, dequantized values ~N(0, sigma) with per-block
+ * jitter; deterministic in seed. For anything that needs realistic weight
+ * bytes without knowing block layouts (the kernel benchmark). LF_EUNSUPP
+ * if t is unsupported or cols not a multiple of its block, LF_ENOMEM.
+ * Thread-safe. */
+int lf_synth_weights(lf_type t, void *dst, int64_t rows, int64_t cols, float sigma,
+                     uint64_t seed, lf_error *err);
 /* Rewrites the matrices the kernels multiply (layer projections, an
  * untied output) into the interleaved layout of the active kernel set, in
  * place (lf_mat_interleave): decoding then streams each group of 4 rows

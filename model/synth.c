@@ -15,6 +15,7 @@
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,183 +88,194 @@ static void pack_q3_scales(uint8_t q[12], const uint8_t s[16]) {
     }
 }
 
-/* One row of ncols elements of type t with dequantized sd ~ sigma.
- * Returns false for types without a direct generator. */
+/* ---- the per-type generator table -------------------------------------
+ * Every block format is generated the same way: its sub-block scales (if
+ * any) drawn in the ranges real quantizers produce, one fp16 scale d per
+ * block from the row's sigma with jitter, an optional fp16 min as a fixed
+ * ratio of d (so that the dequantized values are centred), and the quant
+ * bytes uniformly random. A row says where those fields sit in the block
+ * and how large they are; the order of the draws is part of the row (the
+ * bytes of a seed must not change). Types without a row (the float types,
+ * and any new type until it gets one) are generated as F32 values through
+ * the type's reference quantizer, which is exact for the float types. */
+typedef enum {
+    SUB_NONE,
+    SUB_Q2_K,     /* 16 × (4-bit scale | 4-bit min), equal, 8..15 */
+    SUB_Q3_K,     /* 16 six-bit scales 16..31 (+32), pack_q3_scales */
+    SUB_K4,       /* 8 six-bit (scale 32..63, min = scale ± 2), pack_k4_scales */
+    SUB_Q6_K,     /* 16 int8 scales 64..127 */
+    SUB_IQ4_XS,   /* 8 six-bit scales 8..31 (+32) in scales_l / scales_h */
+} sub_kind;
+
+typedef struct byte_span { uint16_t off, len; } byte_span;
+
+typedef struct synth_desc {
+    float level_sd;          /* sd of the quant levels; 0 = the IQ4_NL table's */
+    float scale_mean;        /* typical sub-block scale (1 without sub-scales):
+                              * d = sigma · jitter / (scale_mean · level_sd) */
+    uint16_t d_off;          /* the fp16 d */
+    int16_t m_off;           /* the fp16 min / dmin, -1 = none */
+    float m_ratio;           /* min = m_ratio · d */
+    sub_kind sub;
+    uint16_t sub_off;        /* the sub-block scales */
+    bool sub_first;          /* sub-scales drawn before d (else after) */
+    byte_span quants[2];     /* random quant bytes, filled in this order */
+    bool no_i8_min;          /* int8 quants: -128 becomes -127 */
+} synth_desc;
+
+#define SPAN(T, f) {offsetof(T, f), sizeof(((T *)0)->f)}
+
+static const synth_desc synth_descs[LF_TYPE_COUNT] = {
+    [LF_TYPE_Q4_0] = {.level_sd = SD16, .scale_mean = 1, .d_off = offsetof(lf_block_q4_0, d),
+                      .m_off = -1, .quants = {SPAN(lf_block_q4_0, qs)}},
+    [LF_TYPE_Q4_1] = {.level_sd = SD16, .scale_mean = 1, .d_off = offsetof(lf_block_q4_1, d),
+                      .m_off = offsetof(lf_block_q4_1, m), .m_ratio = -7.5f,
+                      .quants = {SPAN(lf_block_q4_1, qs)}},
+    [LF_TYPE_Q5_0] = {.level_sd = SD32, .scale_mean = 1, .d_off = offsetof(lf_block_q5_0, d),
+                      .m_off = -1, .quants = {SPAN(lf_block_q5_0, qh), SPAN(lf_block_q5_0, qs)}},
+    [LF_TYPE_Q5_1] = {.level_sd = SD32, .scale_mean = 1, .d_off = offsetof(lf_block_q5_1, d),
+                      .m_off = offsetof(lf_block_q5_1, m), .m_ratio = -15.5f,
+                      .quants = {SPAN(lf_block_q5_1, qh), SPAN(lf_block_q5_1, qs)}},
+    [LF_TYPE_Q8_0] = {.level_sd = SD_I8, .scale_mean = 1, .d_off = offsetof(lf_block_q8_0, d),
+                      .m_off = -1, .quants = {SPAN(lf_block_q8_0, qs)}, .no_i8_min = true},
+    [LF_TYPE_IQ4_NL] = {.level_sd = 0, .scale_mean = 1, .d_off = offsetof(lf_block_iq4_nl, d),
+                        .m_off = -1, .quants = {SPAN(lf_block_iq4_nl, qs)}},
+    /* value = d·sc·q − dmin·m with m = sc and dmin = 1.5·d: centred */
+    [LF_TYPE_Q2_K] = {.level_sd = SD4, .scale_mean = 11.5f, .d_off = offsetof(lf_block_q2_K, d),
+                      .m_off = offsetof(lf_block_q2_K, dmin), .m_ratio = 1.5f, .sub = SUB_Q2_K,
+                      .sub_off = offsetof(lf_block_q2_K, scales),
+                      .quants = {SPAN(lf_block_q2_K, qs)}},
+    [LF_TYPE_Q3_K] = {.level_sd = SD8, .scale_mean = 23.5f, .d_off = offsetof(lf_block_q3_K, d),
+                      .m_off = -1, .sub = SUB_Q3_K, .sub_off = offsetof(lf_block_q3_K, scales),
+                      .sub_first = true,
+                      .quants = {SPAN(lf_block_q3_K, hmask), SPAN(lf_block_q3_K, qs)}},
+    [LF_TYPE_Q4_K] = {.level_sd = SD16, .scale_mean = 47.5f, .d_off = offsetof(lf_block_q4_K, d),
+                      .m_off = offsetof(lf_block_q4_K, dmin), .m_ratio = 7.5f, .sub = SUB_K4,
+                      .sub_off = offsetof(lf_block_q4_K, scales), .sub_first = true,
+                      .quants = {SPAN(lf_block_q4_K, qs)}},
+    [LF_TYPE_Q5_K] = {.level_sd = SD32, .scale_mean = 47.5f, .d_off = offsetof(lf_block_q5_K, d),
+                      .m_off = offsetof(lf_block_q5_K, dmin), .m_ratio = 15.5f, .sub = SUB_K4,
+                      .sub_off = offsetof(lf_block_q5_K, scales), .sub_first = true,
+                      .quants = {SPAN(lf_block_q5_K, qh), SPAN(lf_block_q5_K, qs)}},
+    [LF_TYPE_Q6_K] = {.level_sd = SD64, .scale_mean = 95.5f, .d_off = offsetof(lf_block_q6_K, d),
+                      .m_off = -1, .sub = SUB_Q6_K, .sub_off = offsetof(lf_block_q6_K, scales),
+                      .sub_first = true,
+                      .quants = {SPAN(lf_block_q6_K, ql), SPAN(lf_block_q6_K, qh)}},
+    [LF_TYPE_IQ4_XS] = {.level_sd = 0, .scale_mean = 19.5f, .d_off = offsetof(lf_block_iq4_xs, d),
+                        .m_off = -1, .sub = SUB_IQ4_XS, .sub_off = 0, .sub_first = true,
+                        .quants = {SPAN(lf_block_iq4_xs, qs)}},
+};
+
+#undef SPAN
+
+/* Draws the sub-block scales of one block (blk) as the row describes. */
+static void draw_sub_scales(const synth_desc *sd, uint8_t *blk, lf_rng *r) {
+    uint8_t *q = blk + sd->sub_off;
+    switch (sd->sub) {
+    case SUB_NONE:
+        break;
+    case SUB_Q2_K:
+        for (int j = 0; j < LF_QK_K / 16; j++) {
+            int sc = rand_int(r, 8, 15);
+            q[j] = (uint8_t)(sc | (sc << 4));
+        }
+        break;
+    case SUB_Q3_K: {
+        uint8_t s[16];
+        for (int j = 0; j < 16; j++)
+            s[j] = (uint8_t)(32 + rand_int(r, 16, 31));   /* stored with +32 */
+        pack_q3_scales(q, s);
+        break;
+    }
+    case SUB_K4: {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) {
+            sc[j] = (uint8_t)rand_int(r, 32, 63);
+            int m = sc[j] + rand_int(r, -2, 2);
+            mn[j] = (uint8_t)(m > 63 ? 63 : m);
+        }
+        pack_k4_scales(q, sc, mn);
+        break;
+    }
+    case SUB_Q6_K:
+        for (int j = 0; j < LF_QK_K / 16; j++)
+            q[j] = (uint8_t)(int8_t)rand_int(r, 64, 127);
+        break;
+    case SUB_IQ4_XS: {
+        lf_block_iq4_xs *b = (lf_block_iq4_xs *)blk;
+        b->scales_h = 0;
+        memset(b->scales_l, 0, sizeof b->scales_l);
+        for (int ib = 0; ib < 8; ib++) {
+            int ls = 32 + rand_int(r, 8, 31);           /* stored with +32 */
+            b->scales_l[ib / 2] |= (uint8_t)((ls & 0xF) << (4 * (ib % 2)));
+            b->scales_h |= (uint16_t)((ls >> 4) << (2 * ib));
+        }
+        break;
+    }
+    }
+}
+
+static void put_half(uint8_t *p, float f) {
+    lf_half h = lf_float_to_half(f);
+    memcpy(p, &h, sizeof h);
+}
+
+/* nblocks blocks of a type with a row in synth_descs, dequantized sd ~ sigma. */
+static void gen_blocks(const synth_desc *sd, size_t type_size, uint8_t *p, int64_t nblocks,
+                       float sigma, lf_rng *r) {
+    const float div = sd->scale_mean * (sd->level_sd > 0 ? sd->level_sd : iq4nl_sd());
+    for (int64_t i = 0; i < nblocks; i++) {
+        uint8_t *blk = p + (size_t)i * type_size;
+        if (sd->sub_first)
+            draw_sub_scales(sd, blk, r);
+        float d = sigma * jitter(r) / div;
+        put_half(blk + sd->d_off, d);
+        if (sd->m_off >= 0)
+            put_half(blk + sd->m_off, sd->m_ratio * d);
+        if (!sd->sub_first)
+            draw_sub_scales(sd, blk, r);
+        for (int k = 0; k < 2 && sd->quants[k].len; k++)
+            fill_bytes(r, blk + sd->quants[k].off, sd->quants[k].len);
+        if (sd->no_i8_min)   /* quantizers never emit -128 */
+            for (int k = 0; k < sd->quants[0].len; k++)
+                if (blk[sd->quants[0].off + k] == 0x80)
+                    blk[sd->quants[0].off + k] = 0x81;
+    }
+}
+
+/* One row of ncols elements of type t with dequantized sd ~ sigma; tmp
+ * holds ncols floats. Returns false for unsupported types. */
 static bool gen_row(lf_type t, void *dst, int64_t ncols, float sigma, lf_rng *r, float *tmp) {
-    uint8_t *p = dst;
-    switch (t) {
-    case LF_TYPE_F32: {
-        float *f = dst;
-        for (int64_t i = 0; i < ncols; i++)
-            f[i] = sigma * lf_rng_normalf(r);
+    const lf_type_traits *tr = lf_type_traits_get(t);
+    if (tr->block_size == 0 || !tr->from_float)
+        return false;
+    const synth_desc *sd = &synth_descs[t];
+    if (sd->scale_mean > 0) {   /* the type has a row */
+        gen_blocks(sd, tr->type_size, dst, ncols / tr->block_size, sigma, r);
         return true;
     }
-    case LF_TYPE_F16: {
-        lf_half *h = dst;
-        for (int64_t i = 0; i < ncols; i++)
-            h[i] = lf_float_to_half(sigma * lf_rng_normalf(r));
-        return true;
-    }
-    case LF_TYPE_BF16: {
-        lf_bf16 *h = dst;
-        for (int64_t i = 0; i < ncols; i++)
-            h[i] = lf_float_to_bf16(sigma * lf_rng_normalf(r));
-        return true;
-    }
-    case LF_TYPE_Q8_0: {
-        lf_block_q8_0 *b = dst;
-        for (int64_t i = 0; i < ncols / LF_QK8_0; i++) {
-            b[i].d = lf_float_to_half(sigma * jitter(r) / SD_I8);
-            fill_bytes(r, (uint8_t *)b[i].qs, LF_QK8_0);
-            for (int k = 0; k < LF_QK8_0; k++)   /* quantizers never emit -128 */
-                if (b[i].qs[k] == -128)
-                    b[i].qs[k] = -127;
-        }
-        return true;
-    }
-    case LF_TYPE_Q4_0: {
-        lf_block_q4_0 *b = dst;
-        for (int64_t i = 0; i < ncols / LF_QK4_0; i++) {
-            b[i].d = lf_float_to_half(sigma * jitter(r) / SD16);
-            fill_bytes(r, b[i].qs, sizeof b[i].qs);
-        }
-        return true;
-    }
-    case LF_TYPE_Q4_1: {
-        lf_block_q4_1 *b = dst;
-        for (int64_t i = 0; i < ncols / LF_QK4_1; i++) {
-            float d = sigma * jitter(r) / SD16;
-            b[i].d = lf_float_to_half(d);
-            b[i].m = lf_float_to_half(-7.5f * d);
-            fill_bytes(r, b[i].qs, sizeof b[i].qs);
-        }
-        return true;
-    }
-    case LF_TYPE_Q5_0: {
-        lf_block_q5_0 *b = dst;
-        for (int64_t i = 0; i < ncols / LF_QK5_0; i++) {
-            b[i].d = lf_float_to_half(sigma * jitter(r) / SD32);
-            fill_bytes(r, b[i].qh, sizeof b[i].qh);
-            fill_bytes(r, b[i].qs, sizeof b[i].qs);
-        }
-        return true;
-    }
-    case LF_TYPE_Q5_1: {
-        lf_block_q5_1 *b = dst;
-        for (int64_t i = 0; i < ncols / LF_QK5_1; i++) {
-            float d = sigma * jitter(r) / SD32;
-            b[i].d = lf_float_to_half(d);
-            b[i].m = lf_float_to_half(-15.5f * d);
-            fill_bytes(r, b[i].qh, sizeof b[i].qh);
-            fill_bytes(r, b[i].qs, sizeof b[i].qs);
-        }
-        return true;
-    }
-    case LF_TYPE_IQ4_NL: {
-        lf_block_iq4_nl *b = dst;
-        float sd = iq4nl_sd();
-        for (int64_t i = 0; i < ncols / LF_QK4_NL; i++) {
-            b[i].d = lf_float_to_half(sigma * jitter(r) / sd);
-            fill_bytes(r, b[i].qs, sizeof b[i].qs);
-        }
-        return true;
-    }
-    case LF_TYPE_Q2_K: {
-        /* value = d·sc·q − dmin·m with m = sc and dmin = 1.5·d: centred */
-        lf_block_q2_K *b = dst;
-        for (int64_t i = 0; i < ncols / LF_QK_K; i++) {
-            float d = sigma * jitter(r) / (11.5f * SD4);
-            b[i].d = lf_float_to_half(d);
-            b[i].dmin = lf_float_to_half(1.5f * d);
-            for (int j = 0; j < LF_QK_K / 16; j++) {
-                int sc = rand_int(r, 8, 15);
-                b[i].scales[j] = (uint8_t)(sc | (sc << 4));
-            }
-            fill_bytes(r, b[i].qs, sizeof b[i].qs);
-        }
-        return true;
-    }
-    case LF_TYPE_Q3_K: {
-        lf_block_q3_K *b = dst;
-        for (int64_t i = 0; i < ncols / LF_QK_K; i++) {
-            uint8_t s[16];
-            for (int j = 0; j < 16; j++)
-                s[j] = (uint8_t)(32 + rand_int(r, 16, 31));   /* stored with +32 */
-            pack_q3_scales(b[i].scales, s);
-            b[i].d = lf_float_to_half(sigma * jitter(r) / (23.5f * SD8));
-            fill_bytes(r, b[i].hmask, sizeof b[i].hmask);
-            fill_bytes(r, b[i].qs, sizeof b[i].qs);
-        }
-        return true;
-    }
-    case LF_TYPE_Q4_K:
-    case LF_TYPE_Q5_K: {
-        bool five = t == LF_TYPE_Q5_K;
-        float sd = five ? SD32 : SD16, mid = five ? 15.5f : 7.5f;
-        size_t bs = five ? sizeof(lf_block_q5_K) : sizeof(lf_block_q4_K);
-        for (int64_t i = 0; i < ncols / LF_QK_K; i++) {
-            uint8_t *blk = p + (size_t)i * bs;
-            uint8_t sc[8], mn[8];
-            for (int j = 0; j < 8; j++) {
-                sc[j] = (uint8_t)rand_int(r, 32, 63);
-                int m = sc[j] + rand_int(r, -2, 2);
-                mn[j] = (uint8_t)(m > 63 ? 63 : m);
-            }
-            float d = sigma * jitter(r) / (47.5f * sd);
-            lf_half hd = lf_float_to_half(d), hm = lf_float_to_half(mid * d);
-            if (five) {
-                lf_block_q5_K *q = (lf_block_q5_K *)blk;
-                q->d = hd;
-                q->dmin = hm;
-                pack_k4_scales(q->scales, sc, mn);
-                fill_bytes(r, q->qh, sizeof q->qh);
-                fill_bytes(r, q->qs, sizeof q->qs);
-            } else {
-                lf_block_q4_K *q = (lf_block_q4_K *)blk;
-                q->d = hd;
-                q->dmin = hm;
-                pack_k4_scales(q->scales, sc, mn);
-                fill_bytes(r, q->qs, sizeof q->qs);
-            }
-        }
-        return true;
-    }
-    case LF_TYPE_Q6_K: {
-        lf_block_q6_K *b = dst;
-        for (int64_t i = 0; i < ncols / LF_QK_K; i++) {
-            for (int j = 0; j < LF_QK_K / 16; j++)
-                b[i].scales[j] = (int8_t)rand_int(r, 64, 127);
-            b[i].d = lf_float_to_half(sigma * jitter(r) / (95.5f * SD64));
-            fill_bytes(r, b[i].ql, sizeof b[i].ql);
-            fill_bytes(r, b[i].qh, sizeof b[i].qh);
-        }
-        return true;
-    }
-    case LF_TYPE_IQ4_XS: {
-        lf_block_iq4_xs *b = dst;
-        float sd = iq4nl_sd();
-        for (int64_t i = 0; i < ncols / LF_QK_K; i++) {
-            b[i].scales_h = 0;
-            memset(b[i].scales_l, 0, sizeof b[i].scales_l);
-            for (int ib = 0; ib < 8; ib++) {
-                int ls = 32 + rand_int(r, 8, 31);           /* stored with +32 */
-                b[i].scales_l[ib / 2] |= (uint8_t)((ls & 0xF) << (4 * (ib % 2)));
-                b[i].scales_h |= (uint16_t)((ls >> 4) << (2 * ib));
-            }
-            b[i].d = lf_float_to_half(sigma * jitter(r) / (19.5f * sd));
-            fill_bytes(r, b[i].qs, sizeof b[i].qs);
-        }
-        return true;
-    }
-    default:
-        /* any other supported type: F32 row through the reference quantizer */
-        if (!tmp)
-            return false;
-        for (int64_t i = 0; i < ncols; i++)
-            tmp[i] = sigma * lf_rng_normalf(r);
-        lf_quantize(t, tmp, dst, 1, ncols);
-        return true;
-    }
+    /* no row: F32 values through the reference quantizer */
+    for (int64_t i = 0; i < ncols; i++)
+        tmp[i] = sigma * lf_rng_normalf(r);
+    lf_quantize(t, tmp, dst, 1, ncols);
+    return true;
+}
+
+int lf_synth_weights(lf_type t, void *dst, int64_t rows, int64_t cols, float sigma,
+                     uint64_t seed, lf_error *err) {
+    size_t rb = lf_row_size(t, cols);
+    if (rb == 0 || rows < 0)
+        return lf_error_set(err, LF_EUNSUPP, "synth: %s cannot hold rows of %lld columns",
+                            lf_type_name(t), (long long)cols);
+    float *tmp = malloc((size_t)cols * sizeof(float));
+    if (!tmp)
+        return lf_error_set(err, LF_ENOMEM, "synth: out of memory");
+    lf_rng r;
+    lf_rng_seed(&r, seed);
+    for (int64_t row = 0; row < rows; row++)
+        gen_row(t, (char *)dst + (size_t)row * rb, cols, sigma, &r, tmp);
+    free(tmp);
+    return 0;
 }
 
 /* ---- tensor plan -------------------------------------------------------- */

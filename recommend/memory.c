@@ -146,7 +146,11 @@ int lf_rec_memory_estimate(const lf_catalog_model *m, lf_mix mix, int64_t n_ctx,
     out->compute = lf_rec_compute_bytes(m, n_ctx);
     /* Runtime: thread stacks, vocabulary, allocator slack and page-table
      * cost of the mapping — a fixed 64 MiB plus 1% of the weights. */
-    out->overhead = (64ull << 20) + out->weights / 100;
+    out->overhead = lf_rec_overhead_bytes(out->weights);
     out->total = out->weights + out->kv_cache + out->adapters + out->compute + out->overhead;
     return 0;
+}
+
+uint64_t lf_rec_overhead_bytes(uint64_t weights) {
+    return (64ull << 20) + weights / 100;
 }

@@ -95,12 +95,6 @@ static const lf_catalog_model *catalog_model(const lf_catalog *cat, const lf_res
     return NULL;
 }
 
-/* Numeric field of the result's extra JSON, NAN if absent. */
-static double extra_num(const json_t *o, const char *key) {
-    json_t *v = o ? json_object_get(o, key) : NULL;
-    return v && json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 int lf_rec_observation_from_result(const lf_catalog *cat, const lf_device *d,
                                    const lf_result *r, const char *isa,
                                    lf_rec_observation *out) {
@@ -139,12 +133,7 @@ int lf_rec_observation_from_result(const lf_catalog *cat, const lf_device *d,
         out->params = mem.matmul_params;
         out->kv_bytes = r->kind == LF_TEST_TG ? lf_rec_kv_bytes(m, depth, kv) : 0;
     } else {
-        json_t *x = r->extra[0] ? json_loads(r->extra, 0, NULL) : NULL;
-        double wb = extra_num(x, "weight_bytes"), params = extra_num(x, "params"),
-               kvb = extra_num(x, "kv_bytes");
-        if (isnan(params))
-            params = extra_num(x, "n_params");
-        json_decref(x);
+        double wb = r->weight_bytes, params = r->n_params, kvb = r->kv_bytes;
         if (r->kind == LF_TEST_TG && !(wb > 0) && r->bytes_per_token > 0) {
             wb = r->bytes_per_token;   /* weights and KV together */
             kvb = 0;
@@ -283,58 +272,6 @@ fail:
     free(o);
     free(first);
     free(used);
-    return rc;
-}
-
-int lf_rec_device_current(lf_store *st, lf_device *out, char *note, size_t note_size,
-                          lf_error *err) {
-    char dummy[8];
-    if (!note) {
-        note = dummy;
-        note_size = sizeof dummy;
-    }
-    note[0] = '\0';
-    lf_probe_opts po = lf_probe_opts_default();
-    po.quick = true;
-    int rc = lf_probe_device(out, &po, err);
-    if (rc < 0)
-        return rc;
-    /* The stored profile of the same id holds the measurements of the last
-     * full probe (the bench stores it); identity and limits stay live. */
-    char *json = NULL;
-    lf_device *stored = st ? malloc(sizeof *stored) : NULL;
-    if (stored && lf_store_device_get(st, out->id, NULL, 0, &json, NULL) == 0 &&
-        lf_device_from_json(stored, json, NULL) == 0 && stored->bandwidth.measured) {
-        out->bandwidth = stored->bandwidth;
-        if (stored->compute.measured)
-            out->compute = stored->compute;
-        snprintf(note, note_size, "bandwidth and compute from the stored profile of %s",
-                 out->slug);
-    }
-    free(json);
-    bool cached = out->bandwidth.measured;
-    if (!cached) {
-        /* The full measurement (with the thread curve) once; it is cached
-         * in the store for the next call. */
-        if ((rc = lf_probe_bandwidth(out->limits.usable_threads, false, &out->bandwidth, err)) < 0)
-            goto done;
-    }
-    if (!out->compute.measured &&
-        (rc = lf_probe_compute(out->limits.usable_threads, true, &out->compute, err)) < 0)
-        goto done;
-    out->quick = false;
-    if (!cached) {
-        snprintf(note, note_size, "bandwidth and compute measured now");
-        char *pj = NULL;
-        if (st && !lf_store_readonly(st) && lf_device_to_json(out, &pj, NULL) == 0 &&
-            lf_store_device_put(st, out->id, out->slug, pj, NULL) == 0)
-            snprintf(note, note_size, "bandwidth and compute measured now (stored in %s)",
-                     lf_store_path(st));
-        free(pj);
-    }
-    rc = 0;
-done:
-    free(stored);
     return rc;
 }
 

@@ -304,16 +304,47 @@ void lf_rec_result_free(lf_rec_result *r);
 /* The quality formula, exposed for reports and sweep: score × exp(−kld). */
 double lf_rec_quality(double score, double kld);
 
+/* ---- the fit rules, for candidates that are not catalog rows ------------
+ * lf_rec_recommend judges catalog model × mix; `sweep` judges GGUF files
+ * with measured sizes and KLDs. Both go through these, so the reasons and
+ * the ranking cannot drift apart. */
+
+/* One configuration's figures as the constraints judge them. */
+typedef struct lf_rec_fit_input {
+    int n_ctx_max;             /* the model's trained context, tokens */
+    double kld;                /* mean KLD of the quant; NAN: unknown, not judged */
+    double quality;            /* score after loss; NAN: unknown, not judged */
+    uint64_t mem_total;        /* bytes the configuration needs */
+    uint64_t budget;           /* usable × memory_fraction, bytes */
+    double tg;                 /* decode tokens/s at the full context */
+    double ttft_s;             /* time to first token, s; NAN: unknown */
+    bool ttft_unknown_fails;   /* an unknown ttft fails a max_ttft_s limit */
+} lf_rec_fit_input;
+
+/* Appends to reason (a NUL-terminated buffer of size bytes, "a; b" style)
+ * every constraint of k that f fails: context, KLD, quality, memory,
+ * decode speed, time to first token. Returns true when none failed. */
+bool lf_rec_fit_check(const lf_rec_fit_input *f, const lf_rec_constraints *k, char *reason,
+                      size_t size);
+/* The runtime's own memory next to the weights: 64 MiB + 1% of them. */
+uint64_t lf_rec_overhead_bytes(uint64_t weights);
+/* Order of fitting candidates: higher quality first (differences under
+ * 0.01 are ties; NAN counts as 0), then the faster decoder. Negative when
+ * a ranks before b, positive after, 0 for a tie. */
+int lf_rec_rank_cmp(double quality_a, double tg_a, double quality_b, double tg_b);
+
 /* ---- glue: the probed device and the results store (observe.c) ----------
  * The core above takes plain arrays; these fill them from what localfit
  * measured: a device profile (probes) becomes a target, stored pp/tg results
  * of catalog models (store) become observations. Each observation gets the
  * bandwidth the device reaches with the thread count the result was measured
  * at (the probe's scaling curve), so a one-thread run is not judged against
- * the all-thread roof.
+ * the all-thread roof. They only read: the profile is the caller's (the
+ * CLI gets it from lf_device_current) or stored (lf_rec_device_find);
+ * nothing here probes, measures or writes.
  *
  *     lf_device dev; char note[256];
- *     lf_rec_device_current(st, &dev, note, sizeof note, &err);   // probe + cache
+ *     lf_device_current(st, &o, &dev, ...);   // bench/bench.h: probe + stored figures
  *     lf_rec_target t;  lf_rec_target_from_device(&t, &dev, &err);
  *     lf_rec_observation *obs; int n;
  *     lf_rec_observations_load(st, cat, &dev, &obs, &n, NULL, &err);  // free(obs)
@@ -336,7 +367,7 @@ double lf_rec_device_bandwidth(const struct lf_device *d, int threads);
  * with adapters, another backend (llama-bench GPU rows), a kernel ISA other
  * than isa (a level name; NULL or "" accepts any), an unknown quant, or a
  * model that is neither in the catalog nor carries its byte and parameter
- * counts (result extra JSON keys "weight_bytes", "params", "kv_bytes"), or
+ * counts (lf_result weight_bytes, n_params, kv_bytes), or
  * one whose weights fit in twice d's last-level cache (it runs from the
  * cache: its speed says nothing about models that stream from memory).
  * A prompt processed at depth is left out too (the prefill model has no
@@ -361,15 +392,6 @@ int lf_rec_observation_from_result(const lf_catalog *cat, const struct lf_device
 int lf_rec_observations_load(struct lf_store *st, const lf_catalog *cat,
                              const struct lf_device *d, lf_rec_observation **out, int *n,
                              struct lf_result **src, lf_error *err);
-
-/* This machine now: a quick probe (identity, limits, no microbenchmarks),
- * completed with the bandwidth and compute measured in the profile stored
- * for the same device id, or, when none is stored, by running the quick
- * bandwidth and compute probes here (then storing the profile, if st is
- * writable, so the next call reuses it). st may be NULL. note (may be NULL)
- * says where the measurements came from. Fails only if probing fails. */
-int lf_rec_device_current(struct lf_store *st, struct lf_device *out, char *note,
-                          size_t note_size, lf_error *err);
 
 /* A stored device by id, unique id prefix or slug (as `runs list` shows
  * it). LF_ENOTFOUND (message lists the stored devices) or LF_EINVAL

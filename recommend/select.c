@@ -15,6 +15,8 @@
  *
  * Constraints reject; each failed one adds its reason. Among what fits the
  * highest quality wins, ties (within 0.01) go to the faster decoder. The
+ * rules and the order are exported (lf_rec_fit_check, lf_rec_rank_cmp) so
+ * `sweep`, which judges GGUF files rather than catalog rows, uses the same. The
  * Pareto front is the set of fitting candidates no other fitting candidate
  * beats on quality, decode speed and memory at once.
  */
@@ -57,18 +59,57 @@ static bool in_list(const char *list, const char *item, bool prefix) {
     return false;
 }
 
-static void add_reason(lf_rec_candidate *c, const char *fmt, ...) {
-    size_t l = strlen(c->reason);
-    if (l + 3 >= sizeof c->reason)
+static void add_reason(char *reason, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void add_reason(char *reason, size_t size, const char *fmt, ...) {
+    size_t l = strlen(reason);
+    if (l + 3 >= size)
         return;
     if (l) {
-        strcpy(c->reason + l, "; ");
+        strcpy(reason + l, "; ");
         l += 2;
     }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->reason + l, sizeof c->reason - l, fmt, ap);
+    vsnprintf(reason + l, size - l, fmt, ap);
     va_end(ap);
+}
+
+bool lf_rec_fit_check(const lf_rec_fit_input *f, const lf_rec_constraints *k, char *reason,
+                      size_t size) {
+    size_t before = strlen(reason);
+    char a[32], b[32];
+    if (k->context > f->n_ctx_max)
+        add_reason(reason, size, "context %lld > model max %d", (long long)k->context, f->n_ctx_max);
+    if (k->max_kld > 0 && !isnan(f->kld) && f->kld > k->max_kld)
+        add_reason(reason, size, "KLD %.4g > %.4g", f->kld, k->max_kld);
+    if (k->min_quality > 0 && !isnan(f->quality) && f->quality < k->min_quality)
+        add_reason(reason, size, "quality %.1f < %.1f", f->quality, k->min_quality);
+    if (f->mem_total > f->budget)
+        add_reason(reason, size, "needs %s > %s usable",
+                   lf_format_bytes(a, sizeof a, (double)f->mem_total),
+                   lf_format_bytes(b, sizeof b, (double)f->budget));
+    if (k->min_tps > 0 && f->tg < k->min_tps)
+        add_reason(reason, size, "tg %.1f tok/s < %g at %lld ctx", f->tg, k->min_tps,
+                   (long long)k->context);
+    if (k->max_ttft_s > 0) {
+        if (isnan(f->ttft_s)) {
+            if (f->ttft_unknown_fails)
+                add_reason(reason, size, "ttft unknown (no compute peak)");
+        } else if (f->ttft_s > k->max_ttft_s) {
+            add_reason(reason, size, "ttft %.2f s > %g s", f->ttft_s, k->max_ttft_s);
+        }
+    }
+    return strlen(reason) == before;
+}
+
+int lf_rec_rank_cmp(double quality_a, double tg_a, double quality_b, double tg_b) {
+    double dq = (isnan(quality_a) ? 0 : quality_a) - (isnan(quality_b) ? 0 : quality_b);
+    if (fabs(dq) >= 0.01)
+        return dq > 0 ? -1 : 1;
+    if (tg_a != tg_b)
+        return tg_a > tg_b ? -1 : 1;
+    return 0;
 }
 
 static int cmp_cand(const void *pa, const void *pb) {
@@ -76,10 +117,9 @@ static int cmp_cand(const void *pa, const void *pb) {
     if (a->fits != b->fits)
         return a->fits ? -1 : 1;
     if (a->fits) {
-        if (fabs(a->quality - b->quality) >= 0.01)
-            return a->quality > b->quality ? -1 : 1;
-        if (a->tg.value != b->tg.value)
-            return a->tg.value > b->tg.value ? -1 : 1;
+        int r = lf_rec_rank_cmp(a->quality, a->tg.value, b->quality, b->tg.value);
+        if (r)
+            return r;
         return a->mem.total < b->mem.total ? -1 : a->mem.total > b->mem.total;
     }
     /* rejected: catalog order, then larger quants first */
@@ -122,29 +162,14 @@ static int evaluate(lf_rec_candidate *c, const lf_rec_target *t, const lf_rec_co
                     ? (double)prompt / c->pp.value + 1.0 / c->tg0.value
                     : NAN;
 
-    char a[32], b[32];
     if (k->licenses && *k->licenses && !in_list(k->licenses, m->license, false))
-        add_reason(c, "license %s not allowed", m->license);
+        add_reason(c->reason, sizeof c->reason, "license %s not allowed", m->license);
     if (k->task && *k->task && !lf_catalog_model_has_task(m, k->task))
-        add_reason(c, "no task '%s' (has %s)", k->task, m->tasks);
-    if (ctx > m->n_ctx)
-        add_reason(c, "context %lld > model max %d", (long long)ctx, m->n_ctx);
-    if (k->max_kld > 0 && c->quant->kld > k->max_kld)
-        add_reason(c, "KLD %.4g > %.4g", c->quant->kld, k->max_kld);
-    if (k->min_quality > 0 && c->quality < k->min_quality)
-        add_reason(c, "quality %.1f < %.1f", c->quality, k->min_quality);
-    if (c->mem.total > c->budget)
-        add_reason(c, "needs %s > %s usable", lf_format_bytes(a, sizeof a, (double)c->mem.total),
-                   lf_format_bytes(b, sizeof b, (double)c->budget));
-    if (k->min_tps > 0 && c->tg.value < k->min_tps)
-        add_reason(c, "tg %.1f tok/s < %g at %lld ctx", c->tg.value, k->min_tps,
-                   (long long)ctx);
-    if (k->max_ttft_s > 0) {
-        if (!c->pp_known)
-            add_reason(c, "ttft unknown (no compute peak)");
-        else if (c->ttft_s > k->max_ttft_s)
-            add_reason(c, "ttft %.2f s > %g s", c->ttft_s, k->max_ttft_s);
-    }
+        add_reason(c->reason, sizeof c->reason, "no task '%s' (has %s)", k->task, m->tasks);
+    lf_rec_fit_input f = {.n_ctx_max = m->n_ctx, .kld = c->quant->kld, .quality = c->quality,
+                    .mem_total = c->mem.total, .budget = c->budget, .tg = c->tg.value,
+                    .ttft_s = c->ttft_s, .ttft_unknown_fails = !c->pp_known};
+    lf_rec_fit_check(&f, k, c->reason, sizeof c->reason);
     c->fits = c->reason[0] == '\0';
     return 0;
 }

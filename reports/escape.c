@@ -1,6 +1,6 @@
 /*
  * Escaping of untrusted text for every place a report puts it: HTML, a
- * markdown table cell, a CSV field, a gnuplot string literal; plus base64
+ * markdown table cell, a CSV field (common's CSV writer), a gnuplot string literal; plus base64
  * for inlined images. All start from one cleaning pass (valid UTF-8, no
  * control or bidi-override characters) so a name cannot break a line-based
  * format, reorder what a reader sees, or carry bytes a parser rejects.
@@ -87,21 +87,16 @@ static void emit_md(rp_buf *b, char c) {
 
 void rp_esc_md(rp_buf *b, const char *s) { walk(b, s, emit_md, 0); }
 
-static void emit_csv(rp_buf *b, char c) {
-    if (c == '"')
-        rp_buf_putc(b, '"');
-    rp_buf_putc(b, c);
-}
+static void put_buf(void *b, const char *s, size_t n) { rp_buf_putn(b, s, n); }
 
+void rp_csv_init(lf_csv *c, rp_buf *b) { lf_csv_init(c, put_buf, b, 9); }
+
+/* common's CSV writer (the one every export uses): quoted only when the
+ * field needs it, with the formula guard. */
 void rp_esc_csv(rp_buf *b, const char *s) {
-    s = rp_str(s);
-    rp_buf_putc(b, '"');
-    /* A field a spreadsheet would evaluate as a formula gets a leading
-     * apostrophe, the usual defence against CSV injection. */
-    if (*s == '=' || *s == '+' || *s == '-' || *s == '@')
-        rp_buf_putc(b, '\'');
-    walk(b, s, emit_csv, 0);
-    rp_buf_putc(b, '"');
+    lf_csv c;
+    rp_csv_init(&c, b);
+    lf_csv_text(&c, s);
 }
 
 static void emit_gp(rp_buf *b, char c) {

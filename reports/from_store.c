@@ -218,7 +218,7 @@ static bool same_config(const lf_result *a, const lf_result *b) {
 }
 
 /* Weight bytes and matmul parameters of a result's model: the catalog's
- * exact counts, else what the bench recorded in the result's extra JSON. */
+ * exact counts, else what the bench recorded with the result. */
 static void model_size(const lf_catalog *cat, const lf_result *r, uint64_t *wbytes,
                        double *params) {
     *wbytes = 0;
@@ -239,17 +239,10 @@ static void model_size(const lf_catalog *cat, const lf_result *r, uint64_t *wbyt
             return;
         }
     }
-    json_t *x = r->extra[0] ? json_loads(r->extra, 0, NULL) : NULL;
-    if (!x)
-        return;
-    json_t *w = json_object_get(x, "weight_bytes"), *p = json_object_get(x, "params");
-    if (!p)
-        p = json_object_get(x, "n_params");
-    if (json_is_number(w) && json_number_value(w) > 0)
-        *wbytes = (uint64_t)json_number_value(w);
-    if (json_is_number(p) && json_number_value(p) > 0)
-        *params = json_number_value(p);
-    json_decref(x);
+    if (r->weight_bytes > 0)
+        *wbytes = (uint64_t)r->weight_bytes;
+    if (r->n_params > 0)
+        *params = r->n_params;
 }
 
 typedef struct run_info {
@@ -599,21 +592,16 @@ out:
     return rc;
 }
 
-/* Resolves the reported device when none is named: this machine if the
- * store knows it, else the device of the newest run. */
-static int default_device(lf_report_bundle *b, lf_store *st, lf_device *out, lf_error *err) {
-    lf_probe_opts po = lf_probe_opts_default();
-    po.quick = true;
-    lf_device *now = malloc(sizeof *now);
-    if (!now)
-        return lf_error_set(err, LF_ENOMEM, "report: out of memory");
+/* Resolves the reported device when none is named: this machine (the
+ * caller's o->this_device id) if the store knows it, else the device of the
+ * newest run. Reads only: the caller probed. */
+static int default_device(lf_report_bundle *b, lf_store *st, const lf_report_store_opts *o,
+                          lf_device *out, lf_error *err) {
     int rc = LF_ENOTFOUND;
-    if (lf_probe_device(now, &po, NULL) == 0 &&
-        lf_rec_device_find(st, now->id, out, NULL) == 0) {
+    if (o->this_device && *o->this_device && lf_rec_device_find(st, o->this_device, out, NULL) == 0) {
         snprintf(b->note, sizeof b->note, "this machine (%s)", out->slug);
         rc = 0;
     }
-    free(now);
     if (rc == 0)
         return 0;
     lf_run *runs = NULL;
@@ -657,7 +645,7 @@ int lf_report_from_store(lf_store *st, const lf_report_store_opts *o, lf_report_
         if ((rc = lf_rec_device_find(st, o->device, &b->slots[0].dev, err)) < 0)
             goto fail;
         snprintf(b->note, sizeof b->note, "device %s", b->slots[0].dev.slug);
-    } else if ((rc = default_device(b, st, &b->slots[0].dev, err)) < 0) {
+    } else if ((rc = default_device(b, st, o, &b->slots[0].dev, err)) < 0) {
         goto fail;
     }
     size_t nd = 1;

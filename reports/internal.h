@@ -37,6 +37,8 @@ char *rp_buf_take(rp_buf *b);
 void rp_esc_html(rp_buf *b, const char *s);
 void rp_esc_md(rp_buf *b, const char *s);
 void rp_esc_csv(rp_buf *b, const char *s);
+/* common's CSV writer into b, numbers with 9 significant digits. */
+void rp_csv_init(lf_csv *c, rp_buf *b);
 void rp_esc_gnuplot(rp_buf *b, const char *s);   /* with the quotes */
 /* Appends s as valid UTF-8 without control characters (newline/tab -> ' '),
  * the form every escaper starts from. */

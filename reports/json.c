@@ -1,8 +1,8 @@
 /*
  * Machine-readable outputs: report.json (schema "localfit.report/1": the
  * input as given, which plots exist and why others do not, and the
- * warnings) built with jansson, and results.csv (one row per result, RFC
- * 4180 quoting via rp_esc_csv). Strings are cleaned to valid UTF-8 first —
+ * warnings) built with jansson, and results.csv (one row per result,
+ * common's CSV writer: RFC 4180 quoting, "\n" line ends). Strings are cleaned to valid UTF-8 first —
  * jansson refuses invalid UTF-8 rather than escaping it. Unknown numbers
  * are null in JSON and empty in CSV.
  */
@@ -218,39 +218,33 @@ int rp_render_json(const lf_report_input *in, const rp_plots *pl, rp_buf *out, l
     return 0;
 }
 
-static void csv_num(rp_buf *o, double v) {
-    rp_buf_putc(o, ',');
-    if (isfinite(v))
-        rp_buf_printf(o, "%.9g", v);
-}
-
 int rp_render_csv(const lf_report_input *in, rp_buf *o) {
-    rp_buf_puts(o, "device_id,model,quant,adapter,test,unit,threads,n_prompt,n_gen,depth,value,"
+    lf_csv c;
+    rp_csv_init(&c, o);
+    lf_csv_raw(&c, "device_id,model,quant,adapter,test,unit,threads,n_prompt,n_gen,depth,value,"
                    "ci_low,ci_high,bytes_per_token,roofline_fraction,weight_bytes,"
-                   "bits_per_weight,commit,timestamp\r\n");
+                   "bits_per_weight,commit,timestamp");
+    lf_csv_end(&c);
     for (size_t i = 0; i < in->n_results; i++) {
         const lf_report_result *r = &in->results[i];
-        rp_esc_csv(o, r->device_id);
-        rp_buf_putc(o, ',');
-        rp_esc_csv(o, r->model);
-        rp_buf_putc(o, ',');
-        rp_esc_csv(o, r->quant);
-        rp_buf_putc(o, ',');
-        rp_esc_csv(o, r->adapter);
-        rp_buf_putc(o, ',');
-        rp_esc_csv(o, r->test);
-        rp_buf_printf(o, ",%s,%d,%d,%d,%d", lf_report_test_unit(r->test), r->threads,
-                      r->n_prompt, r->n_gen, r->depth);
-        csv_num(o, r->value);
-        csv_num(o, r->ci_low);
-        csv_num(o, r->ci_high);
-        csv_num(o, r->bytes_per_token);
-        csv_num(o, r->roofline_fraction);
-        rp_buf_printf(o, ",%llu", (unsigned long long)r->weight_bytes);
-        csv_num(o, r->bits_per_weight);
-        rp_buf_putc(o, ',');
-        rp_esc_csv(o, r->commit);
-        rp_buf_printf(o, ",%lld\r\n", (long long)r->timestamp);
+        lf_csv_text(&c, r->device_id);
+        lf_csv_text(&c, r->model);
+        lf_csv_text(&c, r->quant);
+        lf_csv_text(&c, r->adapter);
+        lf_csv_text(&c, r->test);
+        lf_csv_raw(&c, lf_report_test_unit(r->test));
+        const int counts[] = {r->threads, r->n_prompt, r->n_gen, r->depth};
+        for (size_t k = 0; k < 4; k++)
+            lf_csv_int(&c, counts[k]);
+        const double v[] = {r->value, r->ci_low, r->ci_high, r->bytes_per_token,
+                            r->roofline_fraction};
+        for (size_t k = 0; k < 5; k++)
+            lf_csv_real(&c, v[k]);
+        lf_csv_int(&c, (int64_t)r->weight_bytes);
+        lf_csv_real(&c, r->bits_per_weight);
+        lf_csv_text(&c, r->commit);
+        lf_csv_int(&c, r->timestamp);
+        lf_csv_end(&c);
     }
     return o->oom ? LF_ENOMEM : 0;
 }

@@ -201,7 +201,8 @@ char *lf_report_escape_html(const char *s);
 /* For a markdown table cell: | \ ` * _ [ ] ~ escaped with a backslash,
  * & < > as entities (raw HTML in markdown is live), newlines a space. */
 char *lf_report_escape_md(const char *s);
-/* A CSV field (RFC 4180), always double-quoted, quotes doubled; a leading
+/* A CSV field by common's CSV writer (RFC 4180): double-quoted when it
+ * holds a comma or quote or needs the guard, quotes doubled; a leading
  * = + - @ gets a ' so spreadsheets do not evaluate it as a formula. */
 char *lf_report_escape_csv(const char *s);
 /* A gnuplot single-quoted string literal INCLUDING its quotes: ' doubled,
@@ -244,9 +245,12 @@ struct lf_catalog;
 struct lf_rec_constraints;
 
 typedef struct lf_report_store_opts {
-    const char *device;           /* id, id prefix or slug; NULL = this machine
-                                     (quick probe id) if stored, else the
-                                     device of the newest run */
+    const char *device;           /* id, id prefix or slug; NULL = this_device
+                                     if stored, else the device of the
+                                     newest run */
+    const char *this_device;      /* id of the machine running this (the
+                                     caller's quick probe: lf_device_current);
+                                     NULL: none. Reports never probe. */
     const char *const *compare;   /* more devices, compared with the first */
     int n_compare;
     const struct lf_catalog *catalog;  /* NULL: no catalog byte counts, no

@@ -9,11 +9,12 @@ pkgs=(build-essential cmake pkg-config libhwloc-dev libcpuid-dev libsqlite3-dev
       libjansson-dev gnuplot-nox sqlite3)
 case "$what" in
   test) pkgs+=(libcmocka-dev) ;;
+  # libc6-dev-arm64-cross: the cross C library, only a Recommends of gcc-aarch64-linux-gnu
   # clang's libFuzzer and sanitizer runtimes (libclang_rt.fuzzer) are in
   # libclang-rt-14-dev, only a Recommends of clang on Debian 12
   # chromium: the report test renders the HTML headless and checks it (it
   # skips, saying so, where chromium is absent)
-  ci)   pkgs+=(libcmocka-dev gcc-aarch64-linux-gnu qemu-user clang libclang-rt-14-dev chromium) ;;
+  ci)   pkgs+=(libcmocka-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang libclang-rt-14-dev chromium) ;;
   fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 esac
 missing=()

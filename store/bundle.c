@@ -97,6 +97,15 @@ static json_t *result_to_json(const lf_result *r, bool with_samples, const doubl
     json_object_set_new(o, "peak_rss", jint_or_null(r->peak_rss));
     json_object_set_new(o, "joules_per_token", jreal(r->joules_per_token));
     json_object_set_new(o, "energy_note", json_string(r->energy_note));
+    /* schema v3's named figures: optional, so bundles from before them
+     * still import (the store back-fills them from extra) */
+    json_object_set_new(o, "weight_bytes", jreal(r->weight_bytes));
+    json_object_set_new(o, "n_params", jreal(r->n_params));
+    json_object_set_new(o, "kv_bytes", jreal(r->kv_bytes));
+    json_object_set_new(o, "flops_per_token", jreal(r->flops_per_token));
+    json_object_set_new(o, "roof_gbs", jreal(r->roof_gbs));
+    json_object_set_new(o, "peak_gops", jreal(r->peak_gops));
+    json_object_set_new(o, "compute_frac", jreal(r->compute_frac));
     json_object_set_new(o, "extra", jembed(r->extra));
     if (with_samples) {
         json_t *a = json_array();
@@ -381,6 +390,10 @@ static int read_result(const jctx *c, json_t *o, lf_result *r, double **samples,
         {"stddev", &r->stddev},   {"ci_low", &r->ci_low},
         {"ci_high", &r->ci_high}, {"bytes_per_token", &r->bytes_per_token},
         {"roofline_frac", &r->roofline_frac}, {"joules_per_token", &r->joules_per_token},
+        {"weight_bytes", &r->weight_bytes}, {"n_params", &r->n_params},
+        {"kv_bytes", &r->kv_bytes}, {"flops_per_token", &r->flops_per_token},
+        {"roof_gbs", &r->roof_gbs}, {"peak_gops", &r->peak_gops},
+        {"compute_frac", &r->compute_frac},
     };
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
         if ((rc = jnum(c, o, reals[i].k, reals[i].dst, err)) < 0)
@@ -590,6 +603,20 @@ int lf_store_import_llama(lf_store *st, const char *name, json_t *records,
 int lf_store_parse_jsonl(const char *name, const char *text, size_t len, json_t **out,
                          lf_error *err);
 
+typedef struct import_job {
+    const char *name;
+    json_t *root;
+    const lf_import_opts *opts;
+    lf_import_stats *stats;     /* format already decided */
+} import_job;
+
+static int import_body(lf_store *st, void *arg, lf_error *err) {
+    import_job *j = arg;
+    return j->stats->format == LF_IMPORT_BUNDLE
+               ? import_bundle(st, j->name, j->root, j->stats, err)
+               : lf_store_import_llama(st, j->name, j->root, j->opts, j->stats, err);
+}
+
 int lf_store_import(lf_store *st, const char *name, const char *text, size_t len,
                     const lf_import_opts *opts, lf_import_stats *stats, lf_error *err) {
     static const lf_import_opts none = {0};
@@ -656,21 +683,15 @@ int lf_store_import(lf_store *st, const char *name, const char *text, size_t len
     }
 
     /* One transaction: all of the file or nothing. */
-    if ((rc = lf_store_begin(st, err)) < 0) {
-        json_decref(root);
-        return rc;
-    }
-    rc = fmt == LF_IMPORT_BUNDLE ? import_bundle(st, name, root, stats, err)
-                                 : lf_store_import_llama(st, name, root, opts, stats, err);
+    import_job job = {name, root, opts, stats};
+    rc = lf_store_in_tx(st, import_body, &job, err);
     json_decref(root);
     if (rc < 0) {
-        lf_store_rollback(st);
         lf_import_format f = stats->format;
         memset(stats, 0, sizeof *stats);
         stats->format = f;
-        return rc;
     }
-    return lf_store_commit(st, err);
+    return rc;
 }
 
 int lf_store_import_file(lf_store *st, const char *path, const lf_import_opts *opts,

@@ -1,11 +1,8 @@
 /*
  * CSV export: one line per result with its run's identity, for
- * spreadsheets and pandas. RFC 4180 quoting (fields with a comma, quote,
- * CR or LF are quoted, quotes doubled). Text that came from strangers
- * (model names, labels) and starts with = + - @ or a tab gets a leading '
- * so a spreadsheet shows it instead of evaluating it as a formula; control
- * characters are removed; numbers
- * are written as numbers and unknown values as empty fields.
+ * spreadsheets and pandas, written with common's CSV writer (RFC 4180
+ * quoting, the formula guard, control characters removed, "\n" line ends;
+ * numbers as numbers with 10 significant digits, unknown values empty).
  */
 #include "store/internal.h"
 
@@ -13,48 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void csv_text_clean(FILE *f, const char *s);
-
-/* Control characters (an ESC sequence in a model name reaches whoever
- * `cat`s the file), bidi overrides and bad UTF-8 are removed first (line
- * breaks and tabs become spaces; common/text.c), then quoted. */
-static void csv_text(FILE *f, const char *s) {
-    size_t n = lf_text_clean_size(s, strlen(s), false);
-    char stackbuf[1024], *c = n <= sizeof stackbuf ? stackbuf : malloc(n);
-    if (!c)
-        return;
-    csv_text_clean(f, lf_text_clean(c, n, s, false));
-    if (c != stackbuf)
-        free(c);
-}
-
-static void csv_text_clean(FILE *f, const char *s) {
-    bool guard = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-                 s[0] == '\r';
-    bool quote = guard || strpbrk(s, ",\"\r\n") != NULL;
-    if (quote)
-        fputc('"', f);
-    if (guard)
-        fputc('\'', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    if (quote)
-        fputc('"', f);
-}
-
-static void csv_real(FILE *f, double v) {
-    if (isfinite(v))
-        fprintf(f, "%.10g", v);
-}
-
-static void csv_int(FILE *f, int64_t v) {
-    if (v >= 0)
-        fprintf(f, "%lld", (long long)v);
-}
 
 int lf_store_export_csv(lf_store *st, const int64_t *run_ids, int n, FILE *out,
                         lf_error *err) {
@@ -75,12 +30,15 @@ int lf_store_export_csv(lf_store *st, const int64_t *run_ids, int n, FILE *out,
         run_ids = ids;
         n = n_all;
     }
-    fputs("run_uuid,started_at,status,device_id,device_slug,git_commit,git_branch,label,suite,"
-          "source,test,model,model_path,quant,adapter,n_adapters,adapter_rank,adapter_mode,"
-          "threads,n_prompt,n_gen,n_depth,kv_type,isa,backend,config,unit,median,mean,stddev,"
-          "ci_low,ci_high,n_samples,bytes_per_token,roofline_frac,peak_rss,joules_per_token,"
-          "energy_note\n",
-          out);
+    lf_csv c;
+    lf_csv_init_file(&c, out, 10);
+    lf_csv_raw(&c, "run_uuid,started_at,status,device_id,device_slug,git_commit,git_branch,label,"
+                   "suite,source,test,model,model_path,quant,adapter,n_adapters,adapter_rank,"
+                   "adapter_mode,threads,n_prompt,n_gen,n_depth,kv_type,isa,backend,config,unit,"
+                   "median,mean,stddev,ci_low,ci_high,n_samples,bytes_per_token,roofline_frac,"
+                   "peak_rss,joules_per_token,energy_note,weight_bytes,n_params,kv_bytes,"
+                   "flops_per_token,roof_gbs,peak_gops,compute_frac");
+    lf_csv_end(&c);
     for (int i = 0; rc == 0 && i < n; i++) {
         lf_run_full rf;
         if ((rc = lf_store_run_load(st, run_ids[i], &rf, err)) < 0)
@@ -94,35 +52,35 @@ int lf_store_export_csv(lf_store *st, const int64_t *run_ids, int n, FILE *out,
                                       r->device_slug, r->git_commit, r->git_branch, r->label,
                                       r->suite, r->source, lf_test_kind_name(x->kind), x->model,
                                       x->model_path, x->quant, x->adapter};
-            for (size_t j = 0; j < sizeof run_text / sizeof run_text[0]; j++) {
-                csv_text(out, run_text[j]);
-                fputc(',', out);
-            }
-            fprintf(out, "%d,%d,", x->n_adapters, x->adapter_rank);
-            csv_text(out, lf_adapter_mode_name(x->adapter_mode));
-            fprintf(out, ",%d,%d,%d,%d,", x->threads, x->n_prompt, x->n_gen, x->n_depth);
+            for (size_t j = 0; j < sizeof run_text / sizeof run_text[0]; j++)
+                lf_csv_text(&c, run_text[j]);
+            lf_csv_int(&c, x->n_adapters);
+            lf_csv_int(&c, x->adapter_rank);
+            lf_csv_text(&c, lf_adapter_mode_name(x->adapter_mode));
+            const int counts[] = {x->threads, x->n_prompt, x->n_gen, x->n_depth};
+            for (size_t j = 0; j < 4; j++)
+                lf_csv_int(&c, counts[j]);
             const char *res_text[] = {x->kv_type, x->isa, x->backend, x->config,
                                       lf_unit_name(x->unit)};
-            for (size_t j = 0; j < sizeof res_text / sizeof res_text[0]; j++) {
-                csv_text(out, res_text[j]);
-                fputc(',', out);
-            }
+            for (size_t j = 0; j < sizeof res_text / sizeof res_text[0]; j++)
+                lf_csv_text(&c, res_text[j]);
             const double v[] = {x->median, x->mean, x->stddev, x->ci_low, x->ci_high};
-            for (int j = 0; j < 5; j++) {
-                csv_real(out, v[j]);
-                fputc(',', out);
-            }
-            fprintf(out, "%d,", x->n_samples);
-            csv_real(out, x->bytes_per_token);
-            fputc(',', out);
-            csv_real(out, x->roofline_frac);
-            fputc(',', out);
-            csv_int(out, x->peak_rss);
-            fputc(',', out);
-            csv_real(out, x->joules_per_token);
-            fputc(',', out);
-            csv_text(out, x->energy_note);
-            fputc('\n', out);
+            for (int j = 0; j < 5; j++)
+                lf_csv_real(&c, v[j]);
+            lf_csv_int(&c, x->n_samples);
+            lf_csv_real(&c, x->bytes_per_token);
+            lf_csv_real(&c, x->roofline_frac);
+            lf_csv_count(&c, x->peak_rss);
+            lf_csv_real(&c, x->joules_per_token);
+            lf_csv_text(&c, x->energy_note);
+            /* schema v3's figures, after the older columns so readers that
+             * index columns by position keep working */
+            const double fig[] = {x->weight_bytes, x->n_params,  x->kv_bytes,
+                                  x->flops_per_token, x->roof_gbs, x->peak_gops,
+                                  x->compute_frac};
+            for (size_t j = 0; j < sizeof fig / sizeof fig[0]; j++)
+                lf_csv_real(&c, fig[j]);
+            lf_csv_end(&c);
         }
         lf_run_full_free(&rf);
     }

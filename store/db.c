@@ -38,7 +38,11 @@
  * v1: devices, runs, results, samples as first laid out.
  * v2: quality results; results gain backend, config (match key for
  *     engine settings), energy_note and extra; runs gain proc_start so a
- *     reused pid is not mistaken for a live writer. */
+ *     reused pid is not mistaken for a live writer.
+ * v3: results gain the figures other modules read (weight_bytes, n_params,
+ *     kv_bytes, flops_per_token, roof_gbs, peak_gops, compute_frac), back-
+ *     filled from each old row's extra JSON so an old database reads the
+ *     same; extra is for display from then on. */
 static const char *const migration[LF_STORE_SCHEMA_VERSION + 1] = {
     [1] =
         "PRAGMA application_id = 1279674708;\n" /* LF_APP_ID */
@@ -127,6 +131,23 @@ static const char *const migration[LF_STORE_SCHEMA_VERSION + 1] = {
         ");\n"
         "CREATE INDEX quality_by_run ON quality(run_id);\n"
         "PRAGMA user_version = 2;\n",
+    [3] =
+        "ALTER TABLE results ADD COLUMN weight_bytes REAL;\n"
+        "ALTER TABLE results ADD COLUMN n_params REAL;\n"
+        "ALTER TABLE results ADD COLUMN kv_bytes REAL;\n"
+        "ALTER TABLE results ADD COLUMN flops_per_token REAL;\n"
+        "ALTER TABLE results ADD COLUMN roof_gbs REAL;\n"
+        "ALTER TABLE results ADD COLUMN peak_gops REAL;\n"
+        "ALTER TABLE results ADD COLUMN compute_frac REAL;\n"
+        "UPDATE results SET weight_bytes = " LF_SQL_X_WEIGHT_BYTES("extra") ",\n"
+        "  n_params = " LF_SQL_X_N_PARAMS("extra") ",\n"
+        "  kv_bytes = " LF_SQL_X_KV_BYTES("extra") ",\n"
+        "  flops_per_token = " LF_SQL_X_FLOPS_PER_TOKEN("extra") ",\n"
+        "  roof_gbs = " LF_SQL_X_ROOF_GBS("extra") ",\n"
+        "  peak_gops = " LF_SQL_X_PEAK_GOPS("extra") ",\n"
+        "  compute_frac = " LF_SQL_X_COMPUTE_FRAC("extra") "\n"
+        "WHERE json_valid(extra);\n"
+        "PRAGMA user_version = 3;\n",
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -213,26 +234,33 @@ int lf_store_prepare(lf_store *st, const char *sql, sqlite3_stmt **out, lf_error
     return 0;
 }
 
-int lf_store_begin(lf_store *st, lf_error *err) {
+int lf_store_in_tx(lf_store *st, lf_store_tx_fn body, void *arg, lf_error *err) {
     /* IMMEDIATE takes the write lock up front, so the busy handler waits
      * for another writer instead of failing later on lock upgrade. */
-    int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : lf_store_sqlerr(st, rc, err, "starting a write");
-}
-
-int lf_store_commit(lf_store *st, lf_error *err) {
-    int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        int code = lf_store_sqlerr(st, rc, err, "committing");
-        lf_store_rollback(st);
-        return code;
-    }
-    return 0;
-}
-
-void lf_store_rollback(lf_store *st) {
-    if (!sqlite3_get_autocommit(st->db))
+    int src = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return lf_store_sqlerr(st, src, err, "starting a write");
+    int rc = body(st, arg, err);
+    if (rc >= 0 && (src = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK)
+        rc = lf_store_sqlerr(st, src, err, "committing");
+    /* after a failed COMMIT too: SQLite may leave the transaction open */
+    if (rc < 0 && !sqlite3_get_autocommit(st->db))
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int lf_store_in_read_tx(lf_store *st, lf_store_tx_fn body, void *arg, lf_error *err) {
+    bool began = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+    int rc = body(st, arg, err);
+    if (began)
+        sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+int lf_store_step_done(lf_store *st, sqlite3_stmt *s, const char *what, lf_error *err) {
+    int src = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return src == SQLITE_DONE ? 0 : lf_store_sqlerr(st, src, err, what);
 }
 
 /* ---- binding and column helpers ------------------------------------------ */
@@ -446,6 +474,29 @@ bool lf_store_writer_gone(const lf_store *st, const char *host, int64_t pid,
 /* Writable open: persist `interrupted` for runs of this host whose process
  * is gone. Failure here is not fatal (readers compute the same verdict), so
  * it only warns. */
+typedef struct dead_runs {
+    const int64_t *ids;
+    int n;
+} dead_runs;
+
+static int mark_dead(lf_store *st, void *arg, lf_error *err) {
+    const dead_runs *d = arg;
+    sqlite3_stmt *u = NULL;
+    int rc = lf_store_prepare(st,
+                              "UPDATE runs SET status = 'interrupted' "
+                              "WHERE id = ?1 AND status = 'running'",
+                              &u, err);
+    for (int i = 0; rc == 0 && i < d->n; i++) {
+        sqlite3_bind_int64(u, 1, d->ids[i]);
+        int src = sqlite3_step(u);
+        sqlite3_reset(u);
+        if (src != SQLITE_DONE)
+            rc = lf_store_sqlerr(st, src, err, "marking interrupted runs");
+    }
+    sqlite3_finalize(u);
+    return rc;
+}
+
 static void mark_dead_runs(lf_store *st) {
     sqlite3_stmt *q = NULL;
     int64_t *dead = NULL;
@@ -473,26 +524,8 @@ static void mark_dead_runs(lf_store *st) {
     sqlite3_finalize(q);
     if (n > 0) {
         lf_error e = {0};
-        if (lf_store_begin(st, &e) == 0) {
-            sqlite3_stmt *u = NULL;
-            int rc = sqlite3_prepare_v2(st->db,
-                                        "UPDATE runs SET status = 'interrupted' "
-                                        "WHERE id = ?1 AND status = 'running'",
-                                        -1, &u, NULL);
-            for (int i = 0; rc == SQLITE_OK && i < n; i++) {
-                sqlite3_bind_int64(u, 1, dead[i]);
-                rc = sqlite3_step(u) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-                sqlite3_reset(u);
-            }
-            sqlite3_finalize(u);
-            if (rc == SQLITE_OK)
-                rc = lf_store_commit(st, &e) == 0 ? SQLITE_OK : SQLITE_ERROR;
-            else
-                lf_store_rollback(st);
-            if (rc != SQLITE_OK && !e.msg[0])
-                lf_store_sqlerr(st, rc, &e, "marking interrupted runs");
-        }
-        if (e.code)
+        dead_runs d = {dead, n};
+        if (lf_store_in_tx(st, mark_dead, &d, &e) < 0)
             lf_warn("%s", e.msg);
     }
     free(dead);
@@ -537,14 +570,12 @@ static int schema_header(lf_store *st, int64_t *version, int64_t *app_id,
     return rc == SQLITE_OK ? 0 : lf_store_sqlerr(st, rc, err, "reading the schema version");
 }
 
-static int migrate(lf_store *st, lf_error *err) {
-    int rc = lf_store_begin(st, err);
-    if (rc < 0)
-        return lf_error_wrap(err, "upgrading the schema");
-    /* Another process may have migrated between our read and our lock. */
-    int64_t v = 0;
-    rc = pragma_int(st, "PRAGMA user_version", &v, err);
-    for (int64_t next = v + 1; rc == 0 && next <= LF_STORE_SCHEMA_VERSION; next++) {
+/* Inside the write transaction: another process may have migrated
+ * between our read of the version and our lock. Returns the version found. */
+static int migrate_body(lf_store *st, void *arg, lf_error *err) {
+    int64_t *found = arg;
+    int rc = pragma_int(st, "PRAGMA user_version", found, err);
+    for (int64_t next = *found + 1; rc == 0 && next <= LF_STORE_SCHEMA_VERSION; next++) {
         int src = sqlite3_exec(st->db, migration[next], NULL, NULL, NULL);
         if (src != SQLITE_OK) {
             char what[64];
@@ -552,12 +583,14 @@ static int migrate(lf_store *st, lf_error *err) {
             rc = lf_store_sqlerr(st, src, err, what);
         }
     }
-    if (rc < 0) {
-        lf_store_rollback(st);
-        return rc;
-    }
-    if ((rc = lf_store_commit(st, err)) < 0)
-        return rc;
+    return rc;
+}
+
+static int migrate(lf_store *st, lf_error *err) {
+    int64_t v = -1;   /* still -1: the write lock was not had */
+    int rc = lf_store_in_tx(st, migrate_body, &v, err);
+    if (rc < 0)
+        return v < 0 ? lf_error_wrap(err, "upgrading the schema") : rc;
     st->migrated = v < LF_STORE_SCHEMA_VERSION;
     return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * Private to store/: the connection struct and the helpers the store's .c
- * files share (SQLite error translation, transactions, row <-> record
- * conversion). Nothing here is part of the public API.
+ * files share (SQLite error translation, the transaction runner, row <->
+ * record conversion, the v3 back-fill expressions). Nothing here is part of the public API.
  */
 #ifndef LF_STORE_INTERNAL_H
 #define LF_STORE_INTERNAL_H
@@ -24,15 +24,48 @@ struct lf_store {
  * short enough that a stuck lock gets reported rather than hanging CI. */
 #define LF_STORE_BUSY_MS 30000
 
+/* Schema v3 promoted the result figures other modules read out of the
+ * extra JSON into columns (lf_result.weight_bytes ...). These SQL
+ * expressions read one of them from an extra text (the SQL expression src):
+ * the number under the key, NULL when extra is not JSON or the key is
+ * missing or not a number. The v3 migration back-fills old rows with them
+ * and the result insert falls back on them for a record that has the
+ * figure only in extra (a bundle from before v3), so both accept the same
+ * spellings, "params" and the older "n_params" among them. CASE is nested
+ * because only CASE is evaluated lazily and json_type fails on malformed
+ * JSON. */
+#define LF_SQL_EXTRA_NUM(src, key)                                                        \
+    "(CASE WHEN json_valid(" src ") THEN CASE WHEN json_type(" src ", '$." key "') IN " \
+    "('integer', 'real') THEN json_extract(" src ", '$." key "') END END)"
+#define LF_SQL_X_WEIGHT_BYTES(src) LF_SQL_EXTRA_NUM(src, "weight_bytes")
+#define LF_SQL_X_N_PARAMS(src)                                                              \
+    "coalesce(" LF_SQL_EXTRA_NUM(src, "params") ", " LF_SQL_EXTRA_NUM(src, "n_params") ")"
+#define LF_SQL_X_KV_BYTES(src) LF_SQL_EXTRA_NUM(src, "kv_bytes")
+#define LF_SQL_X_FLOPS_PER_TOKEN(src) LF_SQL_EXTRA_NUM(src, "flops_per_token")
+#define LF_SQL_X_ROOF_GBS(src) LF_SQL_EXTRA_NUM(src, "roof_gbs")
+#define LF_SQL_X_PEAK_GOPS(src) LF_SQL_EXTRA_NUM(src, "peak_gops")
+#define LF_SQL_X_COMPUTE_FRAC(src) LF_SQL_EXTRA_NUM(src, "compute_frac")
+
 /* Translates a SQLite failure into an LF_E* code and a message
  * "<what>: <path>: <reason> (<sqlite message>)". Returns the code. */
 int lf_store_sqlerr(lf_store *st, int rc, lf_error *err, const char *what);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK with error translation. rollback
- * never fails visibly (it is the cleanup path). */
-int lf_store_begin(lf_store *st, lf_error *err);
-int lf_store_commit(lf_store *st, lf_error *err);
-void lf_store_rollback(lf_store *st);
+/* The one way the store writes: body(st, arg, err) inside BEGIN
+ * IMMEDIATE, committed when it returns >= 0 (that value is returned) and
+ * rolled back when it returns a negative LF_E* code (returned unchanged).
+ * A failed BEGIN or COMMIT is translated and returned; after a failed
+ * COMMIT nothing of body's writes is kept. body must not begin, commit or
+ * roll back itself. */
+typedef int (*lf_store_tx_fn)(lf_store *st, void *arg, lf_error *err);
+int lf_store_in_tx(lf_store *st, lf_store_tx_fn body, void *arg, lf_error *err);
+/* body inside a read transaction (deferred BEGIN ... COMMIT) so several
+ * queries see one snapshot while other processes write. Returns body's
+ * value; a failed BEGIN only loses the snapshot, so body runs anyway. */
+int lf_store_in_read_tx(lf_store *st, lf_store_tx_fn body, void *arg, lf_error *err);
+
+/* Steps s once and finalizes it: 0 on SQLITE_DONE, else the translated
+ * failure ("<what>: ..."). For the single-row writes inside a body. */
+int lf_store_step_done(lf_store *st, sqlite3_stmt *s, const char *what, lf_error *err);
 /* Refuses a write on a read-only store with a message naming the file. */
 int lf_store_check_writable(lf_store *st, lf_error *err, const char *what);
 

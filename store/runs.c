@@ -93,6 +93,8 @@ void lf_result_init(lf_result *r) {
     memset(r, 0, sizeof *r);
     r->median = r->mean = r->stddev = r->ci_low = r->ci_high = NAN;
     r->bytes_per_token = r->roofline_frac = r->joules_per_token = NAN;
+    r->weight_bytes = r->n_params = r->kv_bytes = r->flops_per_token = NAN;
+    r->roof_gbs = r->peak_gops = r->compute_frac = NAN;
     r->peak_rss = -1;
 }
 
@@ -168,6 +170,28 @@ static bool uuid_normalise(char *u) {
 
 /* ---- devices ------------------------------------------------------------------ */
 
+typedef struct device_row {
+    const char *id, *slug, *profile_json;
+} device_row;
+
+static int device_put_body(lf_store *st, void *arg, lf_error *err) {
+    const device_row *d = arg;
+    sqlite3_stmt *s = NULL;
+    int rc = lf_store_prepare(st,
+                              "INSERT INTO devices (id, slug, profile, first_seen_ms, last_seen_ms) "
+                              "VALUES (?1, ?2, ?3, ?4, ?4) "
+                              "ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, "
+                              "profile = excluded.profile, last_seen_ms = excluded.last_seen_ms",
+                              &s, err);
+    if (rc < 0)
+        return rc;
+    lf_bind_text(s, 1, d->id);
+    lf_bind_text(s, 2, d->slug);
+    lf_bind_text(s, 3, d->profile_json && *d->profile_json ? d->profile_json : "{}");
+    sqlite3_bind_int64(s, 4, lf_wall_ms());
+    return lf_store_step_done(st, s, "storing a device", err);
+}
+
 int lf_store_device_put(lf_store *st, const char *id, const char *slug,
                         const char *profile_json, lf_error *err) {
     if (!id || !*id)
@@ -175,30 +199,8 @@ int lf_store_device_put(lf_store *st, const char *id, const char *slug,
     int rc = lf_store_check_writable(st, err, "storing a device");
     if (rc < 0)
         return rc;
-    sqlite3_stmt *s = NULL;
-    if ((rc = lf_store_begin(st, err)) < 0)
-        return rc;
-    if ((rc = lf_store_prepare(st,
-                               "INSERT INTO devices (id, slug, profile, first_seen_ms, last_seen_ms) "
-                               "VALUES (?1, ?2, ?3, ?4, ?4) "
-                               "ON CONFLICT(id) DO UPDATE SET slug = excluded.slug, "
-                               "profile = excluded.profile, last_seen_ms = excluded.last_seen_ms",
-                               &s, err)) < 0) {
-        lf_store_rollback(st);
-        return rc;
-    }
-    lf_bind_text(s, 1, id);
-    lf_bind_text(s, 2, slug);
-    lf_bind_text(s, 3, profile_json && *profile_json ? profile_json : "{}");
-    sqlite3_bind_int64(s, 4, lf_wall_ms());
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (src != SQLITE_DONE) {
-        rc = lf_store_sqlerr(st, src, err, "storing a device");
-        lf_store_rollback(st);
-        return rc;
-    }
-    return lf_store_commit(st, err);
+    device_row d = {id, slug, profile_json};
+    return lf_store_in_tx(st, device_put_body, &d, err);
 }
 
 int lf_store_insert_device_if_absent(lf_store *st, const char *id, const char *slug,
@@ -214,10 +216,8 @@ int lf_store_insert_device_if_absent(lf_store *st, const char *id, const char *s
     lf_bind_text(s, 2, slug);
     lf_bind_text(s, 3, profile_json && *profile_json ? profile_json : "{}");
     sqlite3_bind_int64(s, 4, lf_wall_ms());
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (src != SQLITE_DONE)
-        return lf_store_sqlerr(st, src, err, "storing a device");
+    if ((rc = lf_store_step_done(st, s, "storing a device", err)) < 0)
+        return rc;
     if (added)
         *added = sqlite3_changes(st->db) > 0;
     return 0;
@@ -328,12 +328,14 @@ int lf_store_insert_run(lf_store *st, lf_run *run, lf_error *err) {
     lf_bind_text(s, 15, run->host);
     lf_bind_int_or_null(s, 16, run->pid > 0 ? run->pid : -1);
     lf_bind_int_or_null(s, 17, run->proc_start > 0 ? run->proc_start : -1);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (src != SQLITE_DONE)
-        return lf_store_sqlerr(st, src, err, "storing a run");
+    if ((rc = lf_store_step_done(st, s, "storing a run", err)) < 0)
+        return rc;
     run->id = sqlite3_last_insert_rowid(st->db);
     return 0;
+}
+
+static int insert_run_body(lf_store *st, void *run, lf_error *err) {
+    return lf_store_insert_run(st, run, err);
 }
 
 int lf_store_run_begin(lf_store *st, lf_run *run, lf_error *err) {
@@ -354,13 +356,30 @@ int lf_store_run_begin(lf_store *st, lf_run *run, lf_error *err) {
         lf_strlcpy(run->source, "localfit", sizeof run->source);
     run->status = LF_RUN_RUNNING;
     run->finished_ms = 0;
-    if ((rc = lf_store_begin(st, err)) < 0)
+    return lf_store_in_tx(st, insert_run_body, run, err);
+}
+
+typedef struct run_status_change {
+    int64_t run_id;
+    lf_run_status status;
+} run_status_change;
+
+static int run_finish_body(lf_store *st, void *arg, lf_error *err) {
+    const run_status_change *c = arg;
+    sqlite3_stmt *s = NULL;
+    int rc = lf_store_prepare(st, "UPDATE runs SET status = ?1, finished_ms = ?2 WHERE id = ?3",
+                              &s, err);
+    if (rc < 0)
         return rc;
-    if ((rc = lf_store_insert_run(st, run, err)) < 0) {
-        lf_store_rollback(st);
+    lf_bind_text(s, 1, lf_run_status_name(c->status));
+    sqlite3_bind_int64(s, 2, lf_wall_ms());
+    sqlite3_bind_int64(s, 3, c->run_id);
+    if ((rc = lf_store_step_done(st, s, "finishing a run", err)) < 0)
         return rc;
-    }
-    return lf_store_commit(st, err);
+    if (sqlite3_changes(st->db) == 0)
+        return lf_error_set(err, LF_ENOTFOUND, "finishing run %lld: no such run in %s",
+                            (long long)c->run_id, st->path);
+    return 0;
 }
 
 int lf_store_run_finish(lf_store *st, int64_t run_id, lf_run_status status, lf_error *err) {
@@ -370,30 +389,8 @@ int lf_store_run_finish(lf_store *st, int64_t run_id, lf_run_status status, lf_e
     int rc = lf_store_check_writable(st, err, "finishing a run");
     if (rc < 0)
         return rc;
-    if ((rc = lf_store_begin(st, err)) < 0)
-        return rc;
-    sqlite3_stmt *s = NULL;
-    if ((rc = lf_store_prepare(st, "UPDATE runs SET status = ?1, finished_ms = ?2 WHERE id = ?3",
-                               &s, err)) < 0) {
-        lf_store_rollback(st);
-        return rc;
-    }
-    lf_bind_text(s, 1, lf_run_status_name(status));
-    sqlite3_bind_int64(s, 2, lf_wall_ms());
-    sqlite3_bind_int64(s, 3, run_id);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (src != SQLITE_DONE) {
-        rc = lf_store_sqlerr(st, src, err, "finishing a run");
-        lf_store_rollback(st);
-        return rc;
-    }
-    if (sqlite3_changes(st->db) == 0) {
-        lf_store_rollback(st);
-        return lf_error_set(err, LF_ENOTFOUND, "finishing run %lld: no such run in %s",
-                            (long long)run_id, st->path);
-    }
-    return lf_store_commit(st, err);
+    run_status_change c = {run_id, status};
+    return lf_store_in_tx(st, run_finish_body, &c, err);
 }
 
 /* ---- results -------------------------------------------------------------------- */
@@ -437,9 +434,19 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
                           "n_adapters, adapter_rank, adapter_mode, threads, n_prompt, n_gen, "
                           "n_depth, kv_type, isa, backend, config, unit, median, mean, stddev, "
                           "ci_low, ci_high, n_samples, bytes_per_token, roofline_frac, peak_rss, "
-                          "joules_per_token, energy_note, extra) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                          "joules_per_token, energy_note, extra, weight_bytes, n_params, "
+                          "kv_bytes, flops_per_token, roof_gbs, peak_gops, compute_frac) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                           "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
-                          "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)",
+                          "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, "
+                          /* a figure only in extra (a bundle from before v3) */
+                          "coalesce(?31, " LF_SQL_X_WEIGHT_BYTES("?30") "), "
+                          "coalesce(?32, " LF_SQL_X_N_PARAMS("?30") "), "
+                          "coalesce(?33, " LF_SQL_X_KV_BYTES("?30") "), "
+                          "coalesce(?34, " LF_SQL_X_FLOPS_PER_TOKEN("?30") "), "
+                          "coalesce(?35, " LF_SQL_X_ROOF_GBS("?30") "), "
+                          "coalesce(?36, " LF_SQL_X_PEAK_GOPS("?30") "), "
+                          "coalesce(?37, " LF_SQL_X_COMPUTE_FRAC("?30") "))",
                           &s, err);
     if (rc < 0)
         return rc;
@@ -473,10 +480,12 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
     lf_bind_real_or_null(s, 28, r->joules_per_token);
     lf_bind_text(s, 29, r->energy_note);
     lf_bind_text(s, 30, r->extra);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (src != SQLITE_DONE)
-        return lf_store_sqlerr(st, src, err, "storing a result");
+    const double promoted[] = {r->weight_bytes, r->n_params, r->kv_bytes, r->flops_per_token,
+                               r->roof_gbs, r->peak_gops, r->compute_frac};
+    for (int i = 0; i < 7; i++)
+        lf_bind_real_or_null(s, 31 + i, promoted[i]);
+    if ((rc = lf_store_step_done(st, s, "storing a result", err)) < 0)
+        return rc;
     int64_t id = sqlite3_last_insert_rowid(st->db);
 
     if (n > 0) {
@@ -487,7 +496,7 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
         for (int i = 0; i < n; i++) {
             sqlite3_bind_int(s, 2, i);
             sqlite3_bind_double(s, 3, samples[i]);
-            src = sqlite3_step(s);
+            int src = sqlite3_step(s);
             sqlite3_reset(s);
             if (src != SQLITE_DONE) {
                 sqlite3_finalize(s);
@@ -501,18 +510,25 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
     return 0;
 }
 
+typedef struct result_row {
+    int64_t run_id;
+    lf_result *r;
+    const double *samples;
+    int n;
+} result_row;
+
+static int result_add_body(lf_store *st, void *arg, lf_error *err) {
+    result_row *row = arg;
+    return lf_store_insert_result(st, row->run_id, row->r, row->samples, row->n, err);
+}
+
 int lf_store_result_add(lf_store *st, int64_t run_id, lf_result *r,
                         const double *samples, int n, lf_error *err) {
     int rc = lf_store_check_writable(st, err, "storing a result");
     if (rc < 0)
         return rc;
-    if ((rc = lf_store_begin(st, err)) < 0)
-        return rc;
-    if ((rc = lf_store_insert_result(st, run_id, r, samples, n, err)) < 0) {
-        lf_store_rollback(st);
-        return rc;
-    }
-    return lf_store_commit(st, err);
+    result_row row = {run_id, r, samples, n};
+    return lf_store_in_tx(st, result_add_body, &row, err);
 }
 
 int lf_store_insert_quality(lf_store *st, int64_t run_id, lf_quality *q, lf_error *err) {
@@ -538,53 +554,51 @@ int lf_store_insert_quality(lf_store *st, int64_t run_id, lf_quality *q, lf_erro
         lf_bind_real_or_null(s, 4 + i, v[i]);
     lf_bind_int_or_null(s, 20, q->n_tokens);
     lf_bind_int_or_null(s, 21, q->ctx);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (src != SQLITE_DONE)
-        return lf_store_sqlerr(st, src, err, "storing a quality result");
+    if ((rc = lf_store_step_done(st, s, "storing a quality result", err)) < 0)
+        return rc;
     q->id = sqlite3_last_insert_rowid(st->db);
     q->run_id = run_id;
     return 0;
+}
+
+typedef struct quality_row {
+    int64_t run_id;
+    lf_quality *q;
+} quality_row;
+
+static int quality_add_body(lf_store *st, void *arg, lf_error *err) {
+    quality_row *row = arg;
+    return lf_store_insert_quality(st, row->run_id, row->q, err);
 }
 
 int lf_store_quality_add(lf_store *st, int64_t run_id, lf_quality *q, lf_error *err) {
     int rc = lf_store_check_writable(st, err, "storing a quality result");
     if (rc < 0)
         return rc;
-    if ((rc = lf_store_begin(st, err)) < 0)
+    quality_row row = {run_id, q};
+    return lf_store_in_tx(st, quality_add_body, &row, err);
+}
+
+static int run_delete_body(lf_store *st, void *arg, lf_error *err) {
+    int64_t run_id = *(const int64_t *)arg;
+    sqlite3_stmt *s = NULL;
+    int rc = lf_store_prepare(st, "DELETE FROM runs WHERE id = ?1", &s, err);
+    if (rc < 0)
         return rc;
-    if ((rc = lf_store_insert_quality(st, run_id, q, err)) < 0) {
-        lf_store_rollback(st);
+    sqlite3_bind_int64(s, 1, run_id);
+    if ((rc = lf_store_step_done(st, s, "deleting a run", err)) < 0)
         return rc;
-    }
-    return lf_store_commit(st, err);
+    if (sqlite3_changes(st->db) == 0)
+        return lf_error_set(err, LF_ENOTFOUND, "deleting run %lld: no such run in %s",
+                            (long long)run_id, st->path);
+    return 0;
 }
 
 int lf_store_run_delete(lf_store *st, int64_t run_id, lf_error *err) {
     int rc = lf_store_check_writable(st, err, "deleting a run");
     if (rc < 0)
         return rc;
-    if ((rc = lf_store_begin(st, err)) < 0)
-        return rc;
-    sqlite3_stmt *s = NULL;
-    if ((rc = lf_store_prepare(st, "DELETE FROM runs WHERE id = ?1", &s, err)) < 0) {
-        lf_store_rollback(st);
-        return rc;
-    }
-    sqlite3_bind_int64(s, 1, run_id);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (src != SQLITE_DONE) {
-        rc = lf_store_sqlerr(st, src, err, "deleting a run");
-        lf_store_rollback(st);
-        return rc;
-    }
-    if (sqlite3_changes(st->db) == 0) {
-        lf_store_rollback(st);
-        return lf_error_set(err, LF_ENOTFOUND, "deleting run %lld: no such run in %s",
-                            (long long)run_id, st->path);
-    }
-    return lf_store_commit(st, err);
+    return lf_store_in_tx(st, run_delete_body, &run_id, err);
 }
 
 /* ---- runs: reading ---------------------------------------------------------------- */
@@ -790,7 +804,8 @@ int lf_store_find_baseline(lf_store *st, const char *device_id, const char *bran
     "x.adapter_rank, x.adapter_mode, x.threads, x.n_prompt, x.n_gen, x.n_depth, "          \
     "x.kv_type, x.isa, x.backend, x.config, x.unit, x.median, x.mean, x.stddev, "          \
     "x.ci_low, x.ci_high, x.n_samples, x.bytes_per_token, x.roofline_frac, x.peak_rss, "   \
-    "x.joules_per_token, x.energy_note, x.extra "
+    "x.joules_per_token, x.energy_note, x.extra, x.weight_bytes, x.n_params, x.kv_bytes, "  \
+    "x.flops_per_token, x.roof_gbs, x.peak_gops, x.compute_frac "
 
 static void read_result(sqlite3_stmt *s, lf_result *r) {
     lf_result_init(r);
@@ -832,6 +847,10 @@ static void read_result(sqlite3_stmt *s, lf_result *r) {
     r->joules_per_token = lf_col_real(s, 28);
     lf_col_text(s, 29, r->energy_note, sizeof r->energy_note);
     lf_col_text(s, 30, r->extra, sizeof r->extra);
+    double *promoted[] = {&r->weight_bytes, &r->n_params, &r->kv_bytes, &r->flops_per_token,
+                          &r->roof_gbs, &r->peak_gops, &r->compute_frac};
+    for (int i = 0; i < 7; i++)
+        *promoted[i] = lf_col_real(s, 31 + i);
 }
 
 /* Runs a result query with ?1 bound to an int64 and ?2 to an optional
@@ -927,17 +946,12 @@ static void read_quality(sqlite3_stmt *s, lf_quality *q) {
     q->ctx = (int)lf_col_int(s, 21, -1);
 }
 
-int lf_store_run_load(lf_store *st, int64_t run_id, lf_run_full *rf, lf_error *err) {
-    memset(rf, 0, sizeof *rf);
-    int rc = lf_store_run_get(st, run_id, &rf->run, err);
-    if (rc < 0)
-        return rc;
-    /* One read transaction so results and samples are one snapshot even
-     * while another process writes. */
-    sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL);
-    rc = collect_results(st, "SELECT " RESULT_COLS "FROM results x WHERE x.run_id = ?1 "
-                             "ORDER BY x.id",
-                         run_id, NULL, NULL, &rf->results, &rf->n_results, err);
+static int run_load_body(lf_store *st, void *arg, lf_error *err) {
+    lf_run_full *rf = arg;
+    int64_t run_id = rf->run.id;
+    int rc = collect_results(st, "SELECT " RESULT_COLS "FROM results x WHERE x.run_id = ?1 "
+                                 "ORDER BY x.id",
+                                 run_id, NULL, NULL, &rf->results, &rf->n_results, err);
     if (rc == 0 && rf->n_results > 0) {
         rf->samples = calloc((size_t)rf->n_results, sizeof *rf->samples);
         rf->n_samples_stored = calloc((size_t)rf->n_results, sizeof *rf->n_samples_stored);
@@ -971,7 +985,17 @@ int lf_store_run_load(lf_store *st, int64_t run_id, lf_run_full *rf, lf_error *e
             sqlite3_finalize(s);
         }
     }
-    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+    return rc;
+}
+
+int lf_store_run_load(lf_store *st, int64_t run_id, lf_run_full *rf, lf_error *err) {
+    memset(rf, 0, sizeof *rf);
+    int rc = lf_store_run_get(st, run_id, &rf->run, err);
+    if (rc < 0)
+        return rc;
+    /* One read transaction so results and samples are one snapshot even
+     * while another process writes. */
+    rc = lf_store_in_read_tx(st, run_load_body, rf, err);
     if (rc < 0)
         lf_run_full_free(rf);
     return rc;

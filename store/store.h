@@ -56,7 +56,7 @@
 #include <stdio.h>
 
 /* The schema version this build writes and understands. */
-#define LF_STORE_SCHEMA_VERSION 2
+#define LF_STORE_SCHEMA_VERSION 3
 
 /* ======================================================================
  * Opening
@@ -215,10 +215,24 @@ typedef struct lf_result {
     int n_samples;              /* samples the statistics came from */
     double bytes_per_token;     /* bytes read per token; NAN unknown */
     double roofline_frac;       /* achieved / bandwidth roof, 0..1; NAN unknown */
+    /* The bench's model and roof figures that other modules read (the
+     * recommender, reports, sweep): named here so no reader parses extra.
+     * Doubles, NAN unknown (stored NULL): byte and parameter counts stay
+     * exact below 2^53 and kv_bytes is a mean over positions. Schema v3
+     * back-fills them from the extra JSON of older rows and bundles. */
+    double weight_bytes;        /* pp/tg: weight bytes read per pass (no adapter) */
+    double n_params;            /* pp/tg: matrix-product parameters a token passes
+                                   through (extra "params", older "n_params") */
+    double kv_bytes;            /* pp/tg: KV-cache bytes read per token, mean over the test */
+    double flops_per_token;     /* pp/tg: FLOP per token (2 x params + attention) */
+    double roof_gbs;            /* pp/tg: read bandwidth roofline_frac is against, GB/s */
+    double peak_gops;           /* pp: compute peak compute_frac is against, GOP/s */
+    double compute_frac;        /* pp: achieved FLOP/s / peak_gops, 0..1 */
     int64_t peak_rss;           /* bytes; -1 unknown */
     double joules_per_token;    /* NAN when not measurable ... */
     char energy_note[128];      /* ... and why ("no RAPL access") */
-    char extra[1024];           /* JSON object of source-specific fields, "" none */
+    char extra[1024];           /* JSON object of source-specific fields, "" none;
+                                   for display only: what a module reads is a field above */
 } lf_result;
 
 typedef struct lf_quality {

@@ -6,6 +6,7 @@
  * name the file, the row and the key.
  */
 #include "catalog/catalog.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -331,6 +332,49 @@ static void test_bad_files(void **state) {
     rmdir(tmpdir);
 }
 
+/* Catalog entry -> hyperparameters -> catalog entry keeps everything the
+ * tensor list depends on. The runner and `sweep` each had their own copy
+ * of the way back and sweep's dropped qkv_bias and qk_norm (Qwen2's biases
+ * and Qwen3's Q/K norms then went missing from its byte counts). */
+static void test_hparams_round_trip(void **state) {
+    const lf_catalog *c = *state;
+    int n_bias = 0, n_qk = 0, n_conv = 0;
+    for (int i = 0; i < lf_catalog_n_models(c); i++) {
+        const lf_catalog_model *m = lf_catalog_model_at(c, i);
+        lf_model_params hp;
+        if (lf_catalog_to_hparams(m, &hp, NULL) < 0)
+            continue;   /* an architecture the forward pass does not run */
+        lf_catalog_model back;
+        lf_catalog_from_hparams(&hp, &back);
+        n_conv++;
+        assert_string_equal(back.name, m->name);
+        lf_arch a1, a2;   /* aliases ("mistral") come back as the architecture they run as */
+        assert_int_equal(lf_arch_parse(back.arch, &a1, NULL), 0);
+        assert_int_equal(lf_arch_parse(m->arch, &a2, NULL), 0);
+        assert_int_equal(a1, a2);
+        assert_int_equal(back.n_layer, m->n_layer);
+        assert_int_equal(back.n_head_kv, m->n_head_kv);
+        assert_int_equal(back.head_dim, m->head_dim);
+        assert_int_equal(back.n_ctx, m->n_ctx);
+        assert_int_equal(back.tied_embeddings, m->tied_embeddings);
+        assert_int_equal(back.qkv_bias, m->qkv_bias);
+        assert_int_equal(back.qk_norm, m->qk_norm);
+        n_bias += back.qkv_bias;
+        n_qk += back.qk_norm;
+        assert_int_equal(lf_catalog_n_tensors(&back), lf_catalog_n_tensors(m));
+        for (int t = 0; t < lf_catalog_n_tensors(m); t++) {
+            lf_catalog_tensor a, b;
+            assert_int_equal(lf_catalog_tensor_at(m, t, &a), 0);
+            assert_int_equal(lf_catalog_tensor_at(&back, t, &b), 0);
+            assert_string_equal(a.name, b.name);
+            assert_true(a.ne0 == b.ne0 && a.ne1 == b.ne1);
+        }
+    }
+    assert_true(n_conv > 0);
+    assert_true(n_bias > 0);   /* the catalog has Qwen2-style biases ... */
+    assert_true(n_qk > 0);     /* ... and Qwen3-style Q/K norms to check */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),
@@ -339,6 +383,7 @@ int main(void) {
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_quants_ordering),
         cmocka_unit_test(test_tensors),
+        cmocka_unit_test(test_hparams_round_trip),
         cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,9 +1,11 @@
 /*
  * Tests for common/: error messages from the one list, byte-size parsing
- * and formatting, and ISA detection held against /proc/cpuinfo's flags.
+ * and formatting, the CSV escaper and writer, and ISA detection held
+ * against /proc/cpuinfo's flags.
  */
 #include "common/common.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +26,58 @@ static void test_error_set_and_wrap(void **state) {
     assert_string_equal(lf_strerror(12345), "unknown error");
     /* NULL error pointers are allowed and still return the code. */
     assert_int_equal(lf_error_set(NULL, LF_EIO, "x"), LF_EIO);
+}
+
+static void expect_csv(const char *in, const char *want) {
+    char buf[128];
+    size_t n = lf_csv_escape(buf, sizeof buf, in);
+    assert_string_equal(buf, want);
+    assert_int_equal(n, strlen(want));
+}
+
+static void put_mem(void *ctx, const char *s, size_t n) {
+    char *dst = ctx;
+    size_t used = strlen(dst);
+    assert_true(used + n < 256);
+    memcpy(dst + used, s, n);
+    dst[used + n] = '\0';
+}
+
+static void test_csv(void **state) {
+    (void)state;
+    /* RFC 4180: quoted only for a comma, quote, CR or LF; quotes doubled */
+    expect_csv("plain", "plain");
+    expect_csv("", "");
+    expect_csv(NULL, "");
+    expect_csv("a,b", "\"a,b\"");
+    expect_csv("say \"hi\"", "\"say \"\"hi\"\"\"");
+    expect_csv("two\nlines", "\"two\nlines\"");
+    expect_csv("cr\rhere", "\"cr\rhere\"");
+    /* the formula guard, inside the quotes */
+    expect_csv("=SUM(A1)", "\"'=SUM(A1)\"");
+    expect_csv("-1", "\"'-1\"");
+    expect_csv("@x,y", "\"'@x,y\"");
+    /* snprintf-style: cut to size, the full length returned */
+    char small[4];
+    assert_int_equal(lf_csv_escape(small, sizeof small, "a,bcdef"), 9);
+    assert_string_equal(small, "\"a,");
+    assert_int_equal(lf_csv_escape(NULL, 0, "x\"y"), 6);
+
+    /* the writer: separators, cleaned text, numbers, unknowns, "\n" */
+    char out[256] = "";
+    lf_csv c;
+    lf_csv_init(&c, put_mem, out, 6);
+    lf_csv_raw(&c, "name");
+    lf_csv_raw(&c, "v");
+    lf_csv_end(&c);
+    lf_csv_text(&c, "a\r\nb,\x1b[2Jc");
+    lf_csv_real(&c, 1.0 / 3.0);
+    lf_csv_real(&c, NAN);
+    lf_csv_int(&c, -2);
+    lf_csv_count(&c, -1);
+    lf_csv_count(&c, 5368709120LL);
+    lf_csv_end(&c);
+    assert_string_equal(out, "name,v\n\"a  b,[2Jc\",0.333333,,-2,,5368709120\n");
 }
 
 static void test_parse_bytes(void **state) {
@@ -110,6 +164,7 @@ static void test_isa_matches_cpuinfo(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_set_and_wrap),
+        cmocka_unit_test(test_csv),
         cmocka_unit_test(test_parse_bytes),
         cmocka_unit_test(test_isa_levels),
         cmocka_unit_test(test_isa_matches_cpuinfo),

@@ -604,31 +604,9 @@ static void independent_parse(const uint8_t *p, size_t n, size_t align) {
 #undef TAKE
 }
 
-static void test_writer_roundtrip(void **state) {
-    (void)state;
-    char dir[] = "/tmp/lf-gguf-rt-XXXXXX", path[128];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/rt.gguf", dir);
-    void *data[N_RT];
-    write_rt_file(path, data);
-
-    size_t n;
-    uint8_t *bytes = read_all(path, &n);
-    assert_non_null(bytes);
-    independent_parse(bytes, n, 64);
-
-    lf_gguf *g;
-    lf_error err = {0};
-    assert_int_equal(lf_gguf_open(&g, path, &err), 0);
-    assert_string_equal(lf_gguf_path(g), path);
-    assert_int_equal(lf_gguf_version(g), 3);
-    assert_int_equal(lf_gguf_alignment(g), 64);
-    assert_int_equal(lf_gguf_file_size(g), n);
-    assert_int_equal(lf_gguf_data_offset(g) % 64, 0);
-    assert_int_equal(lf_gguf_n_kv(g), N_RT_KEYS);
-    for (size_t i = 0; i < N_RT_KEYS; i++)
-        assert_string_equal(lf_gguf_kv_at(g, (int64_t)i)->key, rt_keys[i]);
-
+/* The scalar keys of the round-trip file, typed getters and their
+ * conversion rules. */
+static void check_rt_scalars(const lf_gguf *g) {
     uint64_t u;
     int64_t i64;
     double f;
@@ -675,6 +653,10 @@ static void test_writer_roundtrip(void **state) {
     assert_int_equal(lf_gguf_get_u64(g, "no.such.key", &u), LF_ENOTFOUND);
     assert_int_equal(lf_gguf_get_str(g, "no.such.key", s, sizeof s), LF_ENOTFOUND);
 
+}
+
+/* The array keys: element type, count, first and last values. */
+static void check_rt_arrays(const lf_gguf *g) {
     static const struct { const char *k; lf_gguf_vtype t; uint64_t n; double v0, vlast; } arrs[] = {
         {"a.u8", LF_GGUF_UINT8, 3, 1, 255},        {"a.i8", LF_GGUF_INT8, 3, -1, 127},
         {"a.u16", LF_GGUF_UINT16, 2, 65535, 0},    {"a.i16", LF_GGUF_INT16, 2, -32768, 32767},
@@ -704,6 +686,10 @@ static void test_writer_roundtrip(void **state) {
         assert_memory_equal(st.ptr, rt_strs[i], st.len);
     }
 
+}
+
+/* Tensor directory and data; frees the written copies in data[]. */
+static void check_rt_tensors(const lf_gguf *g, void *data[N_RT]) {
     assert_int_equal(lf_gguf_n_tensors(g), N_RT);
     for (size_t i = 0; i < N_RT; i++) {
         const lf_gguf_tensor *t = lf_gguf_tensor_at(g, (int64_t)i);
@@ -719,9 +705,12 @@ static void test_writer_roundtrip(void **state) {
         assert_memory_equal(t->data, data[i], t->nbytes);
         free(data[i]);
     }
-    lf_gguf_close(g);
+}
 
-    /* A bad alignment key makes the write fail without leaving files. */
+/* A bad alignment key makes the write fail without leaving files. */
+static void check_rt_bad_write(const char *dir) {
+    lf_error err = {0};
+    lf_gguf *g;
     lf_gguf_writer *w = lf_gguf_writer_new();
     assert_int_equal(lf_gguf_writer_set_u32(w, "general.alignment", 48), 0);
     char bad[160];
@@ -738,8 +727,13 @@ static void test_writer_roundtrip(void **state) {
     assert_int_equal(entries, 1);                  /* only rt.gguf */
     assert_int_equal(lf_gguf_open(&g, bad, &err), LF_ENOTFOUND);
 
-    /* Every truncation of the written file fails cleanly until the last
-     * tensor's data is complete (only trailing padding may be missing). */
+}
+
+/* Every truncation of the written file fails cleanly until the last
+ * tensor's data is complete (only trailing padding may be missing). */
+static void check_rt_truncations(const uint8_t *bytes, size_t n) {
+    lf_error err = {0};
+    lf_gguf *g;
     const lf_gguf_tensor *last;
     assert_int_equal(lf_gguf_open_memory(&g, bytes, n, &err), 0);
     last = lf_gguf_tensor_at(g, (int64_t)N_RT - 1);
@@ -759,6 +753,39 @@ static void test_writer_roundtrip(void **state) {
             free(copy);
         }
     }
+}
+
+static void test_writer_roundtrip(void **state) {
+    (void)state;
+    char dir[] = "/tmp/lf-gguf-rt-XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/rt.gguf", dir);
+    void *data[N_RT];
+    write_rt_file(path, data);
+
+    size_t n;
+    uint8_t *bytes = read_all(path, &n);
+    assert_non_null(bytes);
+    independent_parse(bytes, n, 64);
+
+    lf_gguf *g;
+    lf_error err = {0};
+    assert_int_equal(lf_gguf_open(&g, path, &err), 0);
+    assert_string_equal(lf_gguf_path(g), path);
+    assert_int_equal(lf_gguf_version(g), 3);
+    assert_int_equal(lf_gguf_alignment(g), 64);
+    assert_int_equal(lf_gguf_file_size(g), n);
+    assert_int_equal(lf_gguf_data_offset(g) % 64, 0);
+    assert_int_equal(lf_gguf_n_kv(g), N_RT_KEYS);
+    for (size_t i = 0; i < N_RT_KEYS; i++)
+        assert_string_equal(lf_gguf_kv_at(g, (int64_t)i)->key, rt_keys[i]);
+    check_rt_scalars(g);
+    check_rt_arrays(g);
+    check_rt_tensors(g, data);
+    lf_gguf_close(g);
+
+    check_rt_bad_write(dir);
+    check_rt_truncations(bytes, n);
     free(bytes);
     unlink(path);
     rmdir(dir);

@@ -502,6 +502,53 @@ static void test_ttft_and_quality(void **state) {
     assert_true(lf_rec_quality(60, 0) == 60);
 }
 
+/* The fit rules are one set: recomputing each candidate's reasons through
+ * lf_rec_fit_check (what `sweep` calls for GGUF files) gives the reasons
+ * and the verdict lf_rec_recommend gave, the overhead is the memory
+ * model's, and lf_rec_rank_cmp orders the fitting candidates as ranked. */
+static void test_fit_rules_one_place(void **state) {
+    lf_catalog *cat = *state;
+    lf_rec_calibration cal;
+    lf_rec_calibrate(&cal, NULL, 0, LF_REC_CPU, NULL);
+    lf_rec_constraints k;
+    lf_rec_constraints_init(&k);
+    k.context = 16384;
+    k.min_tps = 8;
+    k.max_kld = 0.1;
+    k.min_quality = 30;
+    k.max_ttft_s = 2;
+    lf_rec_target t = cpu(16, 60);
+    lf_rec_result r;
+    assert_int_equal(lf_rec_recommend(cat, &t, &k, &cal, &r, NULL), 0);
+    assert_true(r.n_fit > 0 && r.n_fit < r.n);
+    for (int i = 0; i < r.n; i++) {
+        const lf_rec_candidate *c = &r.cand[i];
+        assert_int_equal(c->mem.overhead, lf_rec_overhead_bytes(c->mem.weights));
+        lf_rec_fit_input f = {.n_ctx_max = c->model->n_ctx, .kld = c->quant->kld,
+                        .quality = c->quality, .mem_total = c->mem.total,
+                        .budget = c->budget, .tg = c->tg.value, .ttft_s = c->ttft_s,
+                        .ttft_unknown_fails = !c->pp_known};
+        char reason[256] = "";
+        assert_int_equal(lf_rec_fit_check(&f, &k, reason, sizeof reason), c->fits);
+        assert_string_equal(reason, c->reason);
+        if (i > 0 && c->fits)
+            assert_true(lf_rec_rank_cmp(r.cand[i - 1].quality, r.cand[i - 1].tg.value,
+                                        c->quality, c->tg.value) <= 0);
+    }
+    lf_rec_result_free(&r);
+    /* an unknown KLD or quality is not judged; a known one is */
+    lf_rec_fit_input f = {.n_ctx_max = 32768, .kld = NAN, .quality = NAN, .mem_total = 1,
+                    .budget = 2, .tg = 100, .ttft_s = NAN};
+    char reason[256] = "";
+    assert_true(lf_rec_fit_check(&f, &k, reason, sizeof reason));
+    f.kld = 0.5;
+    f.mem_total = 3;
+    assert_false(lf_rec_fit_check(&f, &k, reason, sizeof reason));
+    assert_non_null(strstr(reason, "KLD 0.5 > 0.1; needs "));
+    assert_true(lf_rec_rank_cmp(50, 1, 49.995, 2) > 0);   /* within 0.01: the faster */
+    assert_true(lf_rec_rank_cmp(51, 1, 50, 2) < 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_weight_bytes_closed_form),
@@ -515,6 +562,7 @@ int main(void) {
         cmocka_unit_test(test_context),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_ttft_and_quality),
+        cmocka_unit_test(test_fit_rules_one_place),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -171,9 +171,70 @@ static void test_migrate_v1(void **state) {
     q.kld_mean = 0.0012;
     assert_int_equal(lf_store_quality_add(st, run.id, &q, &err), 0);
     lf_store_close(st);
-    assert_int_equal(raw_int(t->db, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(t->db, "PRAGMA user_version"), LF_STORE_SCHEMA_VERSION);
     assert_int_equal(raw_int(t->db, "SELECT count(*) FROM quality"), 1);
     assert_int_equal(raw_int(t->db, "PRAGMA foreign_key_check"), -1);   /* no rows */
+}
+
+/* v1 plus the v2 step as released, by hand; results whose extra JSON
+ * carries the figures v3 promoted to columns, in both spellings of the
+ * parameter count, a non-number, an empty and a malformed extra. */
+static const char *const v2_sql =
+    "ALTER TABLE runs ADD COLUMN proc_start INTEGER;"
+    "ALTER TABLE results ADD COLUMN backend TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE results ADD COLUMN config TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE results ADD COLUMN energy_note TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE results ADD COLUMN extra TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE quality (id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, model TEXT NOT NULL,"
+    " variant TEXT NOT NULL, ppl REAL, ppl_err REAL, dppl REAL, dppl_err REAL, ppl_ratio REAL,"
+    " ppl_ratio_err REAL, kld_mean REAL, kld_mean_err REAL, kld_median REAL, kld_median_err REAL,"
+    " kld_p99 REAL, kld_p99_err REAL, kld_max REAL, kld_max_err REAL, same_top REAL,"
+    " same_top_err REAL, n_tokens INTEGER, ctx INTEGER);"
+    "CREATE INDEX quality_by_run ON quality(run_id);"
+    "UPDATE results SET extra = '{\"source\":\"synth\",\"weight_bytes\":200000000,"
+    "\"kv_bytes\":4096.5,\"params\":180000000,\"flops_per_token\":360000000,"
+    "\"roof_gbs\":6,\"peak_gops\":120,\"compute_frac\":0.25}' WHERE id = 1;"
+    "INSERT INTO results (id, run_id, kind, model, quant, threads, n_prompt, unit, median, extra)"
+    " VALUES (2, 1, 'pp', 'tiny', 'Q8_0', 2, 64, 'tokens/s', 50.0,"
+    " '{\"n_params\":900000,\"weight_bytes\":\"big\"}'),"
+    " (3, 1, 'pp', 'tiny', 'Q8_0', 2, 64, 'tokens/s', 51.0, ''),"
+    " (4, 1, 'pp', 'tiny', 'Q8_0', 2, 64, 'tokens/s', 52.0, '{not json');"
+    "PRAGMA user_version = 2;";
+
+static void test_migrate_v2_promoted(void **state) {
+    tdir *t = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v1_sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v2_sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    lf_store *st = open_ok(t->db, 0);
+    assert_int_equal(lf_store_schema_found(st), 2);
+    assert_true(lf_store_migrated(st));
+    lf_error err = {0};
+    lf_run_full rf;
+    assert_int_equal(lf_store_run_load(st, 1, &rf, &err), 0);
+    assert_int_equal(rf.n_results, 4);
+    const lf_result *a = &rf.results[0], *b = &rf.results[1];
+    /* the values the readers used to take from extra, now as fields */
+    assert_true(a->weight_bytes == 200000000 && a->n_params == 180000000);
+    assert_true(a->kv_bytes == 4096.5 && a->flops_per_token == 360000000);
+    assert_true(a->roof_gbs == 6 && a->peak_gops == 120 && a->compute_frac == 0.25);
+    assert_float_equal(a->median, 900.5, 0);
+    assert_non_null(strstr(a->extra, "\"source\":\"synth\""));   /* extra kept as it was */
+    /* the older spelling; a non-number is unknown, as the readers had it */
+    assert_true(b->n_params == 900000);
+    assert_true(isnan(b->weight_bytes) && isnan(b->kv_bytes) && isnan(b->compute_frac));
+    for (int i = 2; i < 4; i++)
+        assert_true(isnan(rf.results[i].weight_bytes) && isnan(rf.results[i].n_params) &&
+                    isnan(rf.results[i].roof_gbs));
+    assert_string_equal(rf.results[3].extra, "{not json");
+    lf_run_full_free(&rf);
+    lf_store_close(st);
+    assert_int_equal(raw_int(t->db, "PRAGMA user_version"), LF_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(t->db, "SELECT count(*) FROM results WHERE n_params IS NOT NULL"), 2);
 }
 
 static void assert_untouched_refusal(tdir *t, int flags, int want, const char *needle) {
@@ -936,6 +997,14 @@ static void fill_db(lf_store *st) {
             make_result(&r, i == 2 ? "<script>alert(1)</script>, \"x\"" : "Llama-3.1-8B", i + 1);
             r.kind = i == 1 ? LF_TEST_MODEL_LOAD : LF_TEST_TG;
             r.unit = lf_test_kind_unit(r.kind);
+            if (i == 0) {   /* schema v3's figures, one of them fractional */
+                r.weight_bytes = 4.6e9;
+                r.n_params = 7.5e9;
+                r.kv_bytes = 131072.5;
+                r.flops_per_token = 1.5e10;
+                r.roof_gbs = 38.4;
+                r.peak_gops = 512;
+            }
             if (i == 1) {
                 r.median = NAN;
                 r.peak_rss = -1;
@@ -1069,6 +1138,79 @@ static void test_bundle_roundtrip(void **state) {
     lf_store_close(st2);
 }
 
+/* A bundle written before schema v3: no named figures, the bench's keys
+ * in extra ("params" then). Import back-fills the fields from extra. */
+static void test_bundle_before_v3(void **state) {
+    tdir *t = *state;
+    lf_store *st = open_ok(t->db, 0);
+    fill_db(st);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    lf_error err = {0};
+    assert_int_equal(lf_store_export_bundle(st, NULL, 0, f, &err), 0);
+    fclose(f);
+    lf_store_close(st);
+    json_t *root = json_loads(buf, 0, NULL);
+    free(buf);
+    assert_non_null(root);
+    static const char *const named[] = {"weight_bytes", "n_params", "kv_bytes",
+                                        "flops_per_token", "roof_gbs", "peak_gops",
+                                        "compute_frac"};
+    size_t ir, ix;
+    json_t *run, *res;
+    int moved = 0;
+    json_array_foreach(json_object_get(root, "runs"), ir, run) {
+        json_array_foreach(json_object_get(run, "results"), ix, res) {
+            json_t *w = json_object_get(res, "weight_bytes");
+            if (json_is_number(w)) {
+                json_t *x = json_pack("{s:O,s:O,s:O,s:O,s:O,s:s}", "weight_bytes", w, "params",
+                                      json_object_get(res, "n_params"), "kv_bytes",
+                                      json_object_get(res, "kv_bytes"), "flops_per_token",
+                                      json_object_get(res, "flops_per_token"), "roof_gbs",
+                                      json_object_get(res, "roof_gbs"), "source", "synth");
+                json_object_set_new(res, "extra", x);
+                moved++;
+            }
+            for (size_t k = 0; k < sizeof named / sizeof named[0]; k++)
+                json_object_del(res, named[k]);
+        }
+    }
+    assert_int_equal(moved, 2);
+    char *old = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+
+    char db2[320];
+    snprintf(db2, sizeof db2, "%s/second.db", t->dir);
+    lf_store *st2 = open_ok(db2, 0);
+    lf_import_stats s;
+    assert_int_equal(lf_store_import(st2, "old.json", old, strlen(old), NULL, &s, &err), 0);
+    free(old);
+    assert_int_equal(s.results_added, 6);
+    lf_run *list;
+    int n;
+    assert_int_equal(lf_store_runs_list(st2, NULL, &list, &n, &err), 0);
+    int seen = 0;
+    for (int i = 0; i < n; i++) {
+        lf_run_full rf;
+        assert_int_equal(lf_store_run_load(st2, list[i].id, &rf, &err), 0);
+        for (int k = 0; k < rf.n_results; k++) {
+            const lf_result *r = &rf.results[k];
+            if (r->threads != 1)   /* fill_db's first result of each run */
+                continue;
+            assert_true(r->weight_bytes == 4.6e9 && r->n_params == 7.5e9);
+            assert_true(r->kv_bytes == 131072.5 && r->flops_per_token == 1.5e10);
+            assert_true(r->roof_gbs == 38.4);
+            assert_true(isnan(r->peak_gops) && isnan(r->compute_frac));
+            seen++;
+        }
+        lf_run_full_free(&rf);
+    }
+    free(list);
+    assert_int_equal(seen, 2);
+    lf_store_close(st2);
+}
+
 static void test_csv(void **state) {
     tdir *t = *state;
     lf_store *st = open_ok(t->db, 0);
@@ -1101,8 +1243,10 @@ static void test_csv(void **state) {
         lines++;
     }
     assert_int_equal(lines, 7);
-    assert_int_equal(header_fields, 38);
+    assert_int_equal(header_fields, 45);   /* 38 + schema v3's seven figures */
     assert_true(strncmp(buf, "run_uuid,started_at,status,", 27) == 0);
+    /* schema v3's figures, as numbers; compute_frac unknown (empty) */
+    assert_non_null(strstr(buf, ",4600000000,7500000000,131072.5,1.5e+10,38.4,512,\n"));
     /* Quoting and the formula guard. */
     assert_non_null(strstr(buf, "\"<script>alert(1)</script>, \"\"x\"\"\""));
     assert_non_null(strstr(buf, "\"'=cmd|' /C calc'!A0\""));
@@ -1233,6 +1377,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2_promoted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_files_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_file, setup, teardown),
@@ -1246,6 +1391,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_import_malformed, setup, teardown),
         cmocka_unit_test(test_quant_names),
         cmocka_unit_test_setup_teardown(test_bundle_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bundle_before_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
         cmocka_unit_test(test_ids_and_times),
         cmocka_unit_test(test_default_path),
