@@ -983,7 +983,20 @@ int lf_bench_matrix_parse_flag(lf_bench_matrix *m, const char *flag, const char 
 
 /* ---- suite files ------------------------------------------------------------ */
 
-int lf_suite_parse(lf_bench_matrix *m, const char *file, const char *text, size_t len, lf_error *err) {
+/* What lf_suite_parse carries from one line of a suite file to the next. */
+typedef struct suite_parse {
+    const char *file;            /* for messages: "file:line: ..." */
+    int lineno;                  /* 1-based: the line being parsed */
+    lf_bench_matrix tmp;         /* the copy being built; parts[0] = the defaults */
+    lf_bench_part *sections;     /* [n_sections], owned here until moved into tmp */
+    int n_sections;
+    unsigned seen_base, seen_sec;   /* bit per key_id: given in the defaults / this section */
+    int key_line[K_COUNT];       /* line each whole-suite key was given on */
+    bool name_set;               /* 'name' was given */
+} suite_parse;
+
+/* Refuses what is no suite text at all: too large, or a NUL byte. */
+static int check_text(const char *file, const char *text, size_t len, lf_error *err) {
     if (len > MAX_FILE)
         return lf_error_set(err, LF_EFORMAT, "%s: larger than %d bytes", file, MAX_FILE);
     const char *nul = memchr(text, 0, len);
@@ -993,173 +1006,190 @@ int lf_suite_parse(lf_bench_matrix *m, const char *file, const char *text, size_
             at += *q == '\n';
         return lf_error_set(err, LF_EFORMAT, "%s:%d: NUL byte in a text file", file, at);
     }
-    lf_bench_matrix tmp;
-    if (m->n_parts < 1)
-        return lf_error_set(err, LF_EINVAL, "%s: matrix not initialized", file);
-    if (matrix_copy(&tmp, m) < 0)
-        return lf_error_set(err, LF_ENOMEM, "%s: out of memory", file);
-    /* The base part: keys before the first section; sections start from it. */
-    for (int i = 1; i < tmp.n_parts; i++)
-        part_free(&tmp.parts[i]);
-    tmp.n_parts = 1;
-    tmp.parts[0].name[0] = 0;
-    lf_bench_part *sections = NULL;
-    int n_sections = 0;
-    unsigned seen_base = 0, seen_sec = 0;
-    int key_line[K_COUNT] = {0};
-    bool name_set = false;
-    int rc = 0, lineno = 0;
-    char line[MAX_LINE + 2];
-    size_t pos = 0;
-    while (pos < len) {
-        lineno++;
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        if (ll > MAX_LINE) {
-            rc = lf_error_set(err, LF_EFORMAT, "%s:%d: line longer than %d bytes", file, lineno, MAX_LINE);
-            goto fail;
+    return 0;
+}
+
+/* Cuts a line's comment: '#' at the start or after whitespace. */
+static void strip_comment(char *line) {
+    for (char *h = line; (h = strchr(h, '#')); h++)
+        if (h == line || isspace((unsigned char)h[-1])) {
+            *h = 0;
+            break;
         }
-        memcpy(line, text + pos, ll);
-        line[ll] = 0;
-        pos += ll + (nl ? 1 : 0);
-        /* comments: '#' at the start or after whitespace */
-        for (char *h = line; (h = strchr(h, '#')); h++)
-            if (h == line || isspace((unsigned char)h[-1])) {
-                *h = 0;
-                break;
-            }
-        char *s = trim(line);
-        if (!*s)
-            continue;
-        if (*s == '[') {
-            size_t n = strlen(s);
-            if (s[n - 1] != ']') {
-                rc =
-                    lf_error_set(err, LF_EFORMAT, "%s:%d: section header without ']': '%s'", file, lineno, s);
-                goto fail;
-            }
-            s[n - 1] = 0;
-            char *name = trim(s + 1);
-            if (!valid_name(name, sizeof sections->name)) {
-                rc = lf_error_set(err, LF_EFORMAT,
-                                  "%s:%d: section name '%s': use letters, digits, '.', '_', '-' (< 64)",
-                                  file, lineno, name);
-                goto fail;
-            }
-            for (int i = 0; i < n_sections; i++)
-                if (!strcmp(sections[i].name, name)) {
-                    rc = lf_error_set(err, LF_EFORMAT, "%s:%d: section [%s] appears twice", file, lineno,
-                                      name);
-                    goto fail;
-                }
-            if (n_sections >= MAX_PARTS) {
-                rc = lf_error_set(err, LF_EFORMAT, "%s:%d: more than %d sections", file, lineno, MAX_PARTS);
-                goto fail;
-            }
-            lf_bench_part *p = realloc(sections, sizeof *p * (size_t)(n_sections + 1));
-            if (!p) {
-                rc = lf_error_set(err, LF_ENOMEM, "%s:%d: out of memory", file, lineno);
-                goto fail;
-            }
-            sections = p;
-            if (part_copy(&sections[n_sections], &tmp.parts[0]) < 0) {
-                rc = lf_error_set(err, LF_ENOMEM, "%s:%d: out of memory", file, lineno);
-                goto fail;
-            }
-            lf_strlcpy(sections[n_sections].name, name, sizeof sections->name);
-            n_sections++;
-            seen_sec = 0;
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            rc = lf_error_set(err, LF_EFORMAT, "%s:%d: expected 'key = value', got '%.80s'", file, lineno, s);
-            goto fail;
-        }
-        *eq = 0;
-        char *key = trim(s), *value = trim(eq + 1);
-        if (!*key) {
-            rc = lf_error_set(err, LF_EFORMAT, "%s:%d: no key before '='", file, lineno);
-            goto fail;
-        }
-        key_id k;
-        char sub[128] = "";
-        if (find_key(key, false, &k, sub, sizeof sub) < 0 || (k == K_SHAPE && !sub[0])) {
-            rc = lf_error_set(err, LF_EFORMAT,
-                              "%s:%d: unknown key '%s' (name, description, models, quants, adapters, "
-                              "threads, n_prompt, n_gen, depth, kv, tests, isa, reps, target_ci, budget, "
-                              "warmup, seed, roofs, pin, lora_targets, shape.NAME)", file, lineno, key);
-            goto fail;
-        }
-        if (!*value) {
-            rc = lf_error_set(err, LF_EFORMAT, "%s:%d: no value for '%s'", file, lineno, key);
-            goto fail;
-        }
-        if (!keys[k].part) {
-            if (n_sections) {
-                rc = lf_error_set(err, LF_EFORMAT,
-                                  "%s:%d: '%s' applies to the whole suite: put it before the first [section]",
-                                  file, lineno, key);
-                goto fail;
-            }
-            if (k != K_SHAPE && ((seen_base >> k) & 1u)) {
-                rc = lf_error_set(err, LF_EFORMAT, "%s:%d: '%s' is set twice (first on line %d)", file,
-                                  lineno, key, key_line[k]);
-                goto fail;
-            }
-            seen_base |= 1u << k;
-            key_line[k] = lineno;
-            if ((rc = apply_global_key(&tmp, k, sub, value, false, err)) < 0) {
-                lf_error_wrap(err, "%s:%d", file, lineno);
-                goto fail;
-            }
-            if (k == K_NAME)
-                name_set = true;
-            continue;
-        }
-        unsigned *seen = n_sections ? &seen_sec : &seen_base;
-        if ((*seen >> k) & 1u) {
-            rc = lf_error_set(err, LF_EFORMAT, "%s:%d: '%s' is set twice in %s%s%s", file, lineno, key,
-                              n_sections ? "section [" : "the defaults",
-                              n_sections ? sections[n_sections - 1].name : "", n_sections ? "]" : "");
-            goto fail;
-        }
-        *seen |= 1u << k;
-        lf_bench_part *p = n_sections ? &sections[n_sections - 1] : &tmp.parts[0];
-        if ((rc = apply_part_key(p, k, value, false, err)) < 0) {
-            lf_error_wrap(err, "%s:%d", file, lineno);
-            goto fail;
-        }
+}
+
+/* "[name]": opens a section, a copy of the defaults (tmp.parts[0]). */
+static int parse_section(suite_parse *P, char *s, lf_error *err) {
+    const char *file = P->file;
+    int lineno = P->lineno;
+    size_t n = strlen(s);
+    if (s[n - 1] != ']')
+        return lf_error_set(err, LF_EFORMAT, "%s:%d: section header without ']': '%s'", file, lineno, s);
+    s[n - 1] = 0;
+    char *name = trim(s + 1);
+    if (!valid_name(name, sizeof P->sections->name))
+        return lf_error_set(err, LF_EFORMAT,
+                            "%s:%d: section name '%s': use letters, digits, '.', '_', '-' (< 64)",
+                            file, lineno, name);
+    for (int i = 0; i < P->n_sections; i++)
+        if (!strcmp(P->sections[i].name, name))
+            return lf_error_set(err, LF_EFORMAT, "%s:%d: section [%s] appears twice", file, lineno,
+                                name);
+    if (P->n_sections >= MAX_PARTS)
+        return lf_error_set(err, LF_EFORMAT, "%s:%d: more than %d sections", file, lineno, MAX_PARTS);
+    lf_bench_part *p = realloc(P->sections, sizeof *p * (size_t)(P->n_sections + 1));
+    if (!p)
+        return lf_error_set(err, LF_ENOMEM, "%s:%d: out of memory", file, lineno);
+    P->sections = p;
+    if (part_copy(&P->sections[P->n_sections], &P->tmp.parts[0]) < 0)
+        return lf_error_set(err, LF_ENOMEM, "%s:%d: out of memory", file, lineno);
+    lf_strlcpy(P->sections[P->n_sections].name, name, sizeof P->sections->name);
+    P->n_sections++;
+    P->seen_sec = 0;
+    return 0;
+}
+
+/* A whole-suite key (name, reps, shape.NAME, ...): before the first
+ * section only, and once (shape.NAME excepted from this check). */
+static int parse_global_key(suite_parse *P, key_id k, const char *key, const char *sub,
+                            const char *value, lf_error *err) {
+    if (P->n_sections)
+        return lf_error_set(err, LF_EFORMAT,
+                            "%s:%d: '%s' applies to the whole suite: put it before the first [section]",
+                            P->file, P->lineno, key);
+    if (k != K_SHAPE && ((P->seen_base >> k) & 1u))
+        return lf_error_set(err, LF_EFORMAT, "%s:%d: '%s' is set twice (first on line %d)", P->file,
+                            P->lineno, key, P->key_line[k]);
+    P->seen_base |= 1u << k;
+    P->key_line[k] = P->lineno;
+    int rc = apply_global_key(&P->tmp, k, sub, value, false, err);
+    if (rc < 0) {
+        lf_error_wrap(err, "%s:%d", P->file, P->lineno);
+        return rc;
     }
-    if (n_sections) {
-        part_free(&tmp.parts[0]);
-        free(tmp.parts);
-        tmp.parts = sections;
-        tmp.n_parts = n_sections;
-        sections = NULL;
-        n_sections = 0;
+    if (k == K_NAME)
+        P->name_set = true;
+    return 0;
+}
+
+/* A key that may differ per section: into the open section, else into the
+ * defaults; once in each. */
+static int parse_part_key(suite_parse *P, key_id k, const char *key, const char *value,
+                          lf_error *err) {
+    int ns = P->n_sections;
+    unsigned *seen = ns ? &P->seen_sec : &P->seen_base;
+    if ((*seen >> k) & 1u)
+        return lf_error_set(err, LF_EFORMAT, "%s:%d: '%s' is set twice in %s%s%s", P->file, P->lineno,
+                            key, ns ? "section [" : "the defaults", ns ? P->sections[ns - 1].name : "",
+                            ns ? "]" : "");
+    *seen |= 1u << k;
+    lf_bench_part *p = ns ? &P->sections[ns - 1] : &P->tmp.parts[0];
+    int rc = apply_part_key(p, k, value, false, err);
+    if (rc < 0) {
+        lf_error_wrap(err, "%s:%d", P->file, P->lineno);
+        return rc;
     }
-    if (!name_set) {
+    return 0;
+}
+
+/* "key = value": the key found by its suite spelling (no flag aliases),
+ * then applied to the suite or to a part. */
+static int parse_assignment(suite_parse *P, char *s, lf_error *err) {
+    const char *file = P->file;
+    int lineno = P->lineno;
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return lf_error_set(err, LF_EFORMAT, "%s:%d: expected 'key = value', got '%.80s'", file, lineno,
+                            s);
+    *eq = 0;
+    char *key = trim(s), *value = trim(eq + 1);
+    if (!*key)
+        return lf_error_set(err, LF_EFORMAT, "%s:%d: no key before '='", file, lineno);
+    key_id k;
+    char sub[128] = "";
+    if (find_key(key, false, &k, sub, sizeof sub) < 0 || (k == K_SHAPE && !sub[0]))
+        return lf_error_set(err, LF_EFORMAT,
+                            "%s:%d: unknown key '%s' (name, description, models, quants, adapters, "
+                            "threads, n_prompt, n_gen, depth, kv, tests, isa, reps, target_ci, budget, "
+                            "warmup, seed, roofs, pin, lora_targets, shape.NAME)", file, lineno, key);
+    if (!*value)
+        return lf_error_set(err, LF_EFORMAT, "%s:%d: no value for '%s'", file, lineno, key);
+    return keys[k].part ? parse_part_key(P, k, key, value, err)
+                        : parse_global_key(P, k, key, sub, value, err);
+}
+
+/* The last step, after every line parsed: the sections (if any) replace the
+ * defaults as the parts, and a suite without 'name' takes the file's stem. */
+static void finish_matrix(suite_parse *P) {
+    lf_bench_matrix *tmp = &P->tmp;
+    if (P->n_sections) {
+        part_free(&tmp->parts[0]);
+        free(tmp->parts);
+        tmp->parts = P->sections;
+        tmp->n_parts = P->n_sections;
+        P->sections = NULL;
+        P->n_sections = 0;
+    }
+    if (!P->name_set) {
         /* the file's stem */
-        const char *b = strrchr(file, '/');
-        b = b ? b + 1 : file;
+        const char *b = strrchr(P->file, '/');
+        b = b ? b + 1 : P->file;
         char stem[64];
         lf_strlcpy(stem, b, sizeof stem);
         char *dot = strrchr(stem, '.');
         if (dot && dot != stem)
             *dot = 0;
-        if (valid_name(stem, sizeof tmp.name))
-            lf_strlcpy(tmp.name, stem, sizeof tmp.name);
+        if (valid_name(stem, sizeof tmp->name))
+            lf_strlcpy(tmp->name, stem, sizeof tmp->name);
     }
-    tmp.given_ = 0;
+    tmp->given_ = 0;
+}
+
+int lf_suite_parse(lf_bench_matrix *m, const char *file, const char *text, size_t len, lf_error *err) {
+    int rc = check_text(file, text, len, err);
+    if (rc < 0)
+        return rc;
+    if (m->n_parts < 1)
+        return lf_error_set(err, LF_EINVAL, "%s: matrix not initialized", file);
+    suite_parse P = {.file = file};
+    if (matrix_copy(&P.tmp, m) < 0)
+        return lf_error_set(err, LF_ENOMEM, "%s: out of memory", file);
+    /* The base part: keys before the first section; sections start from it. */
+    for (int i = 1; i < P.tmp.n_parts; i++)
+        part_free(&P.tmp.parts[i]);
+    P.tmp.n_parts = 1;
+    P.tmp.parts[0].name[0] = 0;
+    char line[MAX_LINE + 2];
+    size_t pos = 0;
+    while (pos < len) {
+        P.lineno++;
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
+        if (ll > MAX_LINE) {
+            rc = lf_error_set(err, LF_EFORMAT, "%s:%d: line longer than %d bytes", file, P.lineno,
+                              MAX_LINE);
+            goto fail;
+        }
+        memcpy(line, text + pos, ll);
+        line[ll] = 0;
+        pos += ll + (nl ? 1 : 0);
+        strip_comment(line);
+        char *s = trim(line);
+        if (!*s)
+            continue;
+        rc = *s == '[' ? parse_section(&P, s, err) : parse_assignment(&P, s, err);
+        if (rc < 0)
+            goto fail;
+    }
+    finish_matrix(&P);
     lf_bench_matrix_free(m);
-    *m = tmp;
+    *m = P.tmp;
     return 0;
 fail:
-    for (int i = 0; i < n_sections; i++)
-        part_free(&sections[i]);
-    free(sections);
-    lf_bench_matrix_free(&tmp);
+    for (int i = 0; i < P.n_sections; i++)
+        part_free(&P.sections[i]);
+    free(P.sections);
+    lf_bench_matrix_free(&P.tmp);
     /* a bad value in a file is a malformed file; only memory stays itself */
     if (rc != LF_ENOMEM)
         rc = LF_EFORMAT;

@@ -12,11 +12,13 @@
  * models) and, optionally, a localfit.observations/1 file.
  */
 #include "catalog/catalog.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "probes/probes.h"
 #include "recommend/recommend.h"
 #include "store/store.h"
 
+#include <float.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -388,12 +390,11 @@ static int run_validate(const lf_rec_observation *obs, const lf_result *src, int
 
 /* ---- main ---------------------------------------------------------------- */
 
-static int parse_double(const char *cmd, const char *flag, const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= 0) || !isfinite(v))
+/* A non-negative finite number (the shared lf_arg_double) into *out: 0, or
+ * the usage error's exit status naming flag. */
+static int arg_nonneg(const char *cmd, const char *flag, const char *s, double *out) {
+    if (lf_arg_double(s, 0, DBL_MAX, out) < 0)
         return lf_cli_usage_error(cmd, "%s: '%s' is not a non-negative number", flag, s);
-    *out = v;
     return 0;
 }
 
@@ -420,12 +421,132 @@ static int append_obs(lf_rec_observation **obs, lf_result **src, int *n,
     return 0;
 }
 
-int cmd_recommend(int argc, char **argv) {
-    enum {
-        O_MIN_TPS = 256, O_CONTEXT, O_MAX_TTFT, O_PROMPT, O_MEMFRAC, O_QFLOOR, O_LICENSE,
-        O_TASK, O_KV, O_DEVICE, O_GPU, O_MEMORY, O_BANDWIDTH, O_COMPUTE, O_KIND, O_MODELS,
-        O_QUANTS, O_TOP, O_JSON, O_OBS, O_VALIDATE, O_DB, O_NOSTORE, O_HELP
-    };
+/* Option ids past the single-character ones. */
+enum {
+    O_MIN_TPS = 256, O_CONTEXT, O_MAX_TTFT, O_PROMPT, O_MEMFRAC, O_QFLOOR, O_LICENSE,
+    O_TASK, O_KV, O_DEVICE, O_GPU, O_MEMORY, O_BANDWIDTH, O_COMPUTE, O_KIND, O_MODELS,
+    O_QUANTS, O_TOP, O_JSON, O_OBS, O_VALIDATE, O_DB, O_NOSTORE, O_HELP
+};
+
+/* The parsers' result when the command should go on. */
+enum { GO_ON = -1 };
+
+static const char *const cmd = "recommend";
+
+/* What the flags ask for: the constraints, the device and the output. */
+typedef struct rec_opts {
+    lf_rec_constraints k;
+    const char *gpu, *device, *obs_path, *db;
+    uint64_t memory;           /* bytes; 0 = not given */
+    double bandwidth, compute; /* GB/s, TOPS; 0 = not given */
+    lf_rec_kind kind;
+    bool kind_given;
+    int top;
+    bool json, validate, no_store;
+} rec_opts;
+
+/* What a run holds, released by rec_state_free. */
+typedef struct rec_state {
+    lf_catalog *cat;
+    lf_store *st;
+    lf_device *dev;            /* a measured device only */
+    lf_rec_observation *obs, *fobs;   /* (n_obs) all, (n_fobs) from the file */
+    lf_result *src;            /* (n_obs) the test each observation came from */
+    int n_obs, n_fobs;
+    char note[256];            /* where the device's figures came from */
+    lf_rec_target t;
+} rec_state;
+
+/* One numeric option into o; GO_ON, or the usage error's exit status. */
+static int parse_number_opt(int opt, const char *arg, rec_opts *o) {
+    double d = 0;
+    switch (opt) {
+    case O_MIN_TPS:
+        return arg_nonneg(cmd, "--min-tps", arg, &o->k.min_tps) ? LF_EXIT_USAGE : GO_ON;
+    case O_CONTEXT:
+    case O_PROMPT:
+    case O_TOP:
+        if (arg_nonneg(cmd, opt == O_CONTEXT ? "--context" : opt == O_PROMPT ? "--prompt" : "--top",
+                       arg, &d))
+            return LF_EXIT_USAGE;
+        if (d < 1 || d > (1 << 24))
+            return lf_cli_usage_error(cmd, "'%s' out of range [1, 16777216]", arg);
+        if (opt == O_CONTEXT)
+            o->k.context = (int64_t)d;
+        else if (opt == O_PROMPT)
+            o->k.prompt = (int64_t)d;
+        else
+            o->top = (int)d;
+        return GO_ON;
+    case O_MAX_TTFT:
+        return arg_nonneg(cmd, "--max-ttft", arg, &o->k.max_ttft_s) ? LF_EXIT_USAGE : GO_ON;
+    case O_MEMFRAC:
+        if (arg_nonneg(cmd, "--memory-fraction", arg, &o->k.memory_fraction))
+            return LF_EXIT_USAGE;
+        if (!(o->k.memory_fraction > 0 && o->k.memory_fraction <= 1))
+            return lf_cli_usage_error(cmd, "--memory-fraction must be in (0, 1]");
+        return GO_ON;
+    case O_QFLOOR:
+        if (strncasecmp(arg, "kld:", 4) == 0)
+            return arg_nonneg(cmd, "--quality-floor kld:", arg + 4, &o->k.max_kld) ? LF_EXIT_USAGE
+                                                                                  : GO_ON;
+        arg = strncasecmp(arg, "score:", 6) == 0 ? arg + 6 : arg;
+        return arg_nonneg(cmd, "--quality-floor", arg, &o->k.min_quality) ? LF_EXIT_USAGE : GO_ON;
+    case O_MEMORY:
+        if (lf_parse_bytes(arg, &o->memory) < 0 || o->memory == 0)
+            return lf_cli_usage_error(cmd, "--memory: '%s' is not a size like 16G", arg);
+        return GO_ON;
+    case O_BANDWIDTH:
+        return arg_nonneg(cmd, "--bandwidth", arg, &o->bandwidth) ? LF_EXIT_USAGE : GO_ON;
+    case O_COMPUTE:
+        return arg_nonneg(cmd, "--compute-tops", arg, &o->compute) ? LF_EXIT_USAGE : GO_ON;
+    default:
+        return lf_cli_usage_error(cmd, "unknown option");
+    }
+}
+
+/* One option into o (numbers through parse_number_opt); GO_ON, or the exit
+ * status (--help, usage errors). */
+static int parse_opt(int opt, const char *arg, rec_opts *o) {
+    switch (opt) {
+    case O_LICENSE: o->k.licenses = arg; break;
+    case O_TASK: o->k.task = arg; break;
+    case O_KV:
+        if (lf_kv_type_parse(arg, &o->k.kv_type) < 0)
+            return lf_cli_usage_error(cmd, "--kv: '%s' is not f32, f16 or q8_0", arg);
+        break;
+    case O_DEVICE: o->device = arg; break;
+    case O_GPU: o->gpu = arg; break;
+    case O_KIND:
+        o->kind_given = true;
+        if (strcmp(arg, "cpu") == 0)
+            o->kind = LF_REC_CPU;
+        else if (strcmp(arg, "gpu") == 0)
+            o->kind = LF_REC_GPU;
+        else if (strcmp(arg, "unified") == 0)
+            o->kind = LF_REC_UNIFIED;
+        else
+            return lf_cli_usage_error(cmd, "--kind: '%s' is not cpu, gpu or unified", arg);
+        break;
+    case O_MODELS: o->k.models = arg; break;
+    case O_QUANTS: o->k.mixes = arg; break;
+    case O_JSON: o->json = true; break;
+    case O_OBS: o->obs_path = arg; break;
+    case O_VALIDATE: o->validate = true; break;
+    case O_DB: o->db = arg; break;
+    case O_NOSTORE: o->no_store = true; break;
+    case O_HELP:
+    case 'h':
+        usage(stdout);
+        return LF_EXIT_OK;
+    default:
+        return parse_number_opt(opt, arg, o);
+    }
+    return GO_ON;
+}
+
+/* The flags into o, checked against each other; GO_ON, or the exit status. */
+static int parse_args(int argc, char **argv, rec_opts *o) {
     static const struct option opts[] = {
         {"min-tps", required_argument, 0, O_MIN_TPS},
         {"context", required_argument, 0, O_CONTEXT},
@@ -453,242 +574,159 @@ int cmd_recommend(int argc, char **argv) {
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
-    const char *cmd = "recommend";
-    lf_rec_constraints k;
-    lf_rec_constraints_init(&k);
-    k.min_tps = DEFAULT_MIN_TPS;
-    const char *gpu = NULL, *device = NULL, *obs_path = NULL, *db = NULL;
-    uint64_t memory = 0;
-    double bandwidth = 0, compute = 0, d = 0;
-    lf_rec_kind kind = LF_REC_CPU;
-    bool kind_given = false;
-    int top = 10;
-    bool json = false, validate = false, no_store = false;
     optind = 1;
-    int o;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (o) {
-        case O_MIN_TPS:
-            if (parse_double(cmd, "--min-tps", optarg, &k.min_tps))
-                return LF_EXIT_USAGE;
-            break;
-        case O_CONTEXT:
-        case O_PROMPT:
-        case O_TOP:
-            if (parse_double(cmd, o == O_CONTEXT ? "--context" : o == O_PROMPT ? "--prompt" : "--top",
-                             optarg, &d))
-                return LF_EXIT_USAGE;
-            if (d < 1 || d > (1 << 24))
-                return lf_cli_usage_error(cmd, "'%s' out of range [1, 16777216]", optarg);
-            if (o == O_CONTEXT)
-                k.context = (int64_t)d;
-            else if (o == O_PROMPT)
-                k.prompt = (int64_t)d;
-            else
-                top = (int)d;
-            break;
-        case O_MAX_TTFT:
-            if (parse_double(cmd, "--max-ttft", optarg, &k.max_ttft_s))
-                return LF_EXIT_USAGE;
-            break;
-        case O_MEMFRAC:
-            if (parse_double(cmd, "--memory-fraction", optarg, &k.memory_fraction))
-                return LF_EXIT_USAGE;
-            if (!(k.memory_fraction > 0 && k.memory_fraction <= 1))
-                return lf_cli_usage_error(cmd, "--memory-fraction must be in (0, 1]");
-            break;
-        case O_QFLOOR:
-            if (strncasecmp(optarg, "kld:", 4) == 0) {
-                if (parse_double(cmd, "--quality-floor kld:", optarg + 4, &k.max_kld))
-                    return LF_EXIT_USAGE;
-            } else {
-                const char *s = strncasecmp(optarg, "score:", 6) == 0 ? optarg + 6 : optarg;
-                if (parse_double(cmd, "--quality-floor", s, &k.min_quality))
-                    return LF_EXIT_USAGE;
-            }
-            break;
-        case O_LICENSE: k.licenses = optarg; break;
-        case O_TASK: k.task = optarg; break;
-        case O_KV:
-            if (lf_kv_type_parse(optarg, &k.kv_type) < 0)
-                return lf_cli_usage_error(cmd, "--kv: '%s' is not f32, f16 or q8_0", optarg);
-            break;
-        case O_DEVICE: device = optarg; break;
-        case O_GPU: gpu = optarg; break;
-        case O_MEMORY:
-            if (lf_parse_bytes(optarg, &memory) < 0 || memory == 0)
-                return lf_cli_usage_error(cmd, "--memory: '%s' is not a size like 16G", optarg);
-            break;
-        case O_BANDWIDTH:
-            if (parse_double(cmd, "--bandwidth", optarg, &bandwidth))
-                return LF_EXIT_USAGE;
-            break;
-        case O_COMPUTE:
-            if (parse_double(cmd, "--compute-tops", optarg, &compute))
-                return LF_EXIT_USAGE;
-            break;
-        case O_KIND:
-            kind_given = true;
-            if (strcmp(optarg, "cpu") == 0)
-                kind = LF_REC_CPU;
-            else if (strcmp(optarg, "gpu") == 0)
-                kind = LF_REC_GPU;
-            else if (strcmp(optarg, "unified") == 0)
-                kind = LF_REC_UNIFIED;
-            else
-                return lf_cli_usage_error(cmd, "--kind: '%s' is not cpu, gpu or unified", optarg);
-            break;
-        case O_MODELS: k.models = optarg; break;
-        case O_QUANTS: k.mixes = optarg; break;
-        case O_JSON: json = true; break;
-        case O_OBS: obs_path = optarg; break;
-        case O_VALIDATE: validate = true; break;
-        case O_DB: db = optarg; break;
-        case O_NOSTORE: no_store = true; break;
-        case O_HELP:
-        case 'h':
-            usage(stdout);
-            return LF_EXIT_OK;
-        default:
-            return lf_cli_usage_error(cmd, "unknown option");
-        }
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int rc = parse_opt(opt, optarg, o);
+        if (rc != GO_ON)
+            return rc;
     }
     if (optind < argc)
         return lf_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if ((gpu != NULL) + (device != NULL) + (bandwidth > 0) > 1)
+    if ((o->gpu != NULL) + (o->device != NULL) + (o->bandwidth > 0) > 1)
         return lf_cli_usage_error(cmd, "give one device: --device, --gpu or --memory/--bandwidth");
-    if (bandwidth > 0 && !memory)
+    if (o->bandwidth > 0 && !o->memory)
         return lf_cli_usage_error(cmd, "--bandwidth needs --memory");
-    if (kind_given && !(bandwidth > 0))
+    if (o->kind_given && !(o->bandwidth > 0))
         return lf_cli_usage_error(cmd, "--kind describes --memory/--bandwidth");
-    if (no_store && (device || db))
+    if (o->no_store && (o->device || o->db))
         return lf_cli_usage_error(cmd, "--no-store takes no --device or --db");
-    if (validate && (gpu || bandwidth > 0))
+    if (o->validate && (o->gpu || o->bandwidth > 0))
         return lf_cli_usage_error(cmd, "--validate checks a measured device: no --gpu or --bandwidth");
+    return GO_ON;
+}
 
-    lf_error err = {0};
-    int rc = LF_EXIT_FAIL;
-    lf_catalog *cat = NULL;
-    lf_store *st = NULL;
-    lf_device *dev = NULL;
-    lf_rec_observation *obs = NULL, *fobs = NULL;
-    lf_result *src = NULL;
-    int n_obs = 0, n_fobs = 0;
-    char note[256] = "";
-    lf_rec_target t;
-    memset(&t, 0, sizeof t);
+/* A measured device (this machine, probed, or a stored profile) into
+ * s->dev, with its stored results as observations. 0, or <0 with err set. */
+static int load_measured_device(const rec_opts *o, rec_state *s, lf_error *err) {
+    if (!o->no_store) {
+        int flags = o->device ? LF_STORE_NOCREATE | LF_STORE_RO_FALLBACK : LF_STORE_RO_FALLBACK;
+        if (lf_store_open_path(&s->st, o->db, flags, err) < 0)
+            return -1;
+    }
+    if (!(s->dev = malloc(sizeof *s->dev)))
+        return lf_error_set(err, LF_ENOMEM, "out of memory");
+    if (o->device) {
+        if (lf_rec_device_find(s->st, o->device, s->dev, err) < 0)
+            return -1;
+        snprintf(s->note, sizeof s->note, "stored profile %s", s->dev->id);
+    } else {
+        if (!o->json)
+            fprintf(stderr, "localfit recommend: probing this device...\n");
+        if (lf_cli_device_stored(s->st, s->dev, s->note, sizeof s->note, err) < 0)
+            return -1;
+    }
+    if (s->st && lf_rec_observations_load(s->st, s->cat, s->dev, &s->obs, &s->n_obs, &s->src, err) < 0)
+        return -1;
+    return 0;
+}
 
-    if (obs_path && load_observations(obs_path, &fobs, &n_fobs, &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
-    if (lf_catalog_load(&cat, lf_cli_datadir(), &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
+/* The observations file, the catalog and, for a measured device, the device
+ * and its stored results; then the file's observations appended. 0, or <0
+ * with err set. */
+static int load_inputs(const rec_opts *o, rec_state *s, lf_error *err) {
+    if (o->obs_path && load_observations(o->obs_path, &s->fobs, &s->n_fobs, err) < 0)
+        return -1;
+    if (lf_catalog_load(&s->cat, lf_cli_datadir(), err) < 0)
+        return -1;
     /* A measured device: this machine or a stored profile. Its stored
      * results calibrate the model. */
-    bool measured_device = !gpu && !(bandwidth > 0);
-    if (measured_device) {
-        if (!no_store) {
-            int flags = device ? LF_STORE_NOCREATE | LF_STORE_RO_FALLBACK : LF_STORE_RO_FALLBACK;
-            if (lf_store_open_path(&st, db, flags, &err) < 0) {
-                rc = lf_cli_fail(&err);
-                goto out;
-            }
-        }
-        if (!(dev = malloc(sizeof *dev))) {
-            lf_error_set(&err, LF_ENOMEM, "out of memory");
-            rc = lf_cli_fail(&err);
-            goto out;
-        }
-        if (device) {
-            if (lf_rec_device_find(st, device, dev, &err) < 0) {
-                rc = lf_cli_fail(&err);
-                goto out;
-            }
-            snprintf(note, sizeof note, "stored profile %s", dev->id);
-        } else {
-            if (!json)
-                fprintf(stderr, "localfit recommend: probing this device...\n");
-            if (lf_cli_device_stored(st, dev, note, sizeof note, &err) < 0) {
-                rc = lf_cli_fail(&err);
-                goto out;
-            }
-        }
-        if (st && lf_rec_observations_load(st, cat, dev, &obs, &n_obs, &src, &err) < 0) {
-            rc = lf_cli_fail(&err);
-            goto out;
-        }
-    }
-    if (append_obs(&obs, &src, &n_obs, fobs, n_fobs, &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
+    bool measured_device = !o->gpu && !(o->bandwidth > 0);
+    if (measured_device && load_measured_device(o, s, err) < 0)
+        return -1;
+    return append_obs(&s->obs, &s->src, &s->n_obs, s->fobs, s->n_fobs, err);
+}
 
-    if (validate) {
-        char name[160];
-        snprintf(name, sizeof name, "%s (%s)", dev->slug, dev->id);
-        rc = run_validate(obs, src, n_obs, LF_REC_CPU, name, json);
-        goto out;
-    }
-
-    if (gpu) {
-        const lf_catalog_gpu *g = lf_catalog_find_gpu(cat, gpu);
-        if (!g) {
-            rc = lf_cli_usage_error(cmd, "--gpu: no single GPU in gpus.csv matches '%s'", gpu);
-            goto out;
-        }
-        lf_rec_target_from_gpu(&t, g);
-        if (memory)
-            t.usable_memory = memory;   /* the user knows their limit better */
-        if (compute > 0)
-            t.fp32_tflops = compute;
-    } else if (bandwidth > 0) {
-        lf_strlcpy(t.name, "given device", sizeof t.name);
-        lf_strlcpy(t.source, "flags", sizeof t.source);
-        t.kind = kind;
-        t.usable_memory = memory;
-        t.bandwidth_gbs = bandwidth;
-        t.int8_tops = kind == LF_REC_CPU ? compute : 0;
-        t.fp32_tflops = compute;
+/* The target device into s->t: a gpus.csv row, the flags' description, or
+ * the measured device, with --memory/--compute-tops overriding. GO_ON, or
+ * the exit status (usage error, failure). */
+static int resolve_target(const rec_opts *o, rec_state *s) {
+    lf_rec_target *t = &s->t;
+    if (o->gpu) {
+        const lf_catalog_gpu *g = lf_catalog_find_gpu(s->cat, o->gpu);
+        if (!g)
+            return lf_cli_usage_error(cmd, "--gpu: no single GPU in gpus.csv matches '%s'", o->gpu);
+        lf_rec_target_from_gpu(t, g);
+        if (o->memory)
+            t->usable_memory = o->memory;   /* the user knows their limit better */
+        if (o->compute > 0)
+            t->fp32_tflops = o->compute;
+    } else if (o->bandwidth > 0) {
+        lf_strlcpy(t->name, "given device", sizeof t->name);
+        lf_strlcpy(t->source, "flags", sizeof t->source);
+        t->kind = o->kind;
+        t->usable_memory = o->memory;
+        t->bandwidth_gbs = o->bandwidth;
+        t->int8_tops = o->kind == LF_REC_CPU ? o->compute : 0;
+        t->fp32_tflops = o->compute;
     } else {
-        if (lf_rec_target_from_device(&t, dev, &err) < 0) {
-            rc = lf_cli_fail(&err);
-            goto out;
+        lf_error err = {0};
+        if (lf_rec_target_from_device(t, s->dev, &err) < 0)
+            return lf_cli_fail(&err);
+        if (o->memory) {
+            t->usable_memory = o->memory;   /* "what if I had only 8G free" */
+            lf_strlcpy(t->source, "probe, memory from --memory", sizeof t->source);
         }
-        if (memory) {
-            t.usable_memory = memory;   /* "what if I had only 8G free" */
-            lf_strlcpy(t.source, "probe, memory from --memory", sizeof t.source);
-        }
-        if (compute > 0)
-            t.int8_tops = t.fp32_tflops = compute;
+        if (o->compute > 0)
+            t->int8_tops = t->fp32_tflops = o->compute;
     }
+    return GO_ON;
+}
 
+/* Calibrates on the observations, ranks the candidates and prints them
+ * (text or JSON). Returns the exit status. */
+static int recommend_and_print(const rec_opts *o, rec_state *s) {
+    lf_error err = {0};
     lf_rec_calibration cal;
-    if (lf_rec_calibrate(&cal, obs, n_obs, t.kind, &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
+    if (lf_rec_calibrate(&cal, s->obs, s->n_obs, s->t.kind, &err) < 0)
+        return lf_cli_fail(&err);
     lf_rec_result r;
-    if (lf_rec_recommend(cat, &t, &k, &cal, &r, &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
-    if (json) {
-        rc = print_json(&t, &k, &r, n_obs, note);
+    if (lf_rec_recommend(s->cat, &s->t, &o->k, &cal, &r, &err) < 0)
+        return lf_cli_fail(&err);
+    int rc;
+    if (o->json) {
+        rc = print_json(&s->t, &o->k, &r, s->n_obs, s->note);
     } else {
-        if (note[0])
-            printf("Measurements: %s\n", note);
-        rc = print_text(&t, &k, &r, top, n_obs, &cal);
+        if (s->note[0])
+            printf("Measurements: %s\n", s->note);
+        rc = print_text(&s->t, &o->k, &r, o->top, s->n_obs, &cal);
     }
     lf_rec_result_free(&r);
-out:
-    lf_catalog_free(cat);
-    lf_store_close(st);
-    free(dev);
-    free(obs);
-    free(fobs);
-    free(src);
+    return rc;
+}
+
+/* Releases everything s holds. */
+static void rec_state_free(rec_state *s) {
+    lf_catalog_free(s->cat);
+    lf_store_close(s->st);
+    free(s->dev);
+    free(s->obs);
+    free(s->fobs);
+    free(s->src);
+}
+
+int cmd_recommend(int argc, char **argv) {
+    rec_opts o = {.kind = LF_REC_CPU, .top = 10};
+    lf_rec_constraints_init(&o.k);
+    o.k.min_tps = DEFAULT_MIN_TPS;
+    int rc = parse_args(argc, argv, &o);
+    if (rc != GO_ON)
+        return rc;
+
+    lf_error err = {0};
+    rec_state s;
+    memset(&s, 0, sizeof s);
+    if (load_inputs(&o, &s, &err) < 0) {
+        rc = lf_cli_fail(&err);
+    } else if (o.validate) {
+        char name[160];
+        snprintf(name, sizeof name, "%s (%s)", s.dev->slug, s.dev->id);
+        rc = run_validate(s.obs, s.src, s.n_obs, LF_REC_CPU, name, o.json);
+    } else {
+        rc = resolve_target(&o, &s);
+        if (rc == GO_ON)
+            rc = recommend_and_print(&o, &s);
+    }
+    rec_state_free(&s);
     return rc;
 }

@@ -654,11 +654,127 @@ static void print_json(const sweep *S, const lf_rec_target *t, const lf_rec_cons
     json_decref(root);
 }
 
-/* ---- main ------------------------------------------------------------------ */
+/* ---- the command line -------------------------------------------------------- */
 
-int cmd_sweep(int argc, char **argv) {
-    enum { O_CHUNKS = 256, O_MIN_TPS, O_CONTEXT, O_MEMFRAC, O_MAX_TTFT, O_QFLOOR, O_KV,
-           O_DB, O_NOSTORE, O_JSON };
+enum { O_CHUNKS = 256, O_MIN_TPS, O_CONTEXT, O_MEMFRAC, O_MAX_TTFT, O_QFLOOR, O_KV,
+       O_DB, O_NOSTORE, O_JSON };
+
+/* Parse steps return GO_ON to carry on, else the exit status to return. */
+enum { GO_ON = -1 };
+
+/* The command line, parsed. */
+typedef struct sweep_args {
+    const char *model, *quants, *text_path, *db;
+    int q_ctx, q_chunks;          /* quality window (tokens) and windows */
+    int threads;                  /* 0: the device's usable threads */
+    int n_prompt, n_gen;          /* tokens of the pp and tg tests */
+    bool no_store, json, context_given;
+    lf_rec_constraints k;
+    lf_mix mixes[MAX_LEVELS - 1]; /* --quants, deduplicated, in order */
+    int n_mixes;
+} sweep_args;
+
+/* One option (getopt_long's c and optarg) into *a: GO_ON, or the exit
+ * status (0 after --help, the usage error for a bad value). */
+static int parse_option(sweep_args *a, int c, const char *arg) {
+    const char *cmd = "sweep";
+    lf_rec_constraints *k = &a->k;
+    switch (c) {
+    case 'q': a->quants = arg; break;
+    case 'f': a->text_path = arg; break;
+    case 'c':
+        if (lf_arg_int(arg, 8, 1 << 16, &a->q_ctx) < 0)
+            return lf_cli_usage_error(cmd, "--ctx wants 8..65536, not '%s'", arg);
+        break;
+    case O_CHUNKS:
+        if (lf_arg_int(arg, 1, 1 << 20, &a->q_chunks) < 0)
+            return lf_cli_usage_error(cmd, "--chunks wants a positive integer, not '%s'", arg);
+        break;
+    case 't':
+        if (lf_arg_int(arg, 1, 4096, &a->threads) < 0)
+            return lf_cli_usage_error(cmd, "--threads wants a positive integer, not '%s'", arg);
+        break;
+    case 'p':
+        if (lf_arg_int(arg, 1, 1 << 16, &a->n_prompt) < 0)
+            return lf_cli_usage_error(cmd, "-p wants 1..65536, not '%s'", arg);
+        break;
+    case 'n':
+        if (lf_arg_int(arg, 1, 1 << 16, &a->n_gen) < 0)
+            return lf_cli_usage_error(cmd, "-n wants 1..65536, not '%s'", arg);
+        break;
+    case O_MIN_TPS:
+        if (parse_num(arg, &k->min_tps) < 0)
+            return lf_cli_usage_error(cmd, "--min-tps: '%s' is not a number", arg);
+        break;
+    case O_CONTEXT: {
+        int v;
+        if (lf_arg_int(arg, 1, 1 << 24, &v) < 0)
+            return lf_cli_usage_error(cmd, "--context wants 1..16777216, not '%s'", arg);
+        k->context = v;
+        a->context_given = true;
+        break;
+    }
+    case O_MEMFRAC:
+        if (parse_num(arg, &k->memory_fraction) < 0 || !(k->memory_fraction > 0) ||
+            k->memory_fraction > 1)
+            return lf_cli_usage_error(cmd, "--memory-fraction must be in (0, 1]");
+        break;
+    case O_MAX_TTFT:
+        if (parse_num(arg, &k->max_ttft_s) < 0)
+            return lf_cli_usage_error(cmd, "--max-ttft: '%s' is not a number", arg);
+        break;
+    case O_QFLOOR:
+        if (!strncasecmp(arg, "kld:", 4) ? parse_num(arg + 4, &k->max_kld) < 0
+                                         : parse_num(strncasecmp(arg, "score:", 6) ? arg : arg + 6,
+                                                     &k->min_quality) < 0)
+            return lf_cli_usage_error(cmd, "--quality-floor: '%s' is not SCORE or kld:X", arg);
+        break;
+    case O_KV:
+        if (lf_kv_type_parse(arg, &k->kv_type) < 0)
+            return lf_cli_usage_error(cmd, "--kv: '%s' is not f32, f16 or q8_0", arg);
+        break;
+    case O_DB: a->db = arg; break;
+    case O_NOSTORE: a->no_store = true; break;
+    case O_JSON: a->json = true; break;
+    case 'h': usage(stdout); return LF_EXIT_OK;
+    default: return lf_cli_usage_error(cmd, "unknown option");
+    }
+    return GO_ON;
+}
+
+/* --quants into a->mixes, checked before anything is loaded: GO_ON, or the
+ * exit status. */
+static int parse_levels(sweep_args *a) {
+    const char *cmd = "sweep";
+    char *list = strdup(a->quants);
+    if (!list)
+        return LF_EXIT_FAIL;
+    for (char *save = NULL, *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        lf_mix mix;
+        if (lf_bench_quant_parse(tok, &mix) < 0) {
+            int urc = lf_cli_usage_error(cmd, "--quants: unknown quantization '%s'", tok);
+            free(list);   /* after the message: tok points into it */
+            return urc;
+        }
+        bool dup = false;
+        for (int i = 0; i < a->n_mixes; i++)
+            dup |= a->mixes[i] == mix;
+        if (dup)
+            continue;
+        if (a->n_mixes == MAX_LEVELS - 1) {
+            free(list);
+            return lf_cli_usage_error(cmd, "--quants: at most %d levels", MAX_LEVELS - 1);
+        }
+        a->mixes[a->n_mixes++] = mix;
+    }
+    free(list);
+    if (a->n_mixes == 0)
+        return lf_cli_usage_error(cmd, "--quants: no quantization given");
+    return GO_ON;
+}
+
+/* The whole command line into *a, defaults first: GO_ON, or the exit status. */
+static int parse_args(int argc, char **argv, sweep_args *a) {
     static const struct option opts[] = {
         {"quants", required_argument, 0, 'q'},  {"file", required_argument, 0, 'f'},
         {"ctx", required_argument, 0, 'c'},     {"chunks", required_argument, 0, O_CHUNKS},
@@ -673,167 +789,64 @@ int cmd_sweep(int argc, char **argv) {
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     const char *cmd = "sweep";
-    const char *quants = DEFAULT_QUANTS, *text_path = NULL, *db = NULL;
-    int q_ctx = 256, q_chunks = 8, threads = 0, n_prompt = 128, n_gen = 32;
-    bool no_store = false, json = false, context_given = false;
-    lf_rec_constraints k;
-    lf_rec_constraints_init(&k);
-    k.min_tps = 5;   /* as recommend: a reading speed */
+    memset(a, 0, sizeof *a);
+    a->quants = DEFAULT_QUANTS;
+    a->q_ctx = 256;
+    a->q_chunks = 8;
+    a->n_prompt = 128;
+    a->n_gen = 32;
+    lf_rec_constraints_init(&a->k);
+    a->k.min_tps = 5;   /* as recommend: a reading speed */
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "q:f:c:t:p:n:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'q': quants = optarg; break;
-        case 'f': text_path = optarg; break;
-        case 'c':
-            if (lf_arg_int(optarg, 8, 1 << 16, &q_ctx) < 0)
-                return lf_cli_usage_error(cmd, "--ctx wants 8..65536, not '%s'", optarg);
-            break;
-        case O_CHUNKS:
-            if (lf_arg_int(optarg, 1, 1 << 20, &q_chunks) < 0)
-                return lf_cli_usage_error(cmd, "--chunks wants a positive integer, not '%s'", optarg);
-            break;
-        case 't':
-            if (lf_arg_int(optarg, 1, 4096, &threads) < 0)
-                return lf_cli_usage_error(cmd, "--threads wants a positive integer, not '%s'", optarg);
-            break;
-        case 'p':
-            if (lf_arg_int(optarg, 1, 1 << 16, &n_prompt) < 0)
-                return lf_cli_usage_error(cmd, "-p wants 1..65536, not '%s'", optarg);
-            break;
-        case 'n':
-            if (lf_arg_int(optarg, 1, 1 << 16, &n_gen) < 0)
-                return lf_cli_usage_error(cmd, "-n wants 1..65536, not '%s'", optarg);
-            break;
-        case O_MIN_TPS:
-            if (parse_num(optarg, &k.min_tps) < 0)
-                return lf_cli_usage_error(cmd, "--min-tps: '%s' is not a number", optarg);
-            break;
-        case O_CONTEXT: {
-            int v;
-            if (lf_arg_int(optarg, 1, 1 << 24, &v) < 0)
-                return lf_cli_usage_error(cmd, "--context wants 1..16777216, not '%s'", optarg);
-            k.context = v;
-            context_given = true;
-            break;
-        }
-        case O_MEMFRAC:
-            if (parse_num(optarg, &k.memory_fraction) < 0 || !(k.memory_fraction > 0) ||
-                k.memory_fraction > 1)
-                return lf_cli_usage_error(cmd, "--memory-fraction must be in (0, 1]");
-            break;
-        case O_MAX_TTFT:
-            if (parse_num(optarg, &k.max_ttft_s) < 0)
-                return lf_cli_usage_error(cmd, "--max-ttft: '%s' is not a number", optarg);
-            break;
-        case O_QFLOOR:
-            if (!strncasecmp(optarg, "kld:", 4) ? parse_num(optarg + 4, &k.max_kld) < 0
-                                                : parse_num(strncasecmp(optarg, "score:", 6) ? optarg : optarg + 6,
-                                                            &k.min_quality) < 0)
-                return lf_cli_usage_error(cmd, "--quality-floor: '%s' is not SCORE or kld:X", optarg);
-            break;
-        case O_KV:
-            if (lf_kv_type_parse(optarg, &k.kv_type) < 0)
-                return lf_cli_usage_error(cmd, "--kv: '%s' is not f32, f16 or q8_0", optarg);
-            break;
-        case O_DB: db = optarg; break;
-        case O_NOSTORE: no_store = true; break;
-        case O_JSON: json = true; break;
-        case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error(cmd, "unknown option");
-        }
+        int rc = parse_option(a, c, optarg);
+        if (rc != GO_ON)
+            return rc;
     }
     if (optind >= argc)
         return lf_cli_usage_error(cmd, "give a model: a GGUF file or a catalog name");
     if (optind + 1 < argc)
         return lf_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *model = argv[optind];
-    /* the levels, checked before anything is loaded */
-    lf_mix mixes[MAX_LEVELS - 1];
-    int n_mixes = 0;
-    char *list = strdup(quants);
-    if (!list)
-        return LF_EXIT_FAIL;
-    for (char *save = NULL, *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        lf_mix mix;
-        if (lf_bench_quant_parse(tok, &mix) < 0) {
-            int urc = lf_cli_usage_error(cmd, "--quants: unknown quantization '%s'", tok);
-            free(list);   /* after the message: tok points into it */
-            return urc;
-        }
-        bool dup = false;
-        for (int i = 0; i < n_mixes; i++)
-            dup |= mixes[i] == mix;
-        if (dup)
-            continue;
-        if (n_mixes == MAX_LEVELS - 1) {
-            free(list);
-            return lf_cli_usage_error(cmd, "--quants: at most %d levels", MAX_LEVELS - 1);
-        }
-        mixes[n_mixes++] = mix;
-    }
-    free(list);
-    if (n_mixes == 0)
-        return lf_cli_usage_error(cmd, "--quants: no quantization given");
+    a->model = argv[optind];
+    return parse_levels(a);
+}
 
-    sweep *S = calloc(1, sizeof *S);
-    lf_catalog *cat = NULL;
-    lf_store *st = NULL;
-    lf_device *dev = calloc(1, sizeof *dev);
-    char *text = NULL;
-    size_t text_len = 0;
-    lf_rec_observation *obs = NULL;
-    int n_obs = 0;
-    lf_run stored;
-    memset(&stored, 0, sizeof stored);
-    lf_error err = {0};
-    int rc = LF_EXIT_FAIL;
-    if (!S || !dev) {
-        lf_error_set(&err, LF_ENOMEM, "out of memory");
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
-    S->q_ctx = q_ctx;
-    S->q_chunks = q_chunks;
-    if (lf_catalog_load(&cat, lf_cli_datadir(), &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
-    /* the model and its levels */
-    S->gguf = is_gguf_path(model);
+/* ---- the steps of a sweep ------------------------------------------------------ */
+
+/* The model: a GGUF file (its name without .gguf, and TEXT read when given)
+ * or a catalog entry (S->gguf already says which). 0, or an LF_E* with err
+ * set; *text is the caller's to free. */
+static int select_model(sweep *S, const lf_catalog *cat, const char *model, const char *text_path,
+                        char **text, size_t *text_len, lf_error *err) {
     if (S->gguf) {
         struct stat sb;
-        if (stat(model, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-            lf_error_set(&err, LF_ENOTFOUND, "%s: no such file (and not a catalog model name)",
-                         model);
-            rc = lf_cli_fail(&err);
-            goto out;
-        }
+        if (stat(model, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return lf_error_set(err, LF_ENOTFOUND, "%s: no such file (and not a catalog model name)",
+                                model);
         lf_strlcpy(S->base, model, sizeof S->base);
         const char *b = strrchr(model, '/');
         lf_strlcpy(S->name, b ? b + 1 : model, sizeof S->name);
         size_t l = strlen(S->name);
         if (l > 5 && !strcasecmp(S->name + l - 5, ".gguf"))
             S->name[l - 5] = '\0';
-        if (text_path && !(text = lf_cli_read_text(text_path, &text_len, &err))) {
-            rc = lf_cli_fail(&err);
-            goto out;
-        }
-    } else {
-        if (text_path) {
-            rc = lf_cli_usage_error(cmd, "-f: '%s' is a catalog model with synthetic weights; "
-                                         "its quality is the published one (give a GGUF file "
-                                         "to measure)", model);
-            goto out;
-        }
-        if (lf_catalog_match(cat, model, &S->cm, &err) < 0) {
-            lf_error_wrap(&err, "'%s' is neither a GGUF file nor a catalog model", model);
-            rc = lf_cli_fail(&err);
-            goto out;
-        }
-        lf_strlcpy(S->name, S->cm->name, sizeof S->name);
-        lf_strlcpy(S->tokens_from, "published", sizeof S->tokens_from);
+        if (text_path && !(*text = lf_cli_read_text(text_path, text_len, err)))
+            return err->code;
+        return 0;
     }
+    int rc = lf_catalog_match(cat, model, &S->cm, err);
+    if (rc < 0) {
+        lf_error_wrap(err, "'%s' is neither a GGUF file nor a catalog model", model);
+        return rc;
+    }
+    lf_strlcpy(S->name, S->cm->name, sizeof S->name);
+    lf_strlcpy(S->tokens_from, "published", sizeof S->tokens_from);
+    return 0;
+}
+
+/* The levels: a GGUF's own type first (level 0), then --quants, with every
+ * measurement unknown (NAN) until made. */
+static void init_levels(sweep *S, const lf_mix *mixes, int n_mixes) {
     S->n = S->gguf ? 1 : 0;   /* a GGUF's own type is level 0 */
     for (int i = 0; i < n_mixes; i++) {
         level *l = &S->lv[S->n++];
@@ -847,115 +860,161 @@ int cmd_sweep(int argc, char **argv) {
         l->weight_read = l->params = NAN;
         l->kld = l->kld_err = l->ppl = l->ppl_err = l->dppl = l->same_top = l->quality = NAN;
     }
+}
 
-    /* the device, calibrated from the store */
-    /* --no-store still reads: the cached device profile and the device's
-     * measurements calibrate the recommendation; nothing is written. */
-    if (no_store)
-        (void)lf_store_open_path(&st, db, LF_STORE_READONLY | LF_STORE_NOCREATE, NULL);
-    else if (lf_store_open_path(&st, db, 0, &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
+/* The store and this device calibrated from it. --no-store still reads: the
+ * cached device profile and the device's measurements calibrate the
+ * recommendation; nothing is written (*st may stay NULL). note says where
+ * the device's figures came from. */
+static int open_store_device(const sweep_args *a, lf_store **st, lf_device *dev, char *note,
+                             size_t note_size, lf_error *err) {
+    if (a->no_store) {
+        (void)lf_store_open_path(st, a->db, LF_STORE_READONLY | LF_STORE_NOCREATE, NULL);
+    } else {
+        int rc = lf_store_open_path(st, a->db, 0, err);
+        if (rc < 0)
+            return rc;
     }
-    char note[256] = "";
-    if (lf_cli_device_stored(st, dev, note, sizeof note, &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
-    if (threads == 0)
-        threads = dev->limits.usable_threads > 0 ? dev->limits.usable_threads : 1;
+    return lf_cli_device_stored(*st, dev, note, note_size, err);
+}
 
+/* Each level's size and bits per weight: a GGUF's levels are written as
+ * files (prepare_gguf); a catalog model's are computed, with the published
+ * quality of each. */
+static int size_levels(sweep *S, const lf_catalog *cat, lf_error *err) {
+    int rc;
     if (S->gguf) {
-        if (prepare_gguf(S, &err) < 0) {
-            rc = lf_cli_fail(&err);
-            goto out;
-        }
+        if ((rc = prepare_gguf(S, err)) < 0)
+            return rc;
         if (S->lv[0].mix >= LF_MIX_COUNT) {
             /* the file's own type is unknown: it is the reference, not a level */
             lf_strlcpy(S->lv[0].quant, "base", sizeof S->lv[0].quant);
         }
-    } else {
-        double elems = catalog_elements(S->cm);
-        for (int i = 0; i < S->n; i++) {
-            level *l = &S->lv[i];
-            lf_rec_memory mem;
-            if (lf_rec_weight_bytes(S->cm, l->mix, &mem, &err) < 0) {
-                rc = lf_cli_fail(&err);
-                goto out;
-            }
-            l->size = mem.weights;
-            l->bpw = elems > 0 ? (double)mem.weights * 8.0 / elems : NAN;
-            const lf_catalog_quant *q = lf_catalog_find_quant(cat, l->quant);
-            if (q) {
-                l->q_known = true;
-                l->kld = q->kld;
-                l->dppl = q->dppl;
-                l->same_top = isfinite(q->same_top) ? q->same_top / 100.0 : NAN;
-            }
+        return 0;
+    }
+    double elems = catalog_elements(S->cm);
+    for (int i = 0; i < S->n; i++) {
+        level *l = &S->lv[i];
+        lf_rec_memory mem;
+        if ((rc = lf_rec_weight_bytes(S->cm, l->mix, &mem, err)) < 0)
+            return rc;
+        l->size = mem.weights;
+        l->bpw = elems > 0 ? (double)mem.weights * 8.0 / elems : NAN;
+        const lf_catalog_quant *q = lf_catalog_find_quant(cat, l->quant);
+        if (q) {
+            l->q_known = true;
+            l->kld = q->kld;
+            l->dppl = q->dppl;
+            l->same_top = isfinite(q->same_top) ? q->same_top / 100.0 : NAN;
         }
     }
-    if (!context_given)
-        k.context = S->gguf ? (S->shape.n_ctx < 4096 ? S->shape.n_ctx : 4096)
-                            : (S->cm->n_ctx < 4096 ? S->cm->n_ctx : 4096);
+    return 0;
+}
 
-    /* speed */
-    fprintf(stderr, "sweep: measuring pp%d and tg%d of %d levels on %d thread%s\n", n_prompt,
-            n_gen, S->n, threads, threads == 1 ? "" : "s");
-    int brc = measure_speed(S, threads, n_prompt, n_gen, no_store ? NULL : st, dev, &stored, &err);
-    if (brc < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
-    /* quality */
-    if (S->gguf) {
-        if (measure_quality(S, text, text_len, threads, &err) < 0) {
-            rc = lf_cli_fail(&err);
-            goto out;
-        }
-        if (st && stored.id > 0 && store_quality(S, st, stored.id, &err) < 0) {
-            rc = lf_cli_fail(&err);
-            goto out;
-        }
-    }
+/* Speed of every level (stored as a run in st unless --no-store), then a
+ * GGUF's quality, stored with that run. */
+static int measure_levels(sweep *S, const sweep_args *a, lf_store *st, const lf_device *dev,
+                          const char *text, size_t text_len, lf_run *stored, lf_error *err) {
+    fprintf(stderr, "sweep: measuring pp%d and tg%d of %d levels on %d thread%s\n", a->n_prompt,
+            a->n_gen, S->n, a->threads, a->threads == 1 ? "" : "s");
+    int rc = measure_speed(S, a->threads, a->n_prompt, a->n_gen, a->no_store ? NULL : st, dev,
+                           stored, err);
+    if (rc < 0 || !S->gguf)
+        return rc;
+    if ((rc = measure_quality(S, text, text_len, a->threads, err)) < 0)
+        return rc;
+    if (st && stored->id > 0 && (rc = store_quality(S, st, stored->id, err)) < 0)
+        return rc;
+    return 0;
+}
 
-    /* the recommended level, calibrated on everything stored for the device
-     * (this sweep included) */
-    lf_rec_target t;
-    if (lf_rec_target_from_device(&t, dev, &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
-    if (st && lf_rec_observations_load(st, cat, dev, &obs, &n_obs, NULL, &err) < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
+/* The recommended level, calibrated on everything stored for the device
+ * (this sweep included): sets *t, the levels' fit and rank, and *obs /
+ * *n_obs (the caller frees *obs). */
+static int recommend_level(sweep *S, const lf_catalog *cat, lf_store *st, const lf_device *dev,
+                           lf_rec_constraints *k, lf_rec_target *t, lf_rec_observation **obs,
+                           int *n_obs, lf_error *err) {
+    int rc = lf_rec_target_from_device(t, dev, err);
+    if (rc < 0)
+        return rc;
+    if (st && (rc = lf_rec_observations_load(st, cat, dev, obs, n_obs, NULL, err)) < 0)
+        return rc;
     if (S->n_fresh > 0) {
-        lf_rec_observation *all = realloc(obs, sizeof *all * (size_t)(n_obs + S->n_fresh));
-        if (!all) {
-            lf_error_set(&err, LF_ENOMEM, "out of memory");
-            rc = lf_cli_fail(&err);
-            goto out;
-        }
-        memcpy(all + n_obs, S->fresh, sizeof *all * (size_t)S->n_fresh);
-        obs = all;
-        n_obs += S->n_fresh;
+        lf_rec_observation *all = realloc(*obs, sizeof *all * (size_t)(*n_obs + S->n_fresh));
+        if (!all)
+            return lf_error_set(err, LF_ENOMEM, "out of memory");
+        memcpy(all + *n_obs, S->fresh, sizeof *all * (size_t)S->n_fresh);
+        *obs = all;
+        *n_obs += S->n_fresh;
     }
     lf_rec_calibration cal;
-    if (lf_rec_calibrate(&cal, obs, n_obs, t.kind, &err) < 0) {
-        rc = lf_cli_fail(&err);
+    if ((rc = lf_rec_calibrate(&cal, *obs, *n_obs, t->kind, err)) < 0)
+        return rc;
+    return S->gguf ? recommend_gguf(S, t, k, &cal, err) : recommend_catalog(S, cat, t, k, &cal, err);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+int cmd_sweep(int argc, char **argv) {
+    sweep_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != GO_ON)
+        return rc;
+    sweep *S = calloc(1, sizeof *S);
+    lf_catalog *cat = NULL;
+    lf_store *st = NULL;
+    lf_device *dev = calloc(1, sizeof *dev);
+    char *text = NULL;
+    size_t text_len = 0;
+    lf_rec_observation *obs = NULL;
+    int n_obs = 0;
+    lf_run stored;
+    memset(&stored, 0, sizeof stored);
+    lf_error err = {0};
+    char note[256] = "";
+    lf_rec_target t;
+    if (!S || !dev) {
+        lf_error_set(&err, LF_ENOMEM, "out of memory");
+        goto fail;
+    }
+    S->q_ctx = a.q_ctx;
+    S->q_chunks = a.q_chunks;
+    if (lf_catalog_load(&cat, lf_cli_datadir(), &err) < 0)
+        goto fail;
+    /* the model and its levels */
+    S->gguf = is_gguf_path(a.model);
+    if (!S->gguf && a.text_path) {
+        rc = lf_cli_usage_error("sweep", "-f: '%s' is a catalog model with synthetic weights; "
+                                         "its quality is the published one (give a GGUF file "
+                                         "to measure)", a.model);
         goto out;
     }
-    int rrc = S->gguf ? recommend_gguf(S, &t, &k, &cal, &err)
-                      : recommend_catalog(S, cat, &t, &k, &cal, &err);
-    if (rrc < 0) {
-        rc = lf_cli_fail(&err);
-        goto out;
-    }
-    if (json)
-        print_json(S, &t, &k, n_prompt, n_gen, n_obs, &stored);
+    if (select_model(S, cat, a.model, a.text_path, &text, &text_len, &err) < 0)
+        goto fail;
+    init_levels(S, a.mixes, a.n_mixes);
+    if (open_store_device(&a, &st, dev, note, sizeof note, &err) < 0)
+        goto fail;
+    /* dev's count, not lf_usable_cpus(): it also heeds the cpuset and the
+     * cgroup CPU quota */
+    if (a.threads == 0)
+        a.threads = dev->limits.usable_threads > 0 ? dev->limits.usable_threads : 1;
+    if (size_levels(S, cat, &err) < 0)
+        goto fail;
+    if (!a.context_given)
+        a.k.context = S->gguf ? (S->shape.n_ctx < 4096 ? S->shape.n_ctx : 4096)
+                              : (S->cm->n_ctx < 4096 ? S->cm->n_ctx : 4096);
+    if (measure_levels(S, &a, st, dev, text, text_len, &stored, &err) < 0)
+        goto fail;
+    if (recommend_level(S, cat, st, dev, &a.k, &t, &obs, &n_obs, &err) < 0)
+        goto fail;
+    if (a.json)
+        print_json(S, &t, &a.k, a.n_prompt, a.n_gen, n_obs, &stored);
     else
-        print_text(S, &t, &k, n_prompt, n_gen, n_obs, &stored, note);
+        print_text(S, &t, &a.k, a.n_prompt, a.n_gen, n_obs, &stored, note);
     rc = LF_EXIT_OK;
+    goto out;
+fail:
+    rc = lf_cli_fail(&err);
 out:
     if (S) {
         cleanup_gguf(S);

@@ -68,6 +68,16 @@ typedef enum lf_rope_scaling {
 
 typedef enum lf_act { LF_ACT_SILU = 0, LF_ACT_GELU } lf_act;
 
+/* How a mixture-of-experts router's logits become the weights of the
+ * experts a token uses. */
+typedef enum lf_moe_gating {
+    LF_MOE_SOFTMAX = 0,    /* softmax over all experts, then the top k
+                            * (qwen2moe, qwen3moe, olmoe, mixtral) */
+    LF_MOE_TOPK_SOFTMAX,   /* top k of the logits, softmax over those k
+                            * (gpt-oss, granitemoe) */
+    LF_MOE_SIGMOID,        /* sigmoid per expert; selection adds a bias */
+} lf_moe_gating;
+
 typedef struct lf_model_params {
     lf_arch arch;
     char name[64];         /* general.name */
@@ -108,6 +118,15 @@ typedef struct lf_model_params {
     float embd_mult;       /* embeddings × embd_mult */
     float residual_mult;   /* block outputs × residual_mult before the residual add */
     float logit_scale;     /* logits ÷ logit_scale */
+    /* mixture of experts; n_expert 0 = a dense FFN */
+    int n_expert;          /* {arch}.expert_count */
+    int n_expert_used;     /* {arch}.expert_used_count: experts per token (top k) */
+    int n_ff_exp;          /* FFN width of one expert, 0 = n_ff */
+    int n_expert_shared;   /* shared experts every token uses (0 = none) */
+    int n_ff_shexp;        /* FFN width of the shared expert(s), 0 = n_ff_exp */
+    lf_moe_gating gating;  /* router logits → expert weights */
+    bool moe_norm_topk;    /* rescale the k chosen weights to sum to 1 */
+    float moe_weights_scale; /* chosen weights × this, 0 = 1 */
 } lf_model_params;
 
 /* Fills hp with arch's structural defaults (RoPE pairing, activation,
