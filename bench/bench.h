@@ -48,6 +48,7 @@
 
 #include "common/common.h"
 #include "common/rng.h"
+#include "engines/engines.h"
 #include "model/model.h"
 #include "probes/probes.h"
 #include "store/store.h"
@@ -155,12 +156,46 @@ typedef struct lf_mwu {
  * correction. Returns 0, LF_EINVAL (an empty side), LF_ENOMEM. */
 int lf_stats_mann_whitney(const double *a, int na, const double *b, int nb, lf_mwu *out);
 
+/* Power. An exact rank test has a floor: with na and nb samples the most
+ * extreme arrangement has p = 2 / C(na+nb, na) (0.10 for 3 + 3, 0.029 for
+ * 4 + 4, 0.0079 for 5 + 5), so below some n no difference, however large,
+ * is significant. lf_stats_mwu_min_n is the smallest equal n per side whose
+ * floor is <= alpha (5 for 0.01); the signed-rank floor for n pairs is
+ * 2 / 2^n (8 pairs for 0.01). */
+double lf_stats_mwu_min_p(int na, int nb);
+int lf_stats_mwu_min_n(double alpha);
+double lf_stats_signrank_min_p(int n);
+
+/* Distribution functions (inverses by bisection; NAN outside the domain). */
+double lf_stats_normal_cdf(double x);
+double lf_stats_normal_quantile(double p);
+double lf_stats_t_cdf(double t, double df);          /* Student's t, df > 0 */
+double lf_stats_t_quantile(double p, double df);
+/* Sample standard deviation of log(x): the relative noise of a sample set
+ * (0.02 = about 2%). NAN for n < 2 or a value <= 0. */
+double lf_stats_log_sd(const double *x, int n);
+/* Welch's t-test on log values, two-sided p into *p. The log makes a ratio
+ * a difference, and timings are closer to log-normal than normal. Used
+ * only where the rank test cannot reach alpha (compare.c). Returns 0 or
+ * LF_EINVAL (fewer than 2 on a side, a value <= 0). */
+int lf_stats_welch_log(const double *a, int na, const double *b, int nb, double *p);
+/* The smallest relative slowdown (0.07 = 7%) that two sample sets of na
+ * and nb values with relative noise log_sd detect with probability power
+ * at two-sided level alpha: 1 - exp(-(t(1-alpha/2, na+nb-2) + z(power)) *
+ * log_sd * sqrt(1/na + 1/nb)). NAN when it cannot be computed. */
+double lf_stats_min_detectable(double log_sd, int na, int nb, double alpha, double power);
+/* The repetitions per side a test needs so that (1) the exact rank test
+ * can reach alpha and (2) a slowdown of threshold is detected with
+ * probability power at noise log_sd (NAN: only (1)); capped at n_max. */
+int lf_stats_n_needed(double log_sd, double threshold, double alpha, double power, int n_max);
+
 /* ======================================================================
  * 3. Regression compare.
  *
  * Tests of two runs match on kind, model (name), quant, adapter
  * description / count / rank / mode, threads, n_prompt, n_gen, n_depth, KV
- * type, backend and config. For each matching pair:
+ * type, backend, config and engine (localfit's own results never match
+ * llama.cpp's). For each matching pair:
  *   speed ratio = candidate / baseline in "speed" terms: for tokens/s
  *     median(cand) / median(base); for ms median(base) / median(cand). So
  *     < 1 is always slower, > 1 faster. Bootstrap CI of that ratio.
@@ -170,6 +205,42 @@ int lf_stats_mann_whitney(const double *a, int na, const double *b, int nb, lf_m
  * Requiring both keeps a noisy A/A comparison quiet (significance alone
  * fires at rate alpha per test, and a suite has many tests) and ignores
  * real but tiny changes nobody should fail a build for.
+ *
+ * Small samples. Where the rank test's floor (lf_stats_mwu_min_p) is above
+ * alpha (3 + 3 samples: 0.10), it cannot judge. Then Welch's t-test on
+ * log values decides, and only when the two sample sets do not overlap
+ * at all: a large, clean slowdown (2x at n = 3) is still a regression.
+ * Anything else at that size is `inconclusive`, with the reason ("n=3+3:
+ * smallest possible rank p is 0.10"), never `same`.
+ *
+ * Power. Each compared row carries the smallest slowdown its samples could
+ * have detected (lf_stats_min_detectable at the pooled noise, power 0.95);
+ * the markdown report prints it per run.
+ *
+ * Machine speed. Results carry the read bandwidth they were judged
+ * against (roof_gbs). The report states when the two runs' roofs differ by
+ * more than the threshold ("the machine was 18% slower in the candidate
+ * run"); with normalize = LF_NORM_ROOF every sample is divided by its own
+ * run's roof first (tokens/s per GB/s), which cancels a uniformly slower
+ * machine for memory-bound tests.
+ *
+ * Paired A/B (lf_compare_paired): two builds run alternately on the same
+ * machine, in ABBA order (A B, B A, A B, ...), so slow drift and a step
+ * change hit both equally. Each pair j gives d_j = log(speed_B / speed_A)
+ * from the medians of the two invocations' samples. The estimate is the
+ * median of d_j (one pair straddling a step change cannot move it). Its
+ * noise is the spread of all 2n - 1 steps between consecutive invocations
+ * in run order, each with the estimated effect taken out (A->B: +d, B->A:
+ * -d, A->A and B->B: 0): the root mean square of the smallest 80% of them,
+ * rescaled to a normal sd, so the step where the machine changed is left
+ * out but a noisy half of the run is not; the within-invocation noise
+ * pooled over all invocations is a floor. The test
+ * is t on median / standard error (1.2533 sd / sqrt(n)), df = 2n - 2.
+ * The A/B command divides alpha by the number of tests (Bonferroni), so
+ * alpha bounds a false alarm anywhere in the suite, not per test. The rule is the same: significant AND beyond
+ * the threshold. tests/bench/test_ab.c simulates a 10% linear drift plus a
+ * 15% step: at 3-6 pairs false alarms stay under 1% and a 10% slowdown is
+ * caught over 95% of the time.
  * ==================================================================== */
 
 typedef enum lf_verdict {
@@ -179,6 +250,8 @@ typedef enum lf_verdict {
     LF_VERDICT_UNTESTED,          /* fewer than 2 samples on a side: medians only */
     LF_VERDICT_ONLY_BASELINE,     /* the candidate did not run this test */
     LF_VERDICT_ONLY_CANDIDATE,    /* new test */
+    LF_VERDICT_INCONCLUSIVE,      /* too few samples for the test to reach alpha,
+                                     and no clean large change: row.reason says why */
     LF_VERDICT_COUNT
 } lf_verdict;
 const char *lf_verdict_name(lf_verdict v);   /* "same", "regression", ... */
@@ -189,8 +262,14 @@ typedef struct lf_compare_opts {
     double conf;          /* level of the ratio CI */
     int n_boot;           /* bootstrap resamples */
     uint64_t seed;        /* for the bootstrap: same inputs, same report */
+    int normalize;        /* lf_compare_norm: judge raw speed or speed per roof */
+    double power;         /* for the detectable-slowdown figures (0.95) */
 } lf_compare_opts;
-#define LF_COMPARE_OPTS_INIT {0.05, 0.01, 0.95, 2000, 0x6c6f63616c666974ull}
+typedef enum lf_compare_norm {
+    LF_NORM_NONE = 0,
+    LF_NORM_ROOF,         /* samples / the result's roof_gbs (where both runs have one) */
+} lf_compare_norm;
+#define LF_COMPARE_OPTS_INIT {0.05, 0.01, 0.95, 2000, 0x6c6f63616c666974ull, LF_NORM_NONE, 0.95}
 
 typedef struct lf_compare_row {
     lf_result test;               /* the candidate's result (the baseline's if only there) */
@@ -201,6 +280,11 @@ typedef struct lf_compare_row {
     double p;                     /* NAN if untested */
     bool exact;                   /* p from the exact distribution */
     lf_verdict verdict;
+    char method[24];              /* "mwu-exact", "mwu-normal", "welch-log", "paired-abba" */
+    char reason[96];              /* why inconclusive / untested; "" otherwise */
+    double noise;                 /* pooled relative noise (log sd); NAN */
+    double min_detect;            /* smallest slowdown detectable (0.07 = 7%); NAN */
+    bool normalized;              /* judged per roof (LF_NORM_ROOF and both roofs known) */
 } lf_compare_row;
 
 typedef struct lf_compare_report {
@@ -209,7 +293,34 @@ typedef struct lf_compare_report {
     lf_compare_row *rows;         /* candidate's order, then baseline-only tests */
     int n_rows;
     int n_regressions, n_improvements, n_same, n_untested, n_unmatched;
+    int n_inconclusive;
+    bool paired;                  /* A/B mode: rows from lf_compare_paired */
+    int n_pairs;                  /* A/B: ABBA pairs run */
+    double alpha_per_test;        /* A/B: opts.alpha / tests judged (Bonferroni: alpha
+                                     holds for the whole suite) */
+    /* Machine speed: the median over matched tests of the candidate's
+     * roof_gbs over the baseline's (NAN when no matched test has both). */
+    double roof_ratio;
+    double base_roof_gbs, cand_roof_gbs;   /* medians over the matched tests */
 } lf_compare_report;
+
+/* One ABBA pair of an A/B comparison: the samples of one invocation of
+ * each build for one test. */
+typedef struct lf_ab_pair {
+    const double *a, *b;          /* A = baseline build, B = candidate build */
+    int na, nb;
+    bool b_first;                 /* B ran first in this pair (odd pairs of ABBA) */
+} lf_ab_pair;
+
+/* The paired decision (section rule above) for one test over n pairs.
+ * Fills row's numbers, method and verdict, not its test/name. Rows with
+ * fewer than 2 pairs are untested. */
+void lf_compare_paired(const lf_ab_pair *pairs, int n, lf_unit unit, const lf_compare_opts *o,
+                       lf_compare_row *row);
+/* Counts row's verdict into rep's totals. */
+void lf_compare_count(lf_compare_report *rep, const lf_compare_row *row);
+/* Whether anything was judged: some row regression, improvement or same. */
+bool lf_compare_judged_any(const lf_compare_report *rep);
 
 /* The decision for one test from its raw samples (what lf_compare_runs
  * does per pair; exposed for tests and the runner). Fills row's numbers and
@@ -255,10 +366,15 @@ int lf_compare_write_junit(const lf_compare_report *rep, FILE *out);
  *     loaded, then every test of the group runs round-robin, one repetition
  *     each per pass, so drift (heat, a neighbour process) spreads over all
  *     of them instead of favouring the first. Each test gets `warmup`
- *     untimed runs on its first turn; it is finished when it has reps_min
- *     samples and the 95% CI of the median is within +-target_ci
- *     (lf_stats_precise_enough), or reps_max samples, or (after reps_min)
- *     its time budget is spent. A finished test is stored at once (result +
+ *     untimed runs on its first turn; it is finished when it has reps_max
+ *     samples; or when the 95% CI of the median is within +-target_ci
+ *     (lf_stats_precise_enough) and it has the n the regression gate
+ *     needs to see a 5% slowdown at the noise observed so far
+ *     (lf_stats_n_needed, alpha 0.01, power 0.95); or when its time budget
+ *     is spent and it has the n at which the exact rank test can reach
+ *     alpha at all (5; lf_stats_mwu_min_n). Every one of these is at least
+ *     reps_min and at most reps_max: `--reps 3-3` still stops at 3, and
+ *     compare then says what 3 samples cannot show. A finished test is stored at once (result +
  *     samples in one transaction) and reported.
  *  3. ISAs (matrix isa list) run one after the other, each with its own
  *     model loads: a model may be laid out for the ISA it was loaded under.
@@ -293,6 +409,10 @@ int lf_compare_write_junit(const lf_compare_report *rep, FILE *out);
 #define LF_BENCH_SCHEMA "localfit.bench/1"
 
 /* A growable list of ints (values, types, mixes, ISA levels). */
+/* The most tests one run may plan: a larger matrix is refused before
+ * anything is built (it would take days and gigabytes). */
+#define LF_BENCH_MAX_TESTS 100000
+
 typedef struct lf_bench_list {
     int *v;
     int n;
@@ -405,6 +525,7 @@ typedef enum lf_bench_format {
     LF_BENCH_OUT_JSONL,          /* one result object per line */
     LF_BENCH_OUT_CSV,            /* header + one line per result */
     LF_BENCH_OUT_MD,             /* markdown tables */
+    LF_BENCH_OUT_SQL,            /* CREATE TABLE + one INSERT per result, as llama-bench -o sql */
     LF_BENCH_OUT_NONE,
 } lf_bench_format;
 
@@ -428,6 +549,7 @@ typedef struct lf_bench_summary {
     double int8_gops, fp32_gflops;   /* compute peaks used, all threads; NAN */
     int n_roof_samples;          /* in-run roof measurements (roofs = yes) */
     bool interrupted;
+    char engine_note[512];       /* why llama.cpp results are missing, "" if none */
 } lf_bench_summary;
 
 typedef struct lf_bench_opts {
@@ -461,6 +583,14 @@ typedef struct lf_bench_opts {
     lf_run_full *results;        /* if not NULL: receives the run and every result
                                     with its samples (lf_run_full_free it) */
     lf_bench_summary *summary;   /* if not NULL: filled */
+    /* Also measure with llama.cpp (`bench --engine localfit,llama.cpp`): each
+     * pp / tg / pg test without adapters gets one llama-bench repetition
+     * right after each of localfit's, in the groups of the first ISA, and a
+     * second result with engine "llama.cpp" when it finishes. A failure
+     * (missing binary, failed run, unreadable output) is reported on
+     * err_out, leaves localfit's results as they are, and is named in
+     * summary.engine_note. NULL: localfit alone. */
+    const lf_engine_llama *llama;
 } lf_bench_opts;
 
 void lf_bench_opts_init(lf_bench_opts *o);   /* zeroes; table output, auto progress */
@@ -480,7 +610,8 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
  * be NULL. Returns 0, LF_EIO on a write error, LF_ENOMEM. */
 int lf_bench_write(const lf_run_full *rf, const lf_bench_summary *summary, lf_bench_format fmt,
                    FILE *out, lf_error *err);
-/* "table", "json", "jsonl", "csv", "md" (also "markdown"); LF_EINVAL otherwise. */
+/* "table", "json", "jsonl", "csv", "md" (also "markdown"), "sql", "none";
+ * LF_EINVAL otherwise. */
 int lf_bench_format_parse(const char *s, lf_bench_format *out);
 
 /* ======================================================================
@@ -529,5 +660,37 @@ int lf_device_current(lf_store *st, const lf_device_opts *o, lf_device *out, cha
 /* Puts d into st under its id (JSON profile). 0 with nothing done when st
  * is NULL or d has no id; LF_ENOMEM or the store's errors. */
 int lf_device_store(lf_store *st, const lf_device *d, lf_error *err);
+
+/* Noise: a bandwidth measured now that differs from the device's stored
+ * figure by more than LF_DEVICE_NOISE_FRAC says the machine is busy (or
+ * its memory changed), so speeds measured now are not typical of it. */
+#define LF_DEVICE_NOISE_FRAC 0.25
+/* The device's stored read bandwidth, all threads, GB/s: the median of its
+ * stored profile's figure and the roofs its stored pp/tg results were
+ * judged against; 0 when the store holds none (st NULL, unknown id). */
+double lf_device_stored_bandwidth(lf_store *st, const char *device_id);
+/* When now_gbs differs from ref_gbs (> 0) by more than LF_DEVICE_NOISE_FRAC
+ * of ref_gbs, a one-line warning into msg ("read bandwidth now 2.1 GB/s is
+ * 42% below this device's stored median 3.6 GB/s: ...") and true; else
+ * false with msg "". */
+bool lf_device_noise(double now_gbs, double ref_gbs, char *msg, size_t size);
+
+/* ---- a model file's quant label (quant_label.c) ---------------------------- */
+
+/* The quantization a loaded model is named by in results (bench and sweep
+ * share this one rule): the mix its general.file_type records, else the
+ * weight type holding the most bytes summed over all tensors (a Q4_0 file
+ * whose largest single tensor is a Q8_0 embedding is Q4_0). label (size
+ * bytes) gets the upper-case name ("Q4_0", "Q4_K_M"); *mix (may be NULL)
+ * the mix, LF_MIX_COUNT when no mix is named that. Returns the type
+ * holding the most bytes (what decides the float or integer compute roof). */
+lf_type lf_bench_quant_label(const lf_model *m, char *label, size_t size, lf_mix *mix);
+/* Whether m, quantized to mix, holds no matrix of the mix's own type (the
+ * type its attention query gets where every block fits): on rows that are
+ * not a multiple of 256 elements the K-quant levels fall back to other
+ * types (Q6_K becomes Q8_0, Q2_K becomes IQ4_NL), so two levels are one
+ * file in all but name. became (may be NULL) gets the upper-case name of
+ * the type holding most of the matrices' bytes. */
+bool lf_bench_mix_collapsed(const lf_model *m, lf_mix mix, char *became, size_t size);
 
 #endif /* LF_BENCH_H */

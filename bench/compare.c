@@ -23,6 +23,7 @@ static const char *const verdict_names[LF_VERDICT_COUNT] = {
     [LF_VERDICT_UNTESTED] = "untested",
     [LF_VERDICT_ONLY_BASELINE] = "only-baseline",
     [LF_VERDICT_ONLY_CANDIDATE] = "only-candidate",
+    [LF_VERDICT_INCONCLUSIVE] = "inconclusive",
 };
 
 const char *lf_verdict_name(lf_verdict v) {
@@ -38,7 +39,7 @@ bool lf_compare_same_test(const lf_result *a, const lf_result *b) {
            a->adapter_mode == b->adapter_mode && a->threads == b->threads &&
            a->n_prompt == b->n_prompt && a->n_gen == b->n_gen && a->n_depth == b->n_depth &&
            strcmp(a->kv_type, b->kv_type) == 0 && strcmp(a->backend, b->backend) == 0 &&
-           strcmp(a->config, b->config) == 0;
+           strcmp(a->config, b->config) == 0 && strcmp(a->engine, b->engine) == 0;
 }
 
 void lf_compare_test_name(const lf_result *r, char *buf, size_t size) {
@@ -64,11 +65,51 @@ void lf_compare_test_name(const lf_result *r, char *buf, size_t size) {
         size_t used = strlen(extra);
         snprintf(extra + used, sizeof extra - used, " %s", r->config);
     }
+    /* the engine is part of the test's identity: named unless localfit */
+    if (r->engine[0] && strcmp(r->engine, "localfit") != 0) {
+        size_t used = strlen(extra);
+        snprintf(extra + used, sizeof extra - used, " [%s]", r->engine);
+    }
     snprintf(buf, size, "%s %s%s%s%s t%d%s%s%s", what, r->model, r->quant[0] ? " " : "",
              r->quant, adapter, r->threads, depth, kv, extra);
 }
 
 /* ---- the decision ------------------------------------------------------------ */
+
+/* Pooled log noise of two sample sets (NAN when neither has 2 values). */
+static double pooled_noise(const double *a, int na, const double *b, int nb) {
+    double sa = lf_stats_log_sd(a, na), sb = lf_stats_log_sd(b, nb);
+    double ss = 0;
+    int df = 0;
+    if (!isnan(sa)) {
+        ss += sa * sa * (na - 1);
+        df += na - 1;
+    }
+    if (!isnan(sb)) {
+        ss += sb * sb * (nb - 1);
+        df += nb - 1;
+    }
+    return df > 0 ? sqrt(ss / df) : NAN;
+}
+
+/* Whether every value of lo is below every value of hi. */
+static bool all_below(const double *lo, int nlo, const double *hi, int nhi) {
+    double max_lo = -INFINITY, min_hi = INFINITY;
+    for (int i = 0; i < nlo; i++)
+        max_lo = fmax(max_lo, lo[i]);
+    for (int i = 0; i < nhi; i++)
+        min_hi = fmin(min_hi, hi[i]);
+    return max_lo < min_hi;
+}
+
+static void verdict_from(lf_compare_row *row, const lf_compare_opts *o, bool significant) {
+    if (significant && row->ratio < 1 - o->threshold)
+        row->verdict = LF_VERDICT_REGRESSION;
+    else if (significant && row->ratio > 1 + o->threshold)
+        row->verdict = LF_VERDICT_IMPROVEMENT;
+    else
+        row->verdict = LF_VERDICT_SAME;
+}
 
 void lf_compare_samples(const double *base, int nb, const double *cand, int nc, lf_unit unit,
                         const lf_compare_opts *o, lf_rng *rng, lf_compare_row *row) {
@@ -77,7 +118,9 @@ void lf_compare_samples(const double *base, int nb, const double *cand, int nc, 
     row->base_median = lf_stats_median(base, nb);
     row->cand_median = lf_stats_median(cand, nc);
     row->ratio = row->ratio_lo = row->ratio_hi = row->p = NAN;
+    row->noise = row->min_detect = NAN;
     row->exact = false;
+    row->method[0] = row->reason[0] = '\0';
     bool tps = unit == LF_UNIT_TPS;
     /* Speed ratio: candidate over baseline in "faster is bigger" terms. */
     const double *num = tps ? cand : base, *den = tps ? base : cand;
@@ -87,25 +130,208 @@ void lf_compare_samples(const double *base, int nb, const double *cand, int nc, 
         double md = tps ? row->base_median : row->cand_median;
         if (md > 0 && mn > 0)
             row->ratio = mn / md;
+        snprintf(row->reason, sizeof row->reason, "n=%d+%d: fewer than 2 samples on a side", nb, nc);
         row->verdict = LF_VERDICT_UNTESTED;
         return;
     }
     lf_stats_ratio_ci(num, n_num, den, n_den, o->conf, o->n_boot, rng, &row->ratio,
                       &row->ratio_lo, &row->ratio_hi);
+    double power = o->power > 0 && o->power < 1 ? o->power : 0.95;
+    row->noise = pooled_noise(base, nb, cand, nc);
+    row->min_detect = lf_stats_min_detectable(row->noise, nb, nc, o->alpha, power);
+    if (isnan(row->ratio)) {
+        snprintf(row->reason, sizeof row->reason, "no positive median to take a ratio of");
+        row->verdict = LF_VERDICT_UNTESTED;
+        return;
+    }
+    double floor_p = lf_stats_mwu_min_p(nb, nc);
+    if (floor_p > o->alpha) {
+        /* The rank test cannot reach alpha at this size: a clean, separated
+         * change is judged on log values; anything else is inconclusive. */
+        double p;
+        bool separated = all_below(num, n_num, den, n_den) || all_below(den, n_den, num, n_num);
+        snprintf(row->method, sizeof row->method, "welch-log");
+        if (separated && lf_stats_welch_log(num, n_num, den, n_den, &p) == 0) {
+            row->p = p;
+            verdict_from(row, o, p < o->alpha);
+            if (row->verdict != LF_VERDICT_SAME)
+                return;
+        }
+        snprintf(row->reason, sizeof row->reason, "n=%d+%d: smallest possible rank p is %.2g > alpha %g",
+                 nb, nc, floor_p, o->alpha);
+        row->verdict = LF_VERDICT_INCONCLUSIVE;
+        return;
+    }
     lf_mwu m;
     if (lf_stats_mann_whitney(cand, nc, base, nb, &m) == 0) {
         row->p = m.p;
         row->exact = m.exact;
     }
-    bool significant = row->p < o->alpha;
-    if (significant && row->ratio < 1 - o->threshold)
-        row->verdict = LF_VERDICT_REGRESSION;
-    else if (significant && row->ratio > 1 + o->threshold)
-        row->verdict = LF_VERDICT_IMPROVEMENT;
-    else if (isnan(row->ratio) || isnan(row->p))
+    snprintf(row->method, sizeof row->method, "%s", row->exact ? "mwu-exact" : "mwu-normal");
+    if (isnan(row->p)) {
         row->verdict = LF_VERDICT_UNTESTED;
-    else
-        row->verdict = LF_VERDICT_SAME;
+        return;
+    }
+    verdict_from(row, o, row->p < o->alpha);
+}
+
+/* Median of x[0..n) in place (sorts x). */
+static double median_inplace(double *x, int n) {
+    for (int i = 1; i < n; i++) {
+        double v = x[i];
+        int j = i - 1;
+        while (j >= 0 && x[j] > v) {
+            x[j + 1] = x[j];
+            j--;
+        }
+        x[j + 1] = v;
+    }
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+#define LF_AB_MAX_PAIRS 256
+
+/* Robust relative noise of one invocation's samples: 1.4826 x the median
+ * absolute deviation of the logs (the sd for normal data), so one cold or
+ * preempted repetition does not pass for noise of the whole invocation.
+ * Falls back to the plain log sd below 3 samples; NAN below 2. */
+static double robust_log_sd(const double *x, int n) {
+    if (n < 3)
+        return lf_stats_log_sd(x, n);
+    double l[64], dev[64];
+    if (n > 64)
+        n = 64;
+    for (int i = 0; i < n; i++) {
+        if (!(x[i] > 0))
+            return NAN;
+        l[i] = log(x[i]);
+    }
+    double m = median_inplace(l, n);
+    for (int i = 0; i < n; i++)
+        dev[i] = fabs(l[i] - m);
+    return 1.4826 * median_inplace(dev, n);
+}
+
+void lf_compare_paired(const lf_ab_pair *pairs, int n, lf_unit unit, const lf_compare_opts *o,
+                       lf_compare_row *row) {
+    row->ratio = row->ratio_lo = row->ratio_hi = row->p = NAN;
+    row->noise = row->min_detect = NAN;
+    row->base_median = row->cand_median = NAN;
+    row->exact = false;
+    row->reason[0] = '\0';
+    snprintf(row->method, sizeof row->method, "paired-abba");
+    row->n_base = row->n_cand = 0;
+    double d[LF_AB_MAX_PAIRS], dev[2 * LF_AB_MAX_PAIRS], ma[LF_AB_MAX_PAIRS], mb[LF_AB_MAX_PAIRS];
+    double ls[2 * LF_AB_MAX_PAIRS];   /* log speed of each invocation, in run order */
+    int side[2 * LF_AB_MAX_PAIRS];    /* 1 = B ran there */
+    double ss = 0;   /* within-invocation sum of squares of log samples */
+    double inv = 0;  /* sum over pairs of (1/Ka + 1/Kb): the median's variance factor */
+    int df = 0, m = 0;
+    bool tps = unit == LF_UNIT_TPS;
+    for (int j = 0; j < n && m < LF_AB_MAX_PAIRS; j++) {
+        const lf_ab_pair *pr = &pairs[j];
+        row->n_base += pr->na;
+        row->n_cand += pr->nb;
+        double a = lf_stats_median(pr->a, pr->na), b = lf_stats_median(pr->b, pr->nb);
+        if (!(a > 0) || !(b > 0))
+            continue;
+        double sa = robust_log_sd(pr->a, pr->na), sb = robust_log_sd(pr->b, pr->nb);
+        if (!isnan(sa)) {
+            ss += sa * sa * (pr->na - 1);
+            df += pr->na - 1;
+        }
+        if (!isnan(sb)) {
+            ss += sb * sb * (pr->nb - 1);
+            df += pr->nb - 1;
+        }
+        inv += 1.0 / pr->na + 1.0 / pr->nb;
+        double la = tps ? log(a) : -log(a), lb = tps ? log(b) : -log(b);
+        ls[2 * m] = pr->b_first ? lb : la;
+        ls[2 * m + 1] = pr->b_first ? la : lb;
+        side[2 * m] = pr->b_first;
+        side[2 * m + 1] = !pr->b_first;
+        ma[m] = a;
+        mb[m] = b;
+        d[m++] = lb - la;
+    }
+    if (m > 0) {
+        row->base_median = median_inplace(ma, m);
+        row->cand_median = median_inplace(mb, m);
+    }
+    if (m < 2) {
+        if (m == 1)
+            row->ratio = exp(d[0]);
+        snprintf(row->reason, sizeof row->reason, "%d A/B pair%s: at least 2 are needed", m,
+                 m == 1 ? "" : "s");
+        row->verdict = LF_VERDICT_UNTESTED;
+        return;
+    }
+    double est = median_inplace(d, m);
+    /* Between-invocation noise from every step of the run order: a step
+     * from A to B changes log speed by est plus noise, B to A by -est, A to
+     * A or B to B by noise alone; drift adds the same small amount to each
+     * (removed by centring on the median). 2m - 1 steps, so a robust scale
+     * (1.4826 x MAD) ignores the one step where the machine changed. */
+    int ns = 2 * m - 1;
+    for (int k = 0; k < ns; k++)
+        dev[k] = ls[k + 1] - ls[k] - (side[k + 1] - side[k]) * est;
+    double centre = median_inplace(dev, ns);   /* sorts dev */
+    for (int k = 0; k < ns; k++)
+        dev[k] = fabs(dev[k] - centre);
+    (void)median_inplace(dev, ns);             /* sorts |deviations| */
+    /* Root mean square of the smallest 80% of the steps: the largest (where
+     * the machine changed, or one stalled invocation) are left out, but
+     * unlike a median-based scale it still sees a noisy half of the run (a
+     * neighbour's job taking the cores for the second half). Rescaled so
+     * that it estimates the sd of normal steps: for |Z| below c, with
+     * P(|Z| < c) = f, E[Z^2] = 1 - 2 c phi(c) / f. */
+    int kept = ns - (ns + 4) / 5;
+    if (kept < 1)
+        kept = 1;
+    double sq = 0;
+    for (int k = 0; k < kept; k++)
+        sq += dev[k] * dev[k];
+    double f = (double)kept / ns, c = lf_stats_normal_quantile(0.5 + f / 2);
+    double shrink = f < 1 ? 1 - 2 * c * exp(-c * c / 2) / sqrt(2 * M_PI) / f : 1;
+    double between = sqrt(sq / kept / shrink);
+    /* Noise of one pair's d from the within-invocation spread: the median
+     * of K normal values has variance about (pi/2) sigma^2 / K. It is a
+     * floor: invocations differ by more than repetitions do (a new
+     * process, its memory layout, the frequency it lands on). */
+    double within = df > 0 ? sqrt(ss / df * M_PI / 2 * inv / m) : NAN;
+    bool by_within = !isnan(within) && within > between;
+    double sd = by_within ? within : between;
+    double dof = by_within ? df : ns - 1;
+    double se = 1.2533 * sd / sqrt(m);   /* a median of m values */
+    row->noise = sd;
+    row->ratio = exp(est);
+    double power = o->power > 0 && o->power < 1 ? o->power : 0.95;
+    double tq = lf_stats_t_quantile(1 - o->alpha / 2, dof);
+    row->ratio_lo = exp(est - lf_stats_t_quantile(1 - (1 - o->conf) / 2, dof) * se);
+    row->ratio_hi = exp(est + lf_stats_t_quantile(1 - (1 - o->conf) / 2, dof) * se);
+    row->min_detect = -expm1(-(tq + lf_stats_normal_quantile(power)) * se);
+    if (!(se > 0)) {
+        row->p = est == 0 ? 1 : 0;
+    } else {
+        row->p = fmin(1.0, 2 * lf_stats_t_cdf(-fabs(est) / se, dof));
+    }
+    verdict_from(row, o, row->p < o->alpha);
+}
+
+void lf_compare_count(lf_compare_report *rep, const lf_compare_row *row) {
+    switch (row->verdict) {
+    case LF_VERDICT_REGRESSION: rep->n_regressions++; break;
+    case LF_VERDICT_IMPROVEMENT: rep->n_improvements++; break;
+    case LF_VERDICT_SAME: rep->n_same++; break;
+    case LF_VERDICT_INCONCLUSIVE: rep->n_inconclusive++; break;
+    case LF_VERDICT_ONLY_BASELINE:
+    case LF_VERDICT_ONLY_CANDIDATE: rep->n_unmatched++; break;
+    default: rep->n_untested++; break;
+    }
+}
+
+bool lf_compare_judged_any(const lf_compare_report *rep) {
+    return rep->n_regressions + rep->n_improvements + rep->n_same > 0;
 }
 
 void lf_compare_report_free(lf_compare_report *rep) {
@@ -131,7 +357,12 @@ int lf_compare_runs(const lf_run_full *base, const lf_run_full *cand,
     int cap = base->n_results + cand->n_results;
     out->rows = calloc((size_t)(cap > 0 ? cap : 1), sizeof *out->rows);
     bool *used = calloc((size_t)(base->n_results > 0 ? base->n_results : 1), sizeof *used);
-    if (!out->rows || !used) {
+    /* Roof ratio, baseline roof and candidate roof of each matched test. */
+    double *roof_r = malloc((size_t)(cap > 0 ? cap : 1) * 3 * sizeof *roof_r);
+    double *roof_b = roof_r ? roof_r + cap : NULL, *roof_c = roof_r ? roof_r + 2 * cap : NULL;
+    int n_roofs = 0;
+    if (!out->rows || !used || !roof_r) {
+        free(roof_r);
         free(used);
         lf_compare_report_free(out);
         return lf_error_set(err, LF_ENOMEM, "compare: out of memory");
@@ -152,6 +383,7 @@ int lf_compare_runs(const lf_run_full *base, const lf_run_full *cand,
             row->n_cand = cand->n_samples_stored[i];
             row->cand_median = c->median;
             row->base_median = row->ratio = row->ratio_lo = row->ratio_hi = row->p = NAN;
+            row->noise = row->min_detect = NAN;
             row->verdict = LF_VERDICT_ONLY_CANDIDATE;
             out->n_unmatched++;
             continue;
@@ -160,23 +392,51 @@ int lf_compare_runs(const lf_run_full *base, const lf_run_full *cand,
         /* Each test gets its own stream derived from the seed and its
          * position, so adding a test does not change another's CI. */
         lf_rng_seed(&rng, o->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)));
-        lf_compare_samples(base->samples[j], base->n_samples_stored[j], cand->samples[i],
-                           cand->n_samples_stored[i], c->unit, o, &rng, row);
+        const lf_result *b = &base->results[j];
+        double br = b->roof_gbs, cr = c->roof_gbs;
+        bool roofs = br > 0 && cr > 0 && isfinite(br) && isfinite(cr);
+        if (roofs && n_roofs < cap) {
+            roof_r[n_roofs] = cr / br;
+            roof_b[n_roofs] = br;
+            roof_c[n_roofs++] = cr;
+        }
+        const double *bs = base->samples[j], *cs = cand->samples[i];
+        int nbs = base->n_samples_stored[j], ncs = cand->n_samples_stored[i];
+        double *bn = NULL, *cn = NULL;
+        if (o->normalize == LF_NORM_ROOF && roofs && nbs > 0 && ncs > 0) {
+            /* Speed per GB/s of the run's own roof (time x roof for ms):
+             * both scale the same way as the machine does. */
+            bn = malloc((size_t)nbs * sizeof *bn);
+            cn = malloc((size_t)ncs * sizeof *cn);
+            if (bn && cn) {
+                bool tps = c->unit == LF_UNIT_TPS;
+                for (int k = 0; k < nbs; k++)
+                    bn[k] = tps ? bs[k] / br : bs[k] * br;
+                for (int k = 0; k < ncs; k++)
+                    cn[k] = tps ? cs[k] / cr : cs[k] * cr;
+                bs = bn;
+                cs = cn;
+                row->normalized = true;
+            }
+        }
+        lf_compare_samples(bs, nbs, cs, ncs, c->unit, o, &rng, row);
+        if (row->normalized) {
+            /* Report medians in the test's unit; the ratio is per roof. */
+            row->base_median = lf_stats_median(base->samples[j], nbs);
+            row->cand_median = lf_stats_median(cand->samples[i], ncs);
+        }
+        free(bn);
+        free(cn);
         /* Without raw samples (old imports) fall back to stored medians. */
-        if (base->n_samples_stored[j] == 0)
-            row->base_median = base->results[j].median;
-        if (cand->n_samples_stored[i] == 0)
+        if (nbs == 0)
+            row->base_median = b->median;
+        if (ncs == 0)
             row->cand_median = c->median;
         if (row->verdict == LF_VERDICT_UNTESTED && isnan(row->ratio) &&
             row->base_median > 0 && row->cand_median > 0)
             row->ratio = c->unit == LF_UNIT_TPS ? row->cand_median / row->base_median
                                                 : row->base_median / row->cand_median;
-        switch (row->verdict) {
-        case LF_VERDICT_REGRESSION: out->n_regressions++; break;
-        case LF_VERDICT_IMPROVEMENT: out->n_improvements++; break;
-        case LF_VERDICT_SAME: out->n_same++; break;
-        default: out->n_untested++; break;
-        }
+        lf_compare_count(out, row);
     }
     for (int j = 0; j < base->n_results; j++) {
         if (used[j])
@@ -187,9 +447,17 @@ int lf_compare_runs(const lf_run_full *base, const lf_run_full *cand,
         row->n_base = base->n_samples_stored[j];
         row->base_median = base->results[j].median;
         row->cand_median = row->ratio = row->ratio_lo = row->ratio_hi = row->p = NAN;
+        row->noise = row->min_detect = NAN;
         row->verdict = LF_VERDICT_ONLY_BASELINE;
         out->n_unmatched++;
     }
+    out->roof_ratio = out->base_roof_gbs = out->cand_roof_gbs = NAN;
+    if (n_roofs > 0) {
+        out->roof_ratio = lf_stats_median(roof_r, n_roofs);
+        out->base_roof_gbs = lf_stats_median(roof_b, n_roofs);
+        out->cand_roof_gbs = lf_stats_median(roof_c, n_roofs);
+    }
+    free(roof_r);
     free(used);
     return 0;
 }
@@ -237,34 +505,98 @@ static void fmt_value(double v, lf_unit u, char *buf, size_t size) {
         snprintf(buf, size, "%.2f %s", v, u == LF_UNIT_TPS ? "tok/s" : "ms");
 }
 
+/* "the machine was 18% slower in the candidate run (...)" when the two runs'
+ * roofs differ by more than the threshold; "" otherwise. */
+static void machine_note(const lf_compare_report *rep, char *buf, size_t size) {
+    buf[0] = '\0';
+    double r = rep->roof_ratio;
+    if (!isfinite(r) || fabs(r - 1) <= rep->opts.threshold)
+        return;
+    snprintf(buf, size, "the machine was %.0f%% %s in the candidate run (read bandwidth %.1f GB/s "
+                        "vs %.1f GB/s in the baseline)%s",
+             fabs(r - 1) * 100, r < 1 ? "slower" : "faster", rep->cand_roof_gbs, rep->base_roof_gbs,
+             rep->opts.normalize == LF_NORM_ROOF ? "; speeds judged per GB/s of each run's roof"
+                                                 : "; --normalize roof judges speed per roof");
+}
+
+/* Median and largest detectable slowdown over the judged rows; the row
+ * with the largest. Returns how many rows had a figure. */
+static int power_summary(const lf_compare_report *rep, double *median, double *worst,
+                         const lf_compare_row **worst_row) {
+    double *v = malloc((size_t)(rep->n_rows > 0 ? rep->n_rows : 1) * sizeof *v);
+    int k = 0;
+    *median = *worst = NAN;
+    *worst_row = NULL;
+    for (int i = 0; v && i < rep->n_rows; i++) {
+        const lf_compare_row *r = &rep->rows[i];
+        if (!isfinite(r->min_detect))
+            continue;
+        v[k++] = r->min_detect;
+        if (!*worst_row || r->min_detect > (*worst_row)->min_detect)
+            *worst_row = r;
+    }
+    if (k > 0) {
+        *median = lf_stats_median(v, k);
+        *worst = (*worst_row)->min_detect;
+    }
+    free(v);
+    return k;
+}
+
 int lf_compare_write_md(const lf_compare_report *rep, FILE *out) {
     char b[512], c[512];
     int n = rep->n_rows;
-    fprintf(out, "### localfit compare: %s\n\n",
-            rep->n_regressions ? "regression detected" : "no regression");
-    fprintf(out, "%d tests: **%d regression%s**, %d improvement%s, %d unchanged, %d untested, "
-                 "%d unmatched.\n\n",
+    fprintf(out, "### localfit compare%s: %s\n\n", rep->paired ? " (A/B)" : "",
+            rep->n_regressions ? "regression detected"
+            : lf_compare_judged_any(rep) ? "no regression"
+                                         : "nothing could be judged");
+    fprintf(out, "%d tests: **%d regression%s**, %d improvement%s, %d unchanged, %d inconclusive, "
+                 "%d untested, %d unmatched.\n\n",
             n, rep->n_regressions, rep->n_regressions == 1 ? "" : "s", rep->n_improvements,
-            rep->n_improvements == 1 ? "" : "s", rep->n_same, rep->n_untested, rep->n_unmatched);
+            rep->n_improvements == 1 ? "" : "s", rep->n_same, rep->n_inconclusive, rep->n_untested,
+            rep->n_unmatched);
     run_ident(&rep->baseline, b, sizeof b);
     run_ident(&rep->candidate, c, sizeof c);
-    fputs("- baseline: ", out);
+    fputs(rep->paired ? "- A (baseline build): " : "- baseline: ", out);
     md_text(out, b);
-    fputs("\n- candidate: ", out);
+    fputs(rep->paired ? "\n- B (candidate build): " : "\n- candidate: ", out);
     md_text(out, c);
-    fprintf(out, "\n- rule: regression when Mann-Whitney p < %g and speed ratio < %.3f "
-                 "(threshold %g%%); ratio = candidate/baseline speed, < 1 is slower\n\n",
-            rep->opts.alpha, 1 - rep->opts.threshold, rep->opts.threshold * 100);
+    if (rep->paired)
+        fprintf(out, "\n- rule: %d ABBA pairs; regression when the paired test's p < %.2g (alpha %g "
+                     "over the suite) and the median pair ratio < %.3f (threshold %g%%); ratio = B/A "
+                     "speed, < 1 is slower\n",
+                rep->n_pairs, rep->alpha_per_test > 0 ? rep->alpha_per_test : rep->opts.alpha,
+                rep->opts.alpha, 1 - rep->opts.threshold, rep->opts.threshold * 100);
+    else
+        fprintf(out, "\n- rule: regression when Mann-Whitney p < %g and speed ratio < %.3f "
+                     "(threshold %g%%); ratio = candidate/baseline speed, < 1 is slower; where the "
+                     "sample sizes cannot reach p < %g, only a separated change (Welch on logs) "
+                     "counts, else the test is inconclusive\n",
+                rep->opts.alpha, 1 - rep->opts.threshold, rep->opts.threshold * 100, rep->opts.alpha);
+    double pm, pw;
+    const lf_compare_row *wr;
+    if (power_summary(rep, &pm, &pw, &wr) > 0) {
+        fprintf(out, "- power: slowdowns of %.1f%% or more would have been detected (%.0f%% of the "
+                     "time; median over tests); least sensitive %.1f%%: ",
+                pm * 100, (rep->opts.power > 0 ? rep->opts.power : 0.95) * 100, pw * 100);
+        md_text(out, wr->name);
+        fputc('\n', out);
+    }
+    char note[320];
+    machine_note(rep, note, sizeof note);
+    if (note[0])
+        fprintf(out, "- machine speed: %s\n", note);
+    fputc('\n', out);
     if (n == 0) {
         fputs("No tests to compare.\n", out);
         return finish_write(out);
     }
-    fputs("| verdict | test | baseline | candidate | ratio | 95% CI | p |\n"
-          "|---|---|---:|---:|---:|---|---:|\n", out);
+    fputs("| verdict | test | baseline | candidate | ratio | 95% CI | p | detectable |\n"
+          "|---|---|---:|---:|---:|---|---:|---|\n", out);
     /* Regressions first, then improvements, then the rest, so the PR
      * comment leads with what matters. */
     static const lf_verdict order[] = {LF_VERDICT_REGRESSION, LF_VERDICT_IMPROVEMENT,
-                                       LF_VERDICT_SAME, LF_VERDICT_UNTESTED,
+                                       LF_VERDICT_INCONCLUSIVE, LF_VERDICT_SAME, LF_VERDICT_UNTESTED,
                                        LF_VERDICT_ONLY_CANDIDATE, LF_VERDICT_ONLY_BASELINE};
     for (size_t o = 0; o < sizeof order / sizeof order[0]; o++) {
         for (int i = 0; i < n; i++) {
@@ -283,8 +615,13 @@ int lf_compare_write_md(const lf_compare_report *rep, FILE *out) {
             fprintf(out, "| %s | ", r->verdict == LF_VERDICT_REGRESSION ? "**REGRESSION**"
                                                                         : lf_verdict_name(r->verdict));
             md_text(out, r->name);
-            fprintf(out, " | %s (n=%d) | %s (n=%d) | %s | %s | %s |\n", bv, r->n_base, cv,
-                    r->n_cand, ratio, ci, p);
+            char det[128] = "-";
+            if (r->reason[0])
+                snprintf(det, sizeof det, "%s", r->reason);
+            else if (isfinite(r->min_detect))
+                snprintf(det, sizeof det, "%.1f%%", r->min_detect * 100);
+            fprintf(out, " | %s (n=%d) | %s (n=%d) | %s | %s | %s | %s |\n", bv, r->n_base, cv,
+                    r->n_cand, ratio, ci, p, det);
         }
     }
     return finish_write(out);
@@ -323,7 +660,21 @@ int lf_compare_write_json(const lf_compare_report *rep, FILE *out) {
     json_object_set_new(sum, "same", json_integer(rep->n_same));
     json_object_set_new(sum, "untested", json_integer(rep->n_untested));
     json_object_set_new(sum, "unmatched", json_integer(rep->n_unmatched));
+    json_object_set_new(sum, "inconclusive", json_integer(rep->n_inconclusive));
+    json_object_set_new(sum, "judged_any", json_boolean(lf_compare_judged_any(rep)));
     json_object_set_new(root, "summary", sum);
+    json_object_set_new(root, "mode", json_string(rep->paired ? "ab" : "runs"));
+    if (rep->paired)
+        json_object_set_new(root, "pairs", json_integer(rep->n_pairs));
+    json_t *mach = json_object();
+    char note[320];
+    machine_note(rep, note, sizeof note);
+    json_object_set_new(mach, "roof_ratio", jnum(rep->roof_ratio));
+    json_object_set_new(mach, "baseline_roof_gbs", jnum(rep->base_roof_gbs));
+    json_object_set_new(mach, "candidate_roof_gbs", jnum(rep->cand_roof_gbs));
+    json_object_set_new(mach, "normalize", json_string(rep->opts.normalize == LF_NORM_ROOF ? "roof" : "none"));
+    json_object_set_new(mach, "note", json_string(note));
+    json_object_set_new(root, "machine", mach);
     json_t *tests = json_array();
     for (int i = 0; i < rep->n_rows; i++) {
         const lf_compare_row *r = &rep->rows[i];
@@ -355,6 +706,11 @@ int lf_compare_write_json(const lf_compare_report *rep, FILE *out) {
         json_object_set_new(o, "ratio_ci_high", jnum(r->ratio_hi));
         json_object_set_new(o, "p_value", jnum(r->p));
         json_object_set_new(o, "p_exact", json_boolean(r->exact));
+        json_object_set_new(o, "method", json_string(r->method));
+        json_object_set_new(o, "reason", json_string(r->reason));
+        json_object_set_new(o, "noise", jnum(r->noise));
+        json_object_set_new(o, "min_detectable_slowdown", jnum(r->min_detect));
+        json_object_set_new(o, "normalized", json_boolean(r->normalized));
         json_array_append_new(tests, o);
     }
     json_object_set_new(root, "tests", tests);
@@ -389,7 +745,7 @@ static void xml_text(FILE *f, const char *s) {
 }
 
 int lf_compare_write_junit(const lf_compare_report *rep, FILE *out) {
-    int skipped = rep->n_untested + rep->n_unmatched;
+    int skipped = rep->n_untested + rep->n_unmatched + rep->n_inconclusive;
     char b[512], c[512];
     run_ident(&rep->baseline, b, sizeof b);
     run_ident(&rep->candidate, c, sizeof c);
@@ -425,12 +781,15 @@ int lf_compare_write_junit(const lf_compare_report *rep, FILE *out) {
             fputs("\"/>\n", out);
             break;
         case LF_VERDICT_UNTESTED:
+        case LF_VERDICT_INCONCLUSIVE:
         case LF_VERDICT_ONLY_BASELINE:
         case LF_VERDICT_ONLY_CANDIDATE:
-            fprintf(out, "      <skipped message=\"%s\"/>\n",
-                    r->verdict == LF_VERDICT_UNTESTED ? "fewer than 2 samples on a side"
-                    : r->verdict == LF_VERDICT_ONLY_BASELINE ? "not run by the candidate"
-                                                             : "not in the baseline");
+            fputs("      <skipped message=\"", out);
+            xml_text(out, r->reason[0] ? r->reason
+                          : r->verdict == LF_VERDICT_UNTESTED ? "fewer than 2 samples on a side"
+                          : r->verdict == LF_VERDICT_ONLY_BASELINE ? "not run by the candidate"
+                                                                   : "not in the baseline");
+            fputs("\"/>\n", out);
             break;
         default:
             fputs("      <system-out>", out);

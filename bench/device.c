@@ -9,6 +9,7 @@
  */
 #include "bench/bench.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,63 @@ int lf_device_store(lf_store *st, const lf_device *d, lf_error *err) {
         rc = lf_store_device_put(st, d->id, d->slug, json, err);
     free(json);
     return rc;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double lf_device_stored_bandwidth(lf_store *st, const char *device_id) {
+    if (!st || !device_id || !device_id[0])
+        return 0;
+    char *json = NULL;
+    lf_device *d = malloc(sizeof *d);
+    lf_result *res = NULL;
+    int n = 0;
+    if (!d)
+        return 0;
+    bool have = lf_store_device_get(st, device_id, NULL, 0, &json, NULL) == 0 &&
+                lf_device_from_json(d, json, NULL) == 0 && d->bandwidth.measured &&
+                d->bandwidth.read_gbs > 0;
+    double prof = have ? d->bandwidth.read_gbs : 0;
+    free(json);
+    free(d);
+    if (lf_store_device_results(st, device_id, -1, &res, &n, NULL) < 0)
+        n = 0;
+    double *v = malloc(sizeof *v * (size_t)(n + 1));
+    int m = 0;
+    if (v) {
+        if (prof > 0)
+            v[m++] = prof;
+        for (int i = 0; i < n; i++)
+            if (isfinite(res[i].roof_gbs) && res[i].roof_gbs > 0)
+                v[m++] = res[i].roof_gbs;
+    }
+    free(res);
+    double med = 0;
+    if (m > 0) {
+        qsort(v, (size_t)m, sizeof *v, cmp_double);
+        med = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+    }
+    free(v);
+    return m > 0 ? med : prof;
+}
+
+bool lf_device_noise(double now_gbs, double ref_gbs, char *msg, size_t size) {
+    if (size)
+        msg[0] = '\0';
+    if (!(now_gbs > 0 && ref_gbs > 0) || fabs(now_gbs - ref_gbs) <= LF_DEVICE_NOISE_FRAC * ref_gbs)
+        return false;
+    double pct = fabs(now_gbs / ref_gbs - 1.0) * 100.0;
+    snprintf(msg, size,
+             "read bandwidth measured now, %.1f GB/s, is %.0f%% %s this device's stored median "
+             "%.1f GB/s: %s",
+             now_gbs, pct, now_gbs < ref_gbs ? "below" : "above", ref_gbs,
+             now_gbs < ref_gbs ? "other work is competing for memory, so speeds measured now "
+                                 "are likely low"
+                               : "the stored figure was measured under load or on other memory");
+    return true;
 }
 
 /* Completes out with the stored profile's measured figures; true when the
@@ -116,6 +174,17 @@ int lf_device_current(lf_store *st, const lf_device_opts *o, lf_device *out, cha
         measured_now = !had_bandwidth;
         if (measured_now && !note[0])
             snprintf(note, note_size, "bandwidth and compute measured now");
+    }
+    /* Before a new profile replaces it: is this measurement typical? */
+    char noise[256];
+    if (measured_now && out->bandwidth.measured &&
+        lf_device_noise(out->bandwidth.read_gbs, lf_device_stored_bandwidth(st, out->id), noise,
+                        sizeof noise)) {
+        if (o->log)
+            fprintf(o->log, "%s: warning: %s\n", o->log_name ? o->log_name : "localfit", noise);
+        size_t l = strlen(note);
+        if (l + 3 < note_size)
+            snprintf(note + l, note_size - l, "%s%s", l ? "; " : "", noise);
     }
     if (measured_now && o->store && st && !lf_store_readonly(st)) {
         if ((rc = lf_device_store(st, out, err)) < 0)

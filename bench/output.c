@@ -19,7 +19,7 @@ int lf_bench_format_parse(const char *s, lf_bench_format *out) {
     static const struct { const char *n; lf_bench_format f; } t[] = {
         {"table", LF_BENCH_OUT_TABLE}, {"json", LF_BENCH_OUT_JSON}, {"jsonl", LF_BENCH_OUT_JSONL},
         {"csv", LF_BENCH_OUT_CSV},     {"md", LF_BENCH_OUT_MD},     {"markdown", LF_BENCH_OUT_MD},
-        {"none", LF_BENCH_OUT_NONE},
+        {"sql", LF_BENCH_OUT_SQL},     {"none", LF_BENCH_OUT_NONE},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (s && !strcasecmp(s, t[i].n)) {
@@ -89,13 +89,18 @@ static void bytes_label(double v, char *buf, size_t size) {
 
 /* ---- table and markdown ------------------------------------------------------ */
 
-#define NCOL 14
+#define NCOL 15
 typedef struct cells {
     char c[NCOL][64];
 } cells;
 
 static const char *const hdr[NCOL] = {"model", "quant", "adapter", "isa", "t", "kv", "test", "median",
-                                      "CI95", "n", "bytes/tok", "roof", "compute", "peak RSS"};
+                                      "CI95", "n", "bytes/tok", "roof", "compute", "peak RSS", "engine"};
+
+/* Numbers are right-aligned, text left. */
+static bool right_aligned(int j) { return (j >= 7 && j <= 13) || j == 4; }
+
+static bool is_localfit(const lf_result *r) { return !r->engine[0] || !strcmp(r->engine, "localfit"); }
 
 static void row_cells(const lf_result *r, cells *out) {
     lf_strlcpy(out->c[0], r->model, 64);
@@ -112,6 +117,7 @@ static void row_cells(const lf_result *r, cells *out) {
     frac_label(r->roofline_frac, out->c[11], 64);
     frac_label(r->compute_frac, out->c[12], 64);
     bytes_label(r->peak_rss >= 0 ? (double)r->peak_rss : NAN, out->c[13], 64);
+    lf_strlcpy(out->c[14], r->engine[0] ? r->engine : "localfit", 64);
 }
 
 /* Model names, quants, paths and labels are untrusted (GGUF metadata, file
@@ -149,8 +155,7 @@ static void emit(FILE *out, cells *rows, int n, const bool *show, bool md) {
         for (int j = 0, first = 1; j < NCOL; j++) {
             if (!show[j])
                 continue;
-            /* numbers right-aligned, text left */
-            bool right = j >= 7 || j == 4;
+            bool right = right_aligned(j);
             char cell[4 * 64 + 1];
             safe_text(rows[i].c[j], md, cell, sizeof cell);
             if (md)
@@ -165,7 +170,7 @@ static void emit(FILE *out, cells *rows, int n, const bool *show, bool md) {
                 fputc('|', out);
                 for (int j = 0; j < NCOL; j++)
                     if (show[j])
-                        fprintf(out, "%s|", j >= 7 || j == 4 ? " ---: " : " --- ");
+                        fprintf(out, "%s|", right_aligned(j) ? " ---: " : " --- ");
             } else {
                 for (int j = 0, first = 1; j < NCOL; j++) {
                     if (!show[j])
@@ -186,7 +191,40 @@ static bool same_except(const lf_result *a, const lf_result *b, bool threads, bo
            !strcmp(a->quant, b->quant) && !strcmp(a->adapter, b->adapter) &&
            a->adapter_mode == b->adapter_mode && a->n_prompt == b->n_prompt && a->n_gen == b->n_gen &&
            a->n_depth == b->n_depth && !strcmp(a->kv_type, b->kv_type) &&
-           (threads || a->threads == b->threads) && (isa || !strcmp(a->isa, b->isa));
+           (threads || a->threads == b->threads) && (isa || !strcmp(a->isa, b->isa)) &&
+           !strcmp(a->engine, b->engine);
+}
+
+/* localfit beside llama.cpp: one row per test both engines ran, each
+ * engine's median and localfit's speed over llama.cpp's (> 1: localfit is
+ * faster). The llama.cpp result carries localfit's identity but no ISA,
+ * so it pairs with the localfit result of every ISA. */
+static void engines_table(FILE *out, const lf_run_full *rf, bool md) {
+    fprintf(out, md ? "\n### %s\n\n| test | localfit | llama.cpp | localfit / llama.cpp |\n"
+                      "| --- | ---: | ---: | ---: |\n"
+                    : "\n%s\n%-60s  %14s  %14s  %20s\n",
+            "Engines (median; localfit's speed over llama.cpp's)", "test", "localfit", "llama.cpp",
+            "localfit / llama.cpp");
+    for (int i = 0; i < rf->n_results; i++) {
+        const lf_result *a = &rf->results[i];
+        if (!is_localfit(a) || !isfinite(a->median))
+            continue;
+        for (int j = 0; j < rf->n_results; j++) {
+            const lf_result *b = &rf->results[j];
+            if (is_localfit(b) || !isfinite(b->median) || b->median <= 0 || a->kind != b->kind ||
+                strcmp(a->model, b->model) || strcmp(a->quant, b->quant) || strcmp(a->adapter, b->adapter) ||
+                a->threads != b->threads || a->n_prompt != b->n_prompt || a->n_gen != b->n_gen ||
+                a->n_depth != b->n_depth || strcmp(a->kv_type, b->kv_type))
+                continue;
+            char name[160], t[48], sname[4 * sizeof name + 1];
+            test_label(a, t, sizeof t);
+            snprintf(name, sizeof name, "%.40s %.12s t%d %.8s %.40s%s%s", a->model, a->quant, a->threads,
+                     a->kv_type, t, a->isa[0] ? " " : "", a->isa);
+            double ratio = a->unit == LF_UNIT_TPS ? a->median / b->median : b->median / a->median;
+            fprintf(out, md ? "| %s | %.2f | %.2f | %.2f |\n" : "%-60.60s  %14.2f  %14.2f  %20.2f\n",
+                    safe_text(name, md, sname, sizeof sname), a->median, b->median, ratio);
+        }
+    }
 }
 
 /* A pivot: one row per test, one column per thread count (by_isa false)
@@ -321,7 +359,8 @@ static int write_tables(const lf_run_full *rf, const lf_bench_summary *s, FILE *
         show[j] = true;
     bool any_adapter = false, any_compute = false, any_roof = false, any_bytes = false, any_rss = false;
     /* a second distinct value means scaling / ISA tables are worth it */
-    bool multi_t = false, multi_isa = false;
+    bool multi_t = false, multi_isa = false, multi_engine = false;
+    const lf_result *first_local = NULL;
     int t0 = -1;
     for (int i = 0; i < n; i++) {
         const lf_result *r = &rf->results[i];
@@ -336,7 +375,13 @@ static int write_tables(const lf_run_full *rf, const lf_bench_summary *s, FILE *
                 t0 = r->threads;
             multi_t |= r->threads != t0;
         }
-        multi_isa |= strcmp(r->isa, rf->results[0].isa) != 0;
+        /* llama.cpp's rows have no ISA of localfit's */
+        if (is_localfit(r)) {
+            if (!first_local)
+                first_local = r;
+            multi_isa |= strcmp(r->isa, first_local->isa) != 0;
+        }
+        multi_engine |= !is_localfit(r);
     }
     show[2] = any_adapter;
     show[3] = multi_isa;
@@ -344,6 +389,7 @@ static int write_tables(const lf_run_full *rf, const lf_bench_summary *s, FILE *
     show[11] = any_roof;
     show[12] = any_compute;
     show[13] = any_rss;
+    show[14] = multi_engine;
     if (md)
         fprintf(out, "## localfit bench: %s\n\n", rf->run.suite);
     emit(out, rows, n + 1, show, md);
@@ -352,48 +398,128 @@ static int write_tables(const lf_run_full *rf, const lf_bench_summary *s, FILE *
         pivot(out, rf, false, md);
     if (multi_isa)
         pivot(out, rf, true, md);
+    if (multi_engine)
+        engines_table(out, rf, md);
     footer(out, rf, s, md);
     return ferror(out) ? LF_EIO : 0;
 }
 
-/* ---- CSV ---------------------------------------------------------------------- */
+/* ---- CSV and SQL ---------------------------------------------------------------- */
 
-/* One line per result through common's CSV writer (6 significant digits). */
+/* The columns of a result line, for CSV and SQL alike: name, SQL type, and
+ * whether the value is text (else a number, written with 6 significant
+ * digits; empty / NULL when unknown). */
+typedef struct col {
+    const char *name, *sql;
+} col;
+static const col cols[] = {
+    {"run_uuid", "TEXT"},      {"test", "TEXT"},         {"model", "TEXT"},
+    {"model_path", "TEXT"},    {"quant", "TEXT"},        {"adapter", "TEXT"},
+    {"n_adapters", "INTEGER"}, {"adapter_rank", "INTEGER"}, {"adapter_mode", "TEXT"},
+    {"threads", "INTEGER"},    {"n_prompt", "INTEGER"},  {"n_gen", "INTEGER"},
+    {"n_depth", "INTEGER"},    {"kv_type", "TEXT"},      {"isa", "TEXT"},
+    {"config", "TEXT"},        {"unit", "TEXT"},         {"median", "REAL"},
+    {"mean", "REAL"},          {"stddev", "REAL"},       {"ci_low", "REAL"},
+    {"ci_high", "REAL"},       {"n_samples", "INTEGER"}, {"bytes_per_token", "REAL"},
+    {"roofline_frac", "REAL"}, {"compute_frac", "REAL"}, {"peak_rss", "INTEGER"},
+    {"joules_per_token", "REAL"}, {"energy_note", "TEXT"}, {"engine", "TEXT"},
+};
+#define NCOLS ((int)(sizeof cols / sizeof cols[0]))
+
+/* Result r's value of every column: text points into r (or static
+ * strings), numbers are formatted into num[k]; *known[k] false when the
+ * value is unknown (empty in CSV, NULL in SQL). */
+static void col_values(const lf_run_full *rf, const lf_result *r, const char *v[NCOLS], char num[NCOLS][40],
+                       bool known[NCOLS]) {
+    const char *text[NCOLS] = {
+        [0] = rf->run.uuid, [1] = lf_test_kind_name(r->kind), [2] = r->model, [3] = r->model_path,
+        [4] = r->quant, [5] = r->adapter, [8] = lf_adapter_mode_name(r->adapter_mode), [13] = r->kv_type,
+        [14] = r->isa, [15] = r->config, [16] = lf_unit_name(r->unit), [28] = r->energy_note,
+        [29] = r->engine,
+    };
+    const int64_t ints[NCOLS] = {[6] = r->n_adapters, [7] = r->adapter_rank, [9] = r->threads,
+                                 [10] = r->n_prompt, [11] = r->n_gen, [12] = r->n_depth,
+                                 [22] = r->n_samples, [26] = r->peak_rss};
+    const double reals[NCOLS] = {[17] = r->median, [18] = r->mean, [19] = r->stddev, [20] = r->ci_low,
+                                 [21] = r->ci_high, [23] = r->bytes_per_token, [24] = r->roofline_frac,
+                                 [25] = r->compute_frac, [27] = r->joules_per_token};
+    for (int k = 0; k < NCOLS; k++) {
+        known[k] = true;
+        if (!strcmp(cols[k].sql, "TEXT")) {
+            v[k] = text[k];
+        } else if (!strcmp(cols[k].sql, "INTEGER")) {
+            snprintf(num[k], sizeof num[k], "%lld", (long long)ints[k]);
+            known[k] = k != 26 || ints[k] >= 0;   /* peak_rss: -1 unknown */
+            v[k] = num[k];
+        } else {
+            snprintf(num[k], sizeof num[k], "%.6g", reals[k]);
+            known[k] = isfinite(reals[k]);
+            v[k] = num[k];
+        }
+    }
+}
+
+/* One line per result through common's CSV writer. */
 static int write_csv(const lf_run_full *rf, FILE *out) {
     lf_csv c;
     lf_csv_init_file(&c, out, 6);
-    lf_csv_raw(&c, "run_uuid,test,model,model_path,quant,adapter,n_adapters,adapter_rank,"
-                   "adapter_mode,threads,n_prompt,n_gen,n_depth,kv_type,isa,config,unit,median,"
-                   "mean,stddev,ci_low,ci_high,n_samples,bytes_per_token,roofline_frac,"
-                   "compute_frac,peak_rss,joules_per_token,energy_note");
+    for (int k = 0; k < NCOLS; k++)
+        lf_csv_raw(&c, cols[k].name);
     lf_csv_end(&c);
     for (int i = 0; i < rf->n_results; i++) {
-        const lf_result *r = &rf->results[i];
-        const char *text[] = {rf->run.uuid, lf_test_kind_name(r->kind), r->model,
-                              r->model_path, r->quant, r->adapter};
-        for (size_t k = 0; k < sizeof text / sizeof text[0]; k++)
-            lf_csv_text(&c, text[k]);
-        lf_csv_int(&c, r->n_adapters);
-        lf_csv_int(&c, r->adapter_rank);
-        lf_csv_text(&c, lf_adapter_mode_name(r->adapter_mode));
-        const int counts[] = {r->threads, r->n_prompt, r->n_gen, r->n_depth};
-        for (size_t k = 0; k < 4; k++)
-            lf_csv_int(&c, counts[k]);
-        lf_csv_text(&c, r->kv_type);
-        lf_csv_text(&c, r->isa);
-        lf_csv_text(&c, r->config);
-        lf_csv_text(&c, lf_unit_name(r->unit));
-        const double nums[] = {r->median, r->mean, r->stddev, r->ci_low, r->ci_high};
-        for (size_t k = 0; k < 5; k++)
-            lf_csv_real(&c, nums[k]);
-        lf_csv_int(&c, r->n_samples);
-        lf_csv_real(&c, r->bytes_per_token);
-        lf_csv_real(&c, r->roofline_frac);
-        lf_csv_real(&c, r->compute_frac);
-        lf_csv_count(&c, r->peak_rss);
-        lf_csv_real(&c, r->joules_per_token);
-        lf_csv_text(&c, r->energy_note);
+        const char *v[NCOLS];
+        char num[NCOLS][40];
+        bool known[NCOLS];
+        col_values(rf, &rf->results[i], v, num, known);
+        for (int k = 0; k < NCOLS; k++) {
+            if (!strcmp(cols[k].sql, "TEXT"))
+                lf_csv_text(&c, v[k]);
+            else
+                lf_csv_raw(&c, known[k] ? v[k] : "");
+        }
         lf_csv_end(&c);
+    }
+    return ferror(out) ? LF_EIO : 0;
+}
+
+/* SQL as llama-bench writes it (`-o sql`): a CREATE TABLE IF NOT EXISTS
+ * with one typed column per field, a blank line, then one INSERT per
+ * result with every value single-quoted (quotes doubled); the column types
+ * give the numbers their affinity. Unknown values are NULL. Text is
+ * cleaned of control characters first, so the script is one statement a
+ * line whatever a model name holds. */
+static int write_sql(const lf_run_full *rf, FILE *out) {
+    fputs("CREATE TABLE IF NOT EXISTS localfit_bench (\n", out);
+    for (int k = 0; k < NCOLS; k++)
+        fprintf(out, "  %s %s%s\n", cols[k].name, cols[k].sql, k + 1 < NCOLS ? "," : "");
+    fputs(");\n\n", out);
+    for (int i = 0; i < rf->n_results; i++) {
+        const char *v[NCOLS];
+        char num[NCOLS][40];
+        bool known[NCOLS];
+        col_values(rf, &rf->results[i], v, num, known);
+        fputs("INSERT INTO localfit_bench (", out);
+        for (int k = 0; k < NCOLS; k++)
+            fprintf(out, "%s%s", k ? ", " : "", cols[k].name);
+        fputs(") VALUES (", out);
+        for (int k = 0; k < NCOLS; k++) {
+            if (k)
+                fputs(", ", out);
+            if (!known[k]) {
+                fputs("NULL", out);
+                continue;
+            }
+            char clean[4 * 1024 + 1];
+            lf_text_clean(clean, sizeof clean, v[k], true);
+            fputc('\'', out);
+            for (const char *p = clean; *p; p++) {
+                if (*p == '\'')
+                    fputc('\'', out);
+                fputc(*p, out);
+            }
+            fputc('\'', out);
+        }
+        fputs(");\n", out);
     }
     return ferror(out) ? LF_EIO : 0;
 }
@@ -484,6 +610,7 @@ int lf_bench_write(const lf_run_full *rf, const lf_bench_summary *summary, lf_be
     case LF_BENCH_OUT_TABLE: rc = write_tables(rf, summary, out, false); break;
     case LF_BENCH_OUT_MD: rc = write_tables(rf, summary, out, true); break;
     case LF_BENCH_OUT_CSV: rc = write_csv(rf, out); break;
+    case LF_BENCH_OUT_SQL: rc = write_sql(rf, out); break;
     case LF_BENCH_OUT_JSON: return write_json(rf, summary, out, false, err);
     case LF_BENCH_OUT_JSONL: return write_json(rf, summary, out, true, err);
     case LF_BENCH_OUT_NONE: return 0;

@@ -184,6 +184,16 @@ void lf_rb_progress_finished(lf_rb_progress *p, int i, double spent, double weig
     }
 }
 
+void lf_rb_progress_release(lf_rb_progress *p) {
+    if (p->mode == LF_BENCH_PROGRESS_LIVE && p->drawn > 0)
+        draw(p);
+    /* the finished table stays on screen as the next group's does; the
+     * header redrawn at the end must not walk the freed rows */
+    p->rows = NULL;
+    p->n_rows = 0;
+    p->drawn = 0;
+}
+
 void lf_rb_progress_end(lf_rb_progress *p) {
     if (p->mode == LF_BENCH_PROGRESS_LIVE && p->drawn > 0)
         draw(p);

@@ -11,6 +11,7 @@
  * scored token only running sums and one KLD value (for the percentiles)
  * are kept.
  */
+#include "bench/bench.h"
 #include "bench/quality.h"
 
 #include <math.h>
@@ -158,6 +159,26 @@ static int lora_attach(lora_set *s, lf_ctx *c, const lf_model *m, const lf_quali
 }
 
 /* ---- the core -------------------------------------------------------------- */
+
+/* Logits of a model whose weights hold NaN or infinite values are not
+ * finite; scoring them would print "nan" rows as if they were figures. */
+static int check_logits(const float *l, size_t n, const lf_quality_result *r, int i, int window,
+                        lf_error *err) {
+    for (size_t j = 0; j < n; j++)
+        if (!isfinite(l[j])) {
+            char who[112];
+            if (r->name[0])
+                snprintf(who, sizeof who, "%.*s", (int)sizeof r->name - 1, r->name);
+            else
+                snprintf(who, sizeof who, i < 0 ? "the base model" : "variant %d", i);
+            return lf_error_set(err, LF_ERANGE,
+                                "%s: its logits are not finite (window %d): the model's weights hold NaN "
+                                "or infinite values",
+                                who, window);
+        }
+    return 0;
+}
+
 int lf_quality_eval(const lf_model *base, const lf_model *const *variants, int n_variants,
                     const int32_t *tokens, int64_t n_tokens, const lf_quality_opts *opts,
                     lf_quality_result *results, lf_error *err) {
@@ -231,6 +252,13 @@ int lf_quality_eval(const lf_model *base, const lf_model *const *variants, int n
             lf_error_wrap(err, "base, window %d", k);
             goto done;
         }
+        /* the base is results[0] when it is also scored against itself */
+        int bi = -1;
+        for (int i = 0; i < n_variants && bi < 0; i++)
+            bi = variants[i] == base ? i : -1;
+        lf_quality_result anon = {0};
+        if ((rc = check_logits(lb, (size_t)n_ctx * (size_t)V, bi >= 0 ? &results[bi] : &anon, -1, k, err)) < 0)
+            goto done;
         for (int i = 0; i < n_variants; i++) {
             if (!cv[i]) {
                 lq = lb;
@@ -240,6 +268,8 @@ int lf_quality_eval(const lf_model *base, const lf_model *const *variants, int n
                     lf_error_wrap(err, "variant %d, window %d", i, k);
                     goto done;
                 }
+                if ((rc = check_logits(lq, (size_t)n_ctx * (size_t)V, &results[i], i, k, err)) < 0)
+                    goto done;
             }
             for (int j = first; j < n_ctx - 1; j++)
                 score(&a[i], lb + (size_t)j * V, lq + (size_t)j * V, V, w[j + 1]);
@@ -302,6 +332,9 @@ int lf_quality_generate(const lf_model *model, int n_ctx, int n_chunks, uint64_t
         for (int i = 1; i < n_ctx; i++) {
             const float *logits;
             if ((rc = lf_ctx_eval(c, &s[i - 1], 1, false, &logits, err)) < 0)
+                goto done;
+            lf_quality_result who = {.name = "the base model"};
+            if ((rc = check_logits(logits, (size_t)V, &who, -1, k, err)) < 0)
                 goto done;
             if (s[i - 1] == eos && eos >= 0 && eos != bos)
                 s[i] = bos;   /* a finished story is followed by a new one */
@@ -442,6 +475,13 @@ int lf_quality_run(const char *base_path, const lf_quality_variant *variants, in
         goto done;
     models[0] = base;
     used += lf_model_total_bytes(base);
+    /* windows longer than the trained context score positions the model
+     * never saw: a perplexity far above its real one, with no error */
+    const int trained = lf_model_hparams(base)->n_ctx_train;
+    if (trained > 0 && opts->n_ctx > trained)
+        lf_warn("quality: windows of %d tokens go past %s's trained context of %d tokens; its "
+                "perplexity and KL divergence there do not describe the model (use --ctx %d or less)",
+                opts->n_ctx, base_name(base_path), trained, trained);
     /* variants are scored on the base's tokens: their vocabularies are not read */
     lf_model_opts no_vocab = {.no_vocab = true};
     for (int i = 0; i < n_variants; i++) {
@@ -502,13 +542,12 @@ int lf_quality_run(const char *base_path, const lf_quality_variant *variants, in
         int chunks = opts->n_chunks > 0 ? opts->n_chunks : 16;
         rc = lf_quality_generate(base, n_ctx, chunks, opts->seed, opts->kv_type, opts->pool,
                                  &toks, &n_toks, err);
+        if (rc == LF_ERANGE)   /* non-finite logits: name the file */
+            lf_error_wrap(err, "%s", base_name(base_path));
         if (rc < 0)
             goto done;
     }
-    rc = lf_quality_eval(base, (const lf_model *const *)models, n_variants + 1, toks, n_toks,
-                         opts, results, err);
-    if (rc < 0)
-        goto done;
+    /* names first: lf_quality_eval's messages name the model they concern */
     for (int i = 0; i <= n_variants; i++) {
         lf_quality_result *r = &results[i];
         lf_strlcpy(r->token_source, generated ? "generated" : "text", sizeof r->token_source);
@@ -516,11 +555,21 @@ int lf_quality_run(const char *base_path, const lf_quality_variant *variants, in
             snprintf(r->name, sizeof r->name, "base %s", base_name(base_path));
         else if (variants[i - 1].name)
             lf_strlcpy(r->name, variants[i - 1].name, sizeof r->name);
-        else if (variants[i - 1].from_mix)
-            lf_strlcpy(r->name, lf_mix_name(variants[i - 1].mix), sizeof r->name);
+        else if (variants[i - 1].from_mix) {
+            /* a level that fell back to other types on this model's row
+             * lengths is marked with what it became (Q6_K on rows of 64
+             * is Q8_0: same size, same KLD) */
+            char became[32];
+            if (lf_bench_mix_collapsed(models[i], variants[i - 1].mix, became, sizeof became))
+                snprintf(r->name, sizeof r->name, "%s (=%s)", lf_mix_name(variants[i - 1].mix), became);
+            else
+                lf_strlcpy(r->name, lf_mix_name(variants[i - 1].mix), sizeof r->name);
+        }
         else
             lf_strlcpy(r->name, base_name(variants[i - 1].path), sizeof r->name);
     }
+    rc = lf_quality_eval(base, (const lf_model *const *)models, n_variants + 1, toks, n_toks,
+                         opts, results, err);
 done:
     for (int i = 0; i <= n_variants; i++)
         lf_model_free(models[i]);

@@ -95,8 +95,10 @@ typedef struct lf_quality_result {
  * (already tokenized; windows cut as described above). Models must share
  * n_vocab. results: n_variants entries, filled in (name, size fields left
  * to the caller except size_bytes/bpw, computed from the models; the
- * token_source field is left as is). LF_EINVAL if the stream is shorter
- * than one window, LF_EMISMATCH on differing vocabulary sizes. */
+ * token_source field is left as is; a name set before the call names the
+ * model in errors). LF_EINVAL if the stream is shorter than one window,
+ * LF_EMISMATCH on differing vocabulary sizes, LF_ERANGE when a model's
+ * logits are not finite (NaN or infinite weights). */
 int lf_quality_eval(const lf_model *base, const lf_model *const *variants, int n_variants,
                     const int32_t *tokens, int64_t n_tokens, const lf_quality_opts *opts,
                     lf_quality_result *results, lf_error *err);

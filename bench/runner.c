@@ -78,12 +78,28 @@ typedef struct rslot {
     char fail[160];            /* why it could not be created */
 } rslot;
 
+/* Cells and slots are found by identity through an open-addressed table
+ * (planning stays linear in the number of tests: a list search per added
+ * test made a large matrix quadratic). key: the identity as integers. */
+enum { RKEY_N = 6 };
+typedef struct rentry {
+    int key[RKEY_N];
+    int idx;                   /* -1 empty */
+} rentry;
+typedef struct rtable {
+    rentry *e;
+    size_t cap;                /* a power of two, at most half full */
+    int n;
+} rtable;
+
 typedef struct rgroup {
     int isa, model, mix;       /* mix -1: the GGUF file's own types */
     rcell *cells;
-    int n_cells;
+    int n_cells, cap_cells;
+    rtable cell_ix;            /* cells by (kind, adapter, threads, n_tok, depth, kv) */
     rslot *slots;
     int n_slots;
+    rtable slot_ix;            /* slots by (adapter, threads, kv, depth) */
     lf_bench_adapter *ad;      /* distinct adapter configurations (not none) */
     int n_ad;
     int threads[MAX_POOLS];    /* distinct thread counts of its tests, ascending */
@@ -124,6 +140,10 @@ typedef struct runner {
     double int8_all[256], int8_core[256], fp32_all[256], fp32_core[256];
     int n_compute, compute_threads;
     lf_rng rng;
+    /* llama.cpp beside localfit (opts.llama): off after a missing binary;
+     * the first failure's message for the summary */
+    bool engine_off;
+    char engine_note[512];
 } runner;
 
 /* Per group, while it runs. */
@@ -145,7 +165,10 @@ typedef struct grun {
     bool float_mix;            /* F32/F16/BF16 weights: compute roof is FP32 */
     double matmul_params;      /* elements of the matrices a token passes through */
     double out_params;         /* of them, the output projection */
+    double exp_bytes;          /* MoE: bytes of every expert's weights (the
+                                  _exps tensors); 0 for a dense model */
     char qname[32];            /* the weights' quant as results name it */
+    lf_rb_engine *eng;         /* llama.cpp's side of the group, NULL none */
 } grun;
 
 static const char *model_src_name(int src) {
@@ -157,6 +180,48 @@ static bool interrupted(const runner *R) {
 }
 
 /* ---- planning ------------------------------------------------------------- */
+
+static size_t rtable_pos(const rtable *ix, const int *key) {
+    uint64_t h = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < RKEY_N; i++) {
+        h ^= (uint32_t)key[i];
+        h *= 0xff51afd7ed558ccdu;
+        h ^= h >> 33;
+    }
+    size_t pos = (size_t)h & (ix->cap - 1);
+    while (ix->e[pos].idx >= 0 && memcmp(ix->e[pos].key, key, sizeof ix->e[pos].key))
+        pos = (pos + 1) & (ix->cap - 1);
+    return pos;
+}
+
+/* The index of the entry with key, or -1. */
+static int rtable_find(const rtable *ix, const int *key) {
+    return ix->cap ? ix->e[rtable_pos(ix, key)].idx : -1;
+}
+
+/* Adds key -> idx (key not present); LF_ENOMEM. */
+static int rtable_add(rtable *ix, const int *key, int idx, lf_error *err) {
+    if ((size_t)(ix->n + 1) * 2 > ix->cap) {
+        rtable old = *ix;
+        ix->cap = old.cap ? old.cap * 2 : 64;
+        ix->e = malloc(ix->cap * sizeof *ix->e);
+        if (!ix->e) {
+            *ix = old;
+            return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
+        }
+        for (size_t i = 0; i < ix->cap; i++)
+            ix->e[i].idx = -1;
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.e[i].idx >= 0)
+                ix->e[rtable_pos(ix, old.e[i].key)] = old.e[i];
+        free(old.e);
+    }
+    rentry *e = &ix->e[rtable_pos(ix, key)];
+    memcpy(e->key, key, sizeof e->key);
+    e->idx = idx;
+    ix->n++;
+    return 0;
+}
 
 static bool is_path(const char *s) {
     size_t n = strlen(s);
@@ -177,6 +242,9 @@ static int resolve_model(runner *R, const char *name, int *out, lf_error *err) {
         rm.hp = shape->hp;
     } else if (is_path(name)) {
         struct stat st;
+        if (stat(name, &st) == 0 && S_ISDIR(st.st_mode))
+            return lf_error_set(err, LF_EINVAL, "model file %s: is a directory (give a GGUF "
+                                "file, a catalog name or a shape)", name);
         if (stat(name, &st) != 0 || !S_ISREG(st.st_mode))
             return lf_error_set(err, LF_ENOTFOUND, "model file %s: not found (give a GGUF file, a catalog "
                                 "name or a shape)", name);
@@ -259,17 +327,21 @@ static int group_adapter(rgroup *g, const lf_bench_adapter *a, lf_error *err) {
 /* Adds a test unless the group has it already (parts may overlap). */
 static int cell_add(runner *R, rgroup *g, lf_test_kind kind, int adapter, int threads, lf_type kv,
                     int depth, int n_tok, lf_error *err) {
-    for (int i = 0; i < g->n_cells; i++) {
-        const rcell *c = &g->cells[i];
-        if (c->r.kind == kind && c->adapter == adapter && c->r.threads == threads && c->n_tok == n_tok &&
-            c->r.n_depth == depth && !strcmp(c->r.kv_type, kind <= LF_TEST_TTFT ? lf_type_name(kv) : ""))
-            return 0;
+    const int key[RKEY_N] = {(int)kind, adapter, threads, n_tok, depth, kind <= LF_TEST_TTFT ? (int)kv : -1};
+    if (rtable_find(&g->cell_ix, key) >= 0)
+        return 0;
+    if (g->n_cells == g->cap_cells) {
+        int cap = g->cap_cells ? 2 * g->cap_cells : 16;
+        rcell *p = realloc(g->cells, sizeof *p * (size_t)cap);
+        if (!p)
+            return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
+        g->cells = p;
+        g->cap_cells = cap;
     }
-    rcell *p = realloc(g->cells, sizeof *p * (size_t)(g->n_cells + 1));
-    if (!p)
-        return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
-    g->cells = p;
-    rcell *c = &p[g->n_cells];
+    int rc = rtable_add(&g->cell_ix, key, g->n_cells, err);
+    if (rc < 0)
+        return rc;
+    rcell *c = &g->cells[g->n_cells];
     memset(c, 0, sizeof *c);
     lf_result *r = &c->r;
     lf_result_init(r);
@@ -318,6 +390,41 @@ static int cell_add(runner *R, rgroup *g, lf_test_kind kind, int adapter, int th
     return 0;
 }
 
+/* Thread counts a threads entry stands for: N, -N = N..usable, 0 = usable. */
+static double threads_count(const runner *R, int v) {
+    return v > 0 ? 1 : v < 0 ? fmax(0, R->usable_threads + v + 1) : 1;
+}
+
+/* The tests the matrix asks for at most (before duplicates between parts
+ * are merged), counted without building them: a matrix beyond
+ * LF_BENCH_MAX_TESTS is refused at once, its size shown. */
+static int plan_size_check(const runner *R, int n_isa, lf_error *err) {
+    const lf_bench_matrix *m = R->m;
+    double total = 0;
+    for (int pi = 0; pi < m->n_parts; pi++) {
+        const lf_bench_part *p = &m->parts[pi];
+        double threads = 0;
+        for (int i = 0; i < p->threads.n; i++)
+            threads += threads_count(R, p->threads.v[i]);
+        double tok = 0;
+        if (p->tests & (1u << LF_TEST_PP))
+            tok += p->n_prompt.n;
+        if (p->tests & (1u << LF_TEST_TTFT))
+            tok += p->n_prompt.n;
+        if (p->tests & (1u << LF_TEST_TG))
+            tok += p->n_gen.n;
+        double per_quant = (double)p->n_adapters * (threads * p->kv.n * p->depth.n * tok + 2) + 1;
+        total += per_quant * p->n_models * fmax(1, p->quants.n);
+    }
+    total *= n_isa;
+    if (total > LF_BENCH_MAX_TESTS)
+        return lf_error_set(err, LF_ERANGE,
+                            "bench: the matrix has up to %.0f tests, more than the %d one run takes; "
+                            "narrow its lists (-p, -n, -d, -t, --kv, models, quants)",
+                            total, LF_BENCH_MAX_TESTS);
+    return 0;
+}
+
 static int plan(runner *R, lf_error *err) {
     const lf_bench_matrix *m = R->m;
     lf_isa cpu;
@@ -339,6 +446,9 @@ static int plan(runner *R, lf_error *err) {
     R->multi_isa = n_isa > 1;
     if (m->n_parts < 1)
         return lf_error_set(err, LF_EINVAL, "bench: empty matrix");
+    int rc0 = plan_size_check(R, n_isa, err);
+    if (rc0 < 0)
+        return rc0;
     for (int ii = 0; ii < n_isa; ii++)
         for (int pi = 0; pi < m->n_parts; pi++) {
             const lf_bench_part *p = &m->parts[pi];
@@ -375,6 +485,8 @@ static int plan(runner *R, lf_error *err) {
                           for (int t = p->threads.v[ti] > 0 ? p->threads.v[ti]
                                        : p->threads.v[ti] < 0 ? -p->threads.v[ti] : R->usable_threads;
                                t <= (p->threads.v[ti] > 0 ? p->threads.v[ti] : R->usable_threads); t++) {
+                            if (interrupted(R))
+                                return lf_error_set(err, LF_EINTR, "interrupted while planning");
                             for (int ki = 0; ki < p->kv.n; ki++)
                                 for (int di = 0; di < p->depth.n; di++) {
                                     lf_type kv = (lf_type)p->kv.v[ki];
@@ -430,18 +542,17 @@ static int plan(runner *R, lf_error *err) {
                 lf_type kv;
                 if (lf_type_parse(c->r.kv_type, &kv) < 0)
                     kv = LF_TYPE_F16;
-                int s = -1;
-                for (int i = 0; i < g->n_slots && s < 0; i++) {
-                    rslot *sl = &g->slots[i];
-                    if (sl->adapter == c->adapter && sl->threads == t && sl->kv == kv &&
-                        sl->depth == c->r.n_depth)
-                        s = i;
-                }
+                const int key[RKEY_N] = {c->adapter, t, (int)kv, c->r.n_depth, 0, 0};
+                int s = rtable_find(&g->slot_ix, key);
                 if (s < 0) {
-                    rslot *p = realloc(g->slots, sizeof *p * (size_t)(g->n_slots + 1));
-                    if (!p)
+                    /* slots <= cells: grown by doubling like the cells */
+                    int n = g->n_slots;
+                    rslot *p = g->slots;
+                    if ((n & (n - 1)) == 0 && !(p = realloc(g->slots, sizeof *p * (size_t)(n ? 2 * n : 1))))
                         return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
                     g->slots = p;
+                    if (rtable_add(&g->slot_ix, key, n, err) < 0)
+                        return LF_ENOMEM;
                     s = g->n_slots++;
                     memset(&p[s], 0, sizeof p[s]);
                     p[s].adapter = c->adapter;
@@ -481,6 +592,7 @@ static void estimate_weights(const runner *R, const lf_model_params *hp, lf_mix 
     lf_catalog_from_hparams(hp, &cm);
     lf_mix_model mm = {.n_layer = hp->n_layer,
                        .n_gqa = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1,
+                       .n_expert = hp->n_expert,
                        .tied_output = hp->tied};
     *weights = *targeted = *lora_per_rank = 0;
     int n = lf_catalog_n_tensors(&cm);
@@ -492,7 +604,8 @@ static void estimate_weights(const runner *R, const lf_model_params *hp, lf_mix 
         size_t row = lf_row_size(ty, t.ne0);
         if (!row)
             row = lf_row_size(LF_TYPE_F16, t.ne0);
-        double b = (double)row * (double)t.ne1;
+        /* a MoE expert tensor holds ne2 experts: all of them are resident */
+        double b = (double)row * (double)t.ne1 * (double)t.ne2;
         *weights += b;
         if (t.ne1 > 1 && name_has_target(R, t.name)) {
             *targeted += b;
@@ -710,7 +823,17 @@ static int cell_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
             /* one weight read per batch of up to 256 tokens (the context's batch) */
             int nb = sl->n_ctx < 256 ? sl->n_ctx : 256;
             double batches = ceil((double)n / nb);
-            r->bytes_per_token = wa * batches / n + kv_mean;
+            double per_batch = wa;
+            const lf_model_params *mh = lf_model_hparams(G->base);
+            if (G->exp_bytes > 0) {
+                /* wa holds a token's k of n experts; a batch streams each
+                 * expert any of its tokens chose, once: with independent
+                 * choices, n × (1 − (1 − k/n)^b) experts for b tokens */
+                double share = (double)mh->n_expert_used / mh->n_expert;
+                double touched = 1.0 - pow(1.0 - share, (double)n / batches);
+                per_batch = wa - G->exp_bytes * share + G->exp_bytes * touched;
+            }
+            r->bytes_per_token = per_batch * batches / n + kv_mean;
         } else {
             r->bytes_per_token = wa + kv_mean;
         }
@@ -951,6 +1074,7 @@ static lf_pool *pool_for(grun *G, int threads) {
 }
 
 static void group_free(rgroup *g, grun *G) {
+    lf_rb_engine_end(G->eng);
     for (int i = 0; i < g->n_slots; i++) {
         lf_ctx_free(g->slots[i].ctx);
         g->slots[i].ctx = NULL;
@@ -1055,34 +1179,26 @@ static int group_load(runner *R, const rgroup *g, grun *G, lf_error *err) {
     return 0;
 }
 
-/* What the loaded model is: its quant name (a file without general.
- * file_type is named after the type holding most of its bytes, which also
- * decides the compute roof), and the parameters a token passes through. */
+/* What the loaded model is: its quant name (lf_bench_quant_label: a file
+ * without general.file_type is named after the type holding most of its
+ * bytes, which also decides the compute roof), and the parameters a token
+ * passes through. */
 static void group_describe(grun *G, lf_mix fmix) {
     const lf_model_params *hp = lf_model_hparams(G->base);
     G->float_mix = fmix == LF_MIX_F32 || fmix == LF_MIX_F16 || fmix == LF_MIX_BF16;
     lf_strlcpy(G->qname, fmix < LF_MIX_COUNT ? lf_mix_name(fmix) : "file", sizeof G->qname);
-    if (fmix >= LF_MIX_COUNT) {
-        double most = 0;
-        lf_type main_type = LF_TYPE_F32;
-        for (int i = 0; i < lf_model_n_tensors(G->base); i++) {
-            const lf_model_tensor *t = lf_model_tensor_at(G->base, i);
-            double b = (double)t->mat.row_bytes * (double)t->mat.rows;
-            if (b > most) {
-                most = b;
-                main_type = t->mat.type;
-            }
-        }
-        lf_strlcpy(G->qname, lf_type_name(main_type), sizeof G->qname);
-        for (char *c = G->qname; *c; c++)
-            *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
-        G->float_mix = lf_type_is_float(main_type);
-    }
+    if (fmix >= LF_MIX_COUNT)
+        G->float_mix = lf_type_is_float(lf_bench_quant_label(G->base, G->qname, sizeof G->qname, NULL));
     for (int i = 0; i < lf_model_n_tensors(G->base); i++) {
         const lf_model_tensor *t = lf_model_tensor_at(G->base, i);
+        bool exps = hp->n_expert > 0 && hp->n_expert_used > 0 && strstr(t->name, "_exps.");
+        if (exps)
+            G->exp_bytes += (double)t->mat.row_bytes * (double)t->mat.rows;
         if (t->mat.rows <= 1 || (!strcmp(t->name, "token_embd.weight") && !hp->tied))
             continue;   /* vectors, and an embedding that is only looked up */
         double e = (double)t->mat.rows * (double)t->mat.cols;
+        if (exps)
+            e *= (double)hp->n_expert_used / hp->n_expert;   /* a token's k of n experts */
         G->matmul_params += e;
         if (!strcmp(t->name, "output.weight") || (hp->tied && !strcmp(t->name, "token_embd.weight")))
             G->out_params = e;
@@ -1296,6 +1412,84 @@ static int group_synth_load_results(runner *R, rgroup *g, grun *G, lf_error *err
     return 0;
 }
 
+/* A llama.cpp failure: said once, the group goes on with localfit alone
+ * (the whole run after a missing binary); never fails the run. */
+static void engine_fail(runner *R, grun *G, const lf_error *e) {
+    lf_rb_progress_note(&R->prog, "%s; localfit's results are measured and stored without it", e->msg);
+    if (!R->engine_note[0])
+        lf_strlcpy(R->engine_note, e->msg, sizeof R->engine_note);
+    if (e->code == LF_ENOTFOUND)
+        R->engine_off = true;
+    lf_rb_engine_end(G->eng);
+    G->eng = NULL;
+}
+
+/* The group's llama.cpp side: in the groups of the first ISA only (llama.cpp
+ * does not change with localfit's kernels). */
+static void engine_group_begin(runner *R, const rgroup *g, grun *G) {
+    const rmodel *rm = &R->models[g->model];
+    if (!R->o->llama || R->engine_off || (R->m->isa.n > 0 && g->isa != R->m->isa.v[0]))
+        return;
+    lf_error e = {0};
+    char note[600];
+    if (lf_rb_engine_begin(R->o->llama, R->o->interrupted, rm->src == SRC_GGUF ? rm->path : NULL, &rm->hp, g->mix, R->m->seed,
+                           g->n_cells, R->m->reps_max, &G->eng, note, sizeof note, &e) < 0)
+        engine_fail(R, G, &e);
+    else if (note[0])
+        lf_rb_progress_note(&R->prog, "%s", note);
+}
+
+/* llama.cpp's repetition of test i, right after localfit's. */
+static void engine_turn(runner *R, grun *G, const rcell *c, int i) {
+    lf_error e = {0};
+    if (G->eng && lf_rb_engine_turn(G->eng, i, &c->r, &e) < 0 && e.code != LF_EINTR)
+        engine_fail(R, G, &e);
+}
+
+/* llama.cpp's result of a finished test, stored and kept like localfit's
+ * (right after it: the same plan position). */
+static int engine_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
+    lf_result r;
+    const double *s;
+    int n, rc;
+    if (!G->eng || !lf_rb_engine_take(G->eng, ci, &g->cells[ci].r, &r, &s, &n))
+        return 0;
+    if (R->o->store && (rc = lf_store_result_add(R->o->store, R->run.id, &r, s, n, err)) < 0)
+        return rc;
+    if ((rc = results_push(R, (int64_t)(g - R->groups) << 32 | ci, &r, s, n, err)) < 0)
+        return rc;
+    if (R->o->on_result)
+        R->o->on_result(&r, s, n, R->o->user);
+    return 0;
+}
+
+/* The repetition policy's floors for one test, for the regression gate's
+ * defaults (LF_COMPARE_OPTS_INIT: alpha 0.01, threshold 5%, power 0.95):
+ *   floor: the smallest n at which the exact rank test can reach alpha
+ *          (5), never above reps_max; kept even past the time budget, so a
+ *          stored test can be judged at all;
+ *   need:  the n that detects the threshold at the noise observed so far
+ *          (lf_stats_n_needed); the precision stop waits for it, the
+ *          budget does not.
+ * Both are at least reps_min. */
+typedef struct rep_floor {
+    int floor, need;
+} rep_floor;
+
+static rep_floor rep_floors(const lf_bench_matrix *m, const double *samples, int n) {
+    static const lf_compare_opts gate = LF_COMPARE_OPTS_INIT;
+    rep_floor f;
+    int exact = lf_stats_mwu_min_n(gate.alpha);
+    f.floor = exact < m->reps_max ? exact : m->reps_max;
+    if (f.floor < m->reps_min)
+        f.floor = m->reps_min;
+    f.need = lf_stats_n_needed(lf_stats_log_sd(samples, n), gate.threshold, gate.alpha, gate.power,
+                               m->reps_max);
+    if (f.need < f.floor)
+        f.need = f.floor;
+    return f;
+}
+
 /* One turn of test i: its warm-up on the first turn, one timed repetition,
  * then finished (stored) if precise enough or out of repetitions or
  * budget. Returns 1 when the test wants another turn, 0 when finished. */
@@ -1315,6 +1509,7 @@ static int cell_turn(runner *R, rgroup *g, grun *G, int i, lf_error *err) {
         goto failed;
     c->spent_s += lf_now_s() - ts;
     c->samples[c->n++] = sample;
+    engine_turn(R, G, c, i);
     if (ns < c->min_rep_ns)
         c->min_rep_ns = ns;
     if (isfinite(joules)) {
@@ -1323,15 +1518,16 @@ static int cell_turn(runner *R, rgroup *g, grun *G, int i, lf_error *err) {
         c->energy_reps++;
     }
     const char *stop = NULL;
+    rep_floor fl = rep_floors(m, c->samples, c->n);
     if (c->n >= m->reps_max)
         stop = "max";
-    else if (c->n >= m->reps_min && lf_stats_precise_enough(c->samples, c->n, m->target_ci, m->reps_min))
+    else if (c->n >= fl.need && lf_stats_precise_enough(c->samples, c->n, m->target_ci, m->reps_min))
         stop = "ci";
-    else if (c->n >= m->reps_min && c->spent_s >= m->budget_s)
+    else if (c->n >= fl.floor && c->spent_s >= m->budget_s)
         stop = "budget";
     c->stop = stop;
     if (stop) {
-        if ((rc = cell_finish(R, g, G, i, err)) < 0)
+        if ((rc = cell_finish(R, g, G, i, err)) < 0 || (rc = engine_finish(R, g, G, i, err)) < 0)
             return rc;
         row_sync(G, c, i);
         lf_rb_progress_finished(&R->prog, i, c->spent_s, c->weight);
@@ -1383,6 +1579,7 @@ static int group_run(runner *R, int gi, lf_error *err) {
         return LF_EINTR;
     if (lf_kernels_isa() != (lf_isa_level)g->isa && (rc = lf_kernels_init((lf_isa_level)g->isa, err)) < 0)
         return rc;
+    engine_group_begin(R, g, &G);
     R->rss_reset_ok = lf_rb_rss_reset();
     if ((rc = group_load(R, g, &G, err)) < 0)
         goto done;
@@ -1398,6 +1595,7 @@ static int group_run(runner *R, int gi, lf_error *err) {
         goto done;
     rc = group_round_robin(R, g, &G, err);
 done:
+    lf_rb_progress_release(&R->prog);   /* before its rows are freed */
     group_free(g, &G);
     return rc;
 }
@@ -1449,7 +1647,9 @@ static void runner_free(runner *R) {
         for (int j = 0; j < g->n_cells; j++)
             free(g->cells[j].samples);
         free(g->cells);
+        free(g->cell_ix.e);
         free(g->slots);
+        free(g->slot_ix.e);
         free(g->ad);
     }
     free(R->groups);
@@ -1505,6 +1705,27 @@ static int plan_check_memory(runner *R, lf_error *err) {
             err->code = 0;
             err->msg[0] = 0;
         }
+    }
+    return 0;
+}
+
+/* Every GGUF file of the plan opens as a model (header, tensors, sizes;
+ * nothing is computed): an empty, text, truncated or damaged file fails the
+ * bench here, before a run is recorded, not as an interrupted run with no
+ * results. */
+static int plan_check_files(runner *R, lf_error *err) {
+    for (int i = 0; i < R->n_models; i++) {
+        const rmodel *rm = &R->models[i];
+        if (rm->src != SRC_GGUF)
+            continue;
+        if (interrupted(R))
+            return lf_error_set(err, LF_EINTR, "interrupted while checking the model files");
+        lf_model *m = NULL;
+        lf_model_opts mo = {.interleave = false};
+        int rc = lf_model_load(&m, rm->path, &mo, err);
+        lf_model_free(m);
+        if (rc < 0)
+            return rc;   /* the message names the file */
     }
     return 0;
 }
@@ -1590,6 +1811,13 @@ static int run_groups(runner *R, lf_error *err) {
 /* Finishes the run record (complete, or interrupted when rc < 0) in the
  * store and in R->rf; returns rc, or the store's error if rc was 0. */
 static int run_finish(runner *R, int rc, lf_error *err) {
+    /* A run that measured nothing is no baseline and no candidate: it is
+     * kept as interrupted (never complete) and the command fails, so a CI
+     * gate cannot pass on an empty run. */
+    if (rc == 0 && R->rf.n_results == 0)
+        rc = lf_error_set(err, LF_ENOTFOUND, "bench: nothing was measured: %d planned test%s, %d "
+                                             "skipped, 0 results; the run is kept as interrupted",
+                          R->n_planned, R->n_planned == 1 ? "" : "s", R->n_skipped);
     if (rc == LF_EINTR)
         lf_error_set(err, LF_EINTR, "interrupted: %d of %d tests finished and kept", R->rf.n_results,
                      R->n_planned);
@@ -1626,6 +1854,7 @@ static void run_summary(const runner *R, double t_start, int rc, lf_bench_summar
     sum->fp32_gflops = peak_gops(R, R->usable_threads, true);
     sum->n_roof_samples = R->n_compute;
     sum->interrupted = rc < 0;
+    lf_strlcpy(sum->engine_note, R->engine_note, sizeof sum->engine_note);
 }
 
 int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *run_out, lf_error *err) {
@@ -1644,7 +1873,7 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
     R->shortest_tg_ns = NAN;
     int rc;
     if ((rc = runner_setup(R, &probed, err)) < 0 || (rc = plan(R, err)) < 0 ||
-        (rc = plan_check_memory(R, err)) < 0)
+        (rc = plan_check_memory(R, err)) < 0 || (rc = plan_check_files(R, err)) < 0)
         goto out;
     if (!opts->dry_run) {
         R->harness_ns = measure_harness();

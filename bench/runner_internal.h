@@ -85,9 +85,32 @@ void lf_rb_progress_update(lf_rb_progress *p, int i, bool force);
 /* Row i finished (done or skipped); spent = its seconds, weight = its
  * share of w_total. */
 void lf_rb_progress_finished(lf_rb_progress *p, int i, double spent, double weight);
+/* The group's rows are about to be freed: draws them one last time (live)
+ * and forgets them, so nothing later reads freed rows. */
+void lf_rb_progress_release(lf_rb_progress *p);
 void lf_rb_progress_end(lf_rb_progress *p);
 /* Seconds left: the seconds per unit of expected cost of the finished
  * tests times the cost still to come; NAN before the first. */
 double lf_rb_progress_eta(const lf_rb_progress *p);
+
+/* ---- another engine beside localfit (engine.c) ----------------------------- */
+
+/* One group's llama.cpp side: the model file and the samples per test. */
+typedef struct lf_rb_engine lf_rb_engine;
+/* e is copied, with interrupted (the run's flag) unless it has its own.
+ * gguf: the group's file, or NULL to write (once) the synthesized weights
+ * of hp / mix / seed to the cache; note gets a line to show when a cache
+ * file was written. *out NULL on failure. */
+int lf_rb_engine_begin(const lf_engine_llama *e, volatile sig_atomic_t *interrupted, const char *gguf, const lf_model_params *hp, int mix,
+                       uint64_t seed, int n_cells, int reps_max, lf_rb_engine **out, char *note,
+                       size_t note_size, lf_error *err);
+/* One llama-bench repetition of test i (identity r) if llama.cpp has that
+ * test; 0 when done or not applicable, the engine's error otherwise. */
+int lf_rb_engine_turn(lf_rb_engine *x, int i, const lf_result *r, lf_error *err);
+/* llama.cpp's result of test i from its samples, with local's identity
+ * (engine "llama.cpp"); 1 when there is one (samples stay x's), else 0. */
+int lf_rb_engine_take(lf_rb_engine *x, int i, const lf_result *local, lf_result *out, const double **samples,
+                      int *n);
+void lf_rb_engine_end(lf_rb_engine *x);   /* NULL ok */
 
 #endif /* LF_BENCH_RUNNER_INTERNAL_H */

@@ -368,3 +368,169 @@ int lf_stats_mann_whitney(const double *a, int na, const double *b, int nb, lf_m
     out->p = fmin(1.0, erfc(fabs(z) / M_SQRT2));
     return 0;
 }
+
+/* ---- power: what a sample size can detect ------------------------------------ */
+
+double lf_stats_mwu_min_p(int na, int nb) {
+    if (na < 1 || nb < 1)
+        return 1;
+    /* The most extreme U has one arrangement out of C(na+nb, na), on each
+     * side: p = 2 / C(na+nb, na). lgamma keeps large sizes finite. */
+    double log_c = lgamma(na + nb + 1.0) - lgamma(na + 1.0) - lgamma(nb + 1.0);
+    double p = 2 * exp(-log_c);
+    return p > 1 ? 1 : p;
+}
+
+int lf_stats_mwu_min_n(double alpha) {
+    for (int n = 1; n < 64; n++)
+        if (lf_stats_mwu_min_p(n, n) <= alpha)
+            return n;
+    return 64;
+}
+
+double lf_stats_signrank_min_p(int n) {
+    return n < 1 ? 1 : fmin(1.0, 2 * ldexp(1.0, -n));
+}
+
+double lf_stats_normal_cdf(double x) { return 0.5 * erfc(-x / M_SQRT2); }
+
+/* Inverse by bisection: the CDF is monotone and cheap, and 200 halvings of
+ * [-40, 40] reach double precision; no rational approximation to trust. */
+double lf_stats_normal_quantile(double p) {
+    if (!(p > 0 && p < 1))
+        return p == 0 ? -INFINITY : p == 1 ? INFINITY : NAN;
+    double lo = -40, hi = 40;
+    for (int i = 0; i < 200 && hi - lo > 1e-15; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (lf_stats_normal_cdf(mid) < p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* Continued fraction of the regularized incomplete beta I_x(a, b), valid
+ * and fast for x < (a + 1) / (a + b + 2) (modified Lentz evaluation). */
+static double beta_cf(double a, double b, double x) {
+    const double tiny = 1e-300;
+    double c = 1, d = 1 - (a + b) * x / (a + 1);
+    if (fabs(d) < tiny)
+        d = tiny;
+    d = 1 / d;
+    double h = d;
+    for (int m = 1; m <= 300; m++) {
+        double m2 = 2.0 * m;
+        double num = m * (b - m) * x / ((a + m2 - 1) * (a + m2));   /* even step */
+        d = 1 + num * d;
+        c = 1 + num / c;
+        d = 1 / (fabs(d) < tiny ? tiny : d);
+        c = fabs(c) < tiny ? tiny : c;
+        h *= d * c;
+        num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1));   /* odd step */
+        d = 1 + num * d;
+        c = 1 + num / c;
+        d = 1 / (fabs(d) < tiny ? tiny : d);
+        c = fabs(c) < tiny ? tiny : c;
+        double delta = d * c;
+        h *= delta;
+        if (fabs(delta - 1) < 1e-15)
+            break;
+    }
+    return h;
+}
+
+static double incomplete_beta(double a, double b, double x) {
+    if (x <= 0)
+        return 0;
+    if (x >= 1)
+        return 1;
+    double front = exp(lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x));
+    if (x < (a + 1) / (a + b + 2))
+        return front * beta_cf(a, b, x) / a;
+    return 1 - front * beta_cf(b, a, 1 - x) / b;   /* symmetry: I_x(a,b) = 1 - I_{1-x}(b,a) */
+}
+
+double lf_stats_t_cdf(double t, double df) {
+    if (!(df > 0) || isnan(t))
+        return NAN;
+    if (isinf(t))
+        return t > 0 ? 1 : 0;
+    /* P(|T| > |t|) = I_{df/(df+t^2)}(df/2, 1/2). */
+    double tail = 0.5 * incomplete_beta(df / 2, 0.5, df / (df + t * t));
+    return t > 0 ? 1 - tail : tail;
+}
+
+double lf_stats_t_quantile(double p, double df) {
+    if (!(p > 0 && p < 1) || !(df > 0))
+        return NAN;
+    double lo = -1e6, hi = 1e6;
+    for (int i = 0; i < 200 && hi - lo > 1e-12 * fmax(1, fabs(lo)); i++) {
+        double mid = 0.5 * (lo + hi);
+        if (lf_stats_t_cdf(mid, df) < p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* Sample standard deviation of log(x); NAN when n < 2 or a value <= 0. */
+double lf_stats_log_sd(const double *x, int n) {
+    if (n < 2)
+        return NAN;
+    double m = 0, ss = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(x[i] > 0))
+            return NAN;
+        m += log(x[i]);
+    }
+    m /= n;
+    for (int i = 0; i < n; i++)
+        ss += (log(x[i]) - m) * (log(x[i]) - m);
+    return sqrt(ss / (n - 1));
+}
+
+int lf_stats_welch_log(const double *a, int na, const double *b, int nb, double *p) {
+    *p = NAN;
+    if (na < 2 || nb < 2)
+        return LF_EINVAL;
+    double sa = lf_stats_log_sd(a, na), sb = lf_stats_log_sd(b, nb);
+    if (isnan(sa) || isnan(sb))
+        return LF_EINVAL;
+    double ma = 0, mb = 0;
+    for (int i = 0; i < na; i++)
+        ma += log(a[i]) / na;
+    for (int i = 0; i < nb; i++)
+        mb += log(b[i]) / nb;
+    double va = sa * sa / na, vb = sb * sb / nb, se2 = va + vb;
+    if (!(se2 > 0)) {
+        *p = ma == mb ? 1 : 0;   /* no spread at all: any difference is exact */
+        return 0;
+    }
+    /* Welch-Satterthwaite degrees of freedom. */
+    double df = se2 * se2 / (va * va / (na - 1) + vb * vb / (nb - 1));
+    double t = (ma - mb) / sqrt(se2);
+    *p = fmin(1.0, 2 * lf_stats_t_cdf(-fabs(t), df));
+    return 0;
+}
+
+double lf_stats_min_detectable(double log_sd, int na, int nb, double alpha, double power) {
+    if (na < 2 || nb < 2 || !(log_sd >= 0) || !(alpha > 0 && alpha < 1) || !(power > 0 && power < 1))
+        return NAN;
+    double df = na + nb - 2;
+    double k = lf_stats_t_quantile(1 - alpha / 2, df) + lf_stats_normal_quantile(power);
+    return -expm1(-k * log_sd * sqrt(1.0 / na + 1.0 / nb));
+}
+
+int lf_stats_n_needed(double log_sd, double threshold, double alpha, double power, int n_max) {
+    int n = lf_stats_mwu_min_n(alpha);
+    if (n < 2)
+        n = 2;
+    if (isnan(log_sd))
+        return n < n_max ? n : n_max;
+    for (; n < n_max; n++)
+        if (lf_stats_min_detectable(log_sd, n, n, alpha, power) <= threshold)
+            break;
+    return n < n_max ? n : n_max;
+}

@@ -454,9 +454,20 @@ static int quant_item(void *vctx, const char *item, lf_error *err) {
 static int isa_item(void *vctx, const char *item, lf_error *err) {
     lf_bench_list *l = vctx;
     lf_isa_level lv;
+    if (!strcasecmp(item, "all")) {
+        /* every SIMD kernel set this CPU runs, weakest first (the ISA table
+         * gives ratios to the first); scalar is the reference, not a
+         * performance target: name it to include it */
+        lf_isa cpu;
+        lf_isa_detect(&cpu);
+        for (int v = LF_ISA_SCALAR + 1; v < LF_ISA_COUNT; v++)
+            if (lf_isa_supported(&cpu, (lf_isa_level)v) && list_push(l, v) < 0)
+                return lf_error_set(err, LF_ERANGE, "isa: too many values");
+        return 0;
+    }
     if (lf_isa_level_parse(item, &lv) < 0)
-        return lf_error_set(err, LF_EINVAL, "isa: '%s' is not a kernel ISA (scalar, avx2, avx512, neon)",
-                            item);
+        return lf_error_set(err, LF_EINVAL,
+                            "isa: '%s' is not a kernel ISA (scalar, avx2, avx512, neon, all)", item);
     return list_push(l, lv) < 0 ? lf_error_set(err, LF_ERANGE, "isa: too many values") : 0;
 }
 
@@ -772,6 +783,21 @@ static int apply_part_key(lf_bench_part *p, key_id k, const char *value, bool ap
         p->n_adapters = n;
         return 0;
     }
+    case K_NPROMPT:
+    case K_NGEN:
+        /* llama-bench's convention: a length of 0 skips the test (`-p 0`
+         * runs only tg, `-n 0` only pp) */
+        if (!strcmp(value, "0")) {
+            if (k == K_NPROMPT) {
+                list_free(&p->n_prompt);
+                p->tests &= ~(1u << LF_TEST_PP | 1u << LF_TEST_TTFT);
+            } else {
+                list_free(&p->n_gen);
+                p->tests &= ~(1u << LF_TEST_TG);
+            }
+            return 0;
+        }
+        break;
     case K_TESTS: {
         unsigned mask = 0;
         rc = for_items(value, what, tests_item, &mask, err);
@@ -942,6 +968,15 @@ static int find_key(const char *name, bool allow_alias, key_id *out, char *sub, 
     return -1;
 }
 
+/* err prefixed with "flag: " unless the key's parser named it already
+ * (no "threads: threads: ..."). Returns err's code. */
+static int wrap_once(lf_error *err, const char *flag) {
+    size_t n = strlen(flag);
+    if (err && strncmp(err->msg, flag, n) == 0 && err->msg[n] == ':')
+        return err->code;
+    return lf_error_wrap(err, "%s", flag);
+}
+
 int lf_bench_matrix_parse_flag(lf_bench_matrix *m, const char *flag, const char *value, lf_error *err) {
     key_id k;
     char sub[128] = "";
@@ -972,10 +1007,10 @@ int lf_bench_matrix_parse_flag(lf_bench_matrix *m, const char *flag, const char 
          * part before anything changed */
         for (int i = 0; i < m->n_parts; i++)
             if ((rc = apply_part_key(&m->parts[i], k, value, append, err)) < 0)
-                return lf_error_wrap(err, "%s", flag);
+                return wrap_once(err, flag);
     } else {
         if ((rc = apply_global_key(m, k, sub, value, true, err)) < 0)
-            return lf_error_wrap(err, "%s", flag);
+            return wrap_once(err, flag);
     }
     m->given_ |= 1u << k;
     return 0;

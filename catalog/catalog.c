@@ -122,6 +122,54 @@ static int get_tasks(json_t *o, char *dst, size_t size, const char *where, lf_er
     return 0;
 }
 
+/* The optional mixture-of-experts keys: absent on dense models; when
+ * n_expert is given, the top k and the expert width must be too, and a
+ * shared expert needs its width. */
+static int parse_experts(json_t *o, lf_catalog_model *m, const char *where, lf_error *err) {
+    int rc;
+    m->expert_norm_topk = -1;
+    if ((rc = get_int(o, "n_expert", &m->n_expert, 0, 4096, false, where, err)) < 0)
+        return rc;
+    if (m->n_expert == 0) {
+        static const char *const moe_only[] = {"n_expert_used", "n_ff_exp", "n_expert_shared",
+                                               "n_ff_shexp", "expert_gating",
+                                               "expert_norm_topk", "active_params_b"};
+        for (size_t i = 0; i < sizeof moe_only / sizeof moe_only[0]; i++)
+            if (json_object_get(o, moe_only[i]))
+                return lf_error_set(err, LF_EFORMAT, "%s: key '%s' needs n_expert > 0", where,
+                                    moe_only[i]);
+        return 0;
+    }
+    bool topk;
+    if ((rc = get_int(o, "n_expert_used", &m->n_expert_used, 1, m->n_expert, true, where,
+                      err)) < 0 ||
+        (rc = get_int(o, "n_ff_exp", &m->n_ff_exp, 1, 1 << 20, true, where, err)) < 0 ||
+        (rc = get_int(o, "n_expert_shared", &m->n_expert_shared, 0, 64, false, where, err)) < 0 ||
+        (rc = get_int(o, "n_ff_shexp", &m->n_ff_shexp, 0, 1 << 20, false, where, err)) < 0 ||
+        (rc = get_str(o, "expert_gating", m->expert_gating, sizeof m->expert_gating, false,
+                      where, err)) < 0 ||
+        (json_object_get(o, "active_params_b") &&
+         (rc = get_num(o, "active_params_b", &m->active_params_b, 1e-6, m->params_b, where,
+                       err)) < 0) ||
+        (rc = get_bool(o, "active_excludes_embedding", &m->active_excludes_embedding, false,
+                       where, err)) < 0)
+        return rc;
+    if (json_object_get(o, "expert_norm_topk")) {
+        if ((rc = get_bool(o, "expert_norm_topk", &topk, true, where, err)) < 0)
+            return rc;
+        m->expert_norm_topk = topk ? 1 : 0;
+    }
+    if (m->n_expert_shared > 0 && m->n_ff_shexp == 0)
+        return lf_error_set(err, LF_EFORMAT, "%s: n_expert_shared %d needs n_ff_shexp", where,
+                            m->n_expert_shared);
+    if (m->expert_gating[0] && strcmp(m->expert_gating, "softmax") &&
+        strcmp(m->expert_gating, "topk_softmax") && strcmp(m->expert_gating, "sigmoid"))
+        return lf_error_set(err, LF_EFORMAT,
+                            "%s: expert_gating '%s' is not softmax, topk_softmax or sigmoid",
+                            where, m->expert_gating);
+    return 0;
+}
+
 static int parse_model(json_t *o, lf_catalog_model *m, const char *where, lf_error *err) {
     int rc;
     double d;
@@ -163,6 +211,8 @@ static int parse_model(json_t *o, lf_catalog_model *m, const char *where, lf_err
     if (m->n_head % m->n_head_kv != 0)
         return lf_error_set(err, LF_EFORMAT, "%s: n_head %d is not a multiple of n_head_kv %d",
                             where, m->n_head, m->n_head_kv);
+    if ((rc = parse_experts(o, m, where, err)) < 0)
+        return rc;
     if (m->n_ctx_practical == 0 || m->n_ctx_practical > m->n_ctx)
         m->n_ctx_practical = m->n_ctx;
     for (const char *p = m->name; *p; p++)
@@ -616,58 +666,98 @@ bool lf_catalog_model_has_task(const lf_catalog_model *m, const char *t) {
 
 /* ---- tensor inventory ------------------------------------------------ */
 
-/* Per-block tensors as (suffix, row length, rows). The lists follow the
- * GGUF names llama.cpp's converter writes for each architecture. */
+/* Per-block tensors as (suffix, row length, rows, experts). The lists
+ * follow the GGUF names llama.cpp's converter writes for each
+ * architecture. */
 typedef struct tensor_tpl {
     const char *suffix;
-    int64_t ne0, ne1;
+    int64_t ne0, ne1, ne2;
 } tensor_tpl;
+
+bool lf_catalog_model_is_moe(const lf_catalog_model *m) {
+    return m->n_expert > 0 && m->n_expert_used > 0;
+}
 
 static int block_tensors(const lf_catalog_model *m, tensor_tpl *t) {
     int64_t E = m->n_embd, Q = (int64_t)m->n_head * m->head_dim,
             KV = (int64_t)m->n_head_kv * m->head_dim, F = m->n_ff;
     bool gemma = strncmp(m->arch, "gemma", 5) == 0;
     bool olmo2 = strcmp(m->arch, "olmo2") == 0;
+    /* OLMoE normalises Q and K over the whole projection, as OLMo 2 does,
+     * but keeps the pre-norms */
+    bool qk_full = olmo2 || strcmp(m->arch, "olmoe") == 0;
     bool fused = strcmp(m->arch, "phi3") == 0;
+    /* gpt-oss: biases on every projection and on the experts, a learned
+     * attention sink per head, and its FFN norm named post_attention_norm */
+    bool oss = strcmp(m->arch, "gpt-oss") == 0;
+    bool moe = lf_catalog_model_is_moe(m);
     int n = 0;
     /* OLMo 2 normalises after attention and FFN only. */
     if (!olmo2)
-        t[n++] = (tensor_tpl){"attn_norm.weight", E, 1};
+        t[n++] = (tensor_tpl){"attn_norm.weight", E, 1, 1};
     if (fused) {
-        t[n++] = (tensor_tpl){"attn_qkv.weight", E, Q + 2 * KV};
+        t[n++] = (tensor_tpl){"attn_qkv.weight", E, Q + 2 * KV, 1};
     } else {
-        t[n++] = (tensor_tpl){"attn_q.weight", E, Q};
-        t[n++] = (tensor_tpl){"attn_k.weight", E, KV};
-        t[n++] = (tensor_tpl){"attn_v.weight", E, KV};
+        t[n++] = (tensor_tpl){"attn_q.weight", E, Q, 1};
+        t[n++] = (tensor_tpl){"attn_k.weight", E, KV, 1};
+        t[n++] = (tensor_tpl){"attn_v.weight", E, KV, 1};
     }
     if (m->qkv_bias) {
-        t[n++] = (tensor_tpl){"attn_q.bias", Q, 1};
-        t[n++] = (tensor_tpl){"attn_k.bias", KV, 1};
-        t[n++] = (tensor_tpl){"attn_v.bias", KV, 1};
+        t[n++] = (tensor_tpl){"attn_q.bias", Q, 1, 1};
+        t[n++] = (tensor_tpl){"attn_k.bias", KV, 1, 1};
+        t[n++] = (tensor_tpl){"attn_v.bias", KV, 1, 1};
     }
     if (m->qk_norm) {
-        /* OLMo 2 normalises the whole projection, the others each head. */
-        t[n++] = (tensor_tpl){"attn_q_norm.weight", olmo2 ? Q : m->head_dim, 1};
-        t[n++] = (tensor_tpl){"attn_k_norm.weight", olmo2 ? KV : m->head_dim, 1};
+        /* OLMo 2 and OLMoE normalise the whole projection, the others each head. */
+        t[n++] = (tensor_tpl){"attn_q_norm.weight", qk_full ? Q : m->head_dim, 1, 1};
+        t[n++] = (tensor_tpl){"attn_k_norm.weight", qk_full ? KV : m->head_dim, 1, 1};
     }
-    t[n++] = (tensor_tpl){"attn_output.weight", Q, E};
-    if (gemma || olmo2)
-        t[n++] = (tensor_tpl){"post_attention_norm.weight", E, 1};
-    if (!olmo2)
-        t[n++] = (tensor_tpl){"ffn_norm.weight", E, 1};
-    if (fused) {
-        t[n++] = (tensor_tpl){"ffn_up.weight", E, 2 * F};
+    t[n++] = (tensor_tpl){"attn_output.weight", Q, E, 1};
+    if (oss) {
+        t[n++] = (tensor_tpl){"attn_output.bias", E, 1, 1};
+        t[n++] = (tensor_tpl){"attn_sinks.weight", m->n_head, 1, 1};
+    }
+    if (gemma || olmo2 || oss)
+        t[n++] = (tensor_tpl){"post_attention_norm.weight", E, 1, 1};
+    if (!olmo2 && !oss)
+        t[n++] = (tensor_tpl){"ffn_norm.weight", E, 1, 1};
+    if (moe) {
+        int64_t X = m->n_expert, FE = m->n_ff_exp;
+        t[n++] = (tensor_tpl){"ffn_gate_inp.weight", E, X, 1};
+        if (oss)
+            t[n++] = (tensor_tpl){"ffn_gate_inp.bias", X, 1, 1};
+        t[n++] = (tensor_tpl){"ffn_gate_exps.weight", E, FE, X};
+        t[n++] = (tensor_tpl){"ffn_up_exps.weight", E, FE, X};
+        t[n++] = (tensor_tpl){"ffn_down_exps.weight", FE, E, X};
+        if (oss) {
+            t[n++] = (tensor_tpl){"ffn_gate_exps.bias", FE, 1, X};
+            t[n++] = (tensor_tpl){"ffn_up_exps.bias", FE, 1, X};
+            t[n++] = (tensor_tpl){"ffn_down_exps.bias", E, 1, X};
+        }
+        if (m->n_expert_shared > 0) {
+            /* the shared experts as one FFN of their summed width, as the
+             * converter writes them; qwen2moe gates it per token */
+            int64_t FS = (int64_t)m->n_ff_shexp * m->n_expert_shared;
+            if (strcmp(m->arch, "qwen2moe") == 0)
+                t[n++] = (tensor_tpl){"ffn_gate_inp_shexp.weight", E, 1, 1};
+            t[n++] = (tensor_tpl){"ffn_gate_shexp.weight", E, FS, 1};
+            t[n++] = (tensor_tpl){"ffn_up_shexp.weight", E, FS, 1};
+            t[n++] = (tensor_tpl){"ffn_down_shexp.weight", FS, E, 1};
+        }
+    } else if (fused) {
+        t[n++] = (tensor_tpl){"ffn_up.weight", E, 2 * F, 1};
     } else {
-        t[n++] = (tensor_tpl){"ffn_gate.weight", E, F};
-        t[n++] = (tensor_tpl){"ffn_up.weight", E, F};
+        t[n++] = (tensor_tpl){"ffn_gate.weight", E, F, 1};
+        t[n++] = (tensor_tpl){"ffn_up.weight", E, F, 1};
     }
-    t[n++] = (tensor_tpl){"ffn_down.weight", F, E};
+    if (!moe)
+        t[n++] = (tensor_tpl){"ffn_down.weight", F, E, 1};
     if (gemma || olmo2)
-        t[n++] = (tensor_tpl){"post_ffw_norm.weight", E, 1};
+        t[n++] = (tensor_tpl){"post_ffw_norm.weight", E, 1, 1};
     return n;
 }
 
-#define MAX_BLOCK_TENSORS 20
+#define MAX_BLOCK_TENSORS 32
 
 static int n_top(const lf_catalog_model *m) { return m->tied_embeddings ? 2 : 3; }
 
@@ -688,6 +778,7 @@ int lf_catalog_tensor_at(const lf_catalog_model *m, int i, lf_catalog_tensor *ou
         out->layer = -1;
         out->ne0 = m->n_embd;
         out->ne1 = i == 1 ? 1 : m->n_vocab;
+        out->ne2 = 1;
         return 0;
     }
     i -= nt;
@@ -697,5 +788,28 @@ int lf_catalog_tensor_at(const lf_catalog_model *m, int i, lf_catalog_tensor *ou
     out->layer = layer;
     out->ne0 = p->ne0;
     out->ne1 = p->ne1;
+    out->ne2 = p->ne2;
     return 0;
+}
+
+void lf_catalog_param_counts(const lf_catalog_model *m, double *total, double *active,
+                             double *embd) {
+    double tot = 0, act = 0, emb = 0;
+    int n = lf_catalog_n_tensors(m);
+    for (int i = 0; i < n; i++) {
+        lf_catalog_tensor t;
+        lf_catalog_tensor_at(m, i, &t);
+        double e = (double)t.ne0 * (double)t.ne1 * (double)t.ne2;
+        tot += e;
+        /* a per-expert tensor: the token's k experts of its ne2 */
+        act += t.ne2 > 1 && m->n_expert_used > 0 ? e * m->n_expert_used / (double)t.ne2 : e;
+        if (strcmp(t.name, "token_embd.weight") == 0)
+            emb = e;
+    }
+    if (total)
+        *total = tot;
+    if (active)
+        *active = act;
+    if (embd)
+        *embd = emb;
 }

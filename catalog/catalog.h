@@ -59,7 +59,36 @@ typedef struct lf_catalog_model {
     int n_ctx_practical;  /* context we consider practical locally, tokens */
     int sliding_window;   /* tokens of local attention layers; 0 = none */
     bool quality_verified;/* score looked up against its source */
+    /* ---- mixture of experts (n_expert 0: a dense FFN) ----
+     * Each MoE layer has a router (ffn_gate_inp) and n_expert expert FFNs
+     * of width n_ff_exp, of which a token uses n_expert_used, plus
+     * n_expert_shared shared experts of width n_ff_shexp that every token
+     * uses. n_ff is then the dense width the config also names (unused by
+     * the layers we count). */
+    int n_expert;         /* num_experts / num_local_experts */
+    int n_expert_used;    /* num_experts_per_tok (top k) */
+    int n_ff_exp;         /* moe_intermediate_size (intermediate_size when the
+                           * config has no separate expert width) */
+    int n_expert_shared;  /* shared experts (qwen2moe: 1); 0 = none */
+    int n_ff_shexp;       /* shared_expert_intermediate_size */
+    char expert_gating[16]; /* "softmax", "topk_softmax", "sigmoid"; "" = arch default */
+    int expert_norm_topk; /* norm_topk_prob: 1 yes, 0 no, -1 arch default */
+    double active_params_b; /* published active parameters, billions (0 dense) */
+    bool active_excludes_embedding; /* the publisher's active count leaves
+                           * out the input embedding (OpenAI, IBM) */
 } lf_catalog_model;
+
+/* Whether m is a mixture-of-experts model. */
+bool lf_catalog_model_is_moe(const lf_catalog_model *m);
+
+/* Parameter counts from the shape (every tensor of the inventory below):
+ * *total all of them; *active those a token passes through — every tensor
+ * but the experts, of which n_expert_used of n_expert — counting the input
+ * embedding table whole (as most publishers do; subtract *embd for the
+ * others: they leave out the table even when it is tied to the output
+ * projection); *embd the token embedding table. Any pointer may be NULL. */
+void lf_catalog_param_counts(const lf_catalog_model *m, double *total, double *active,
+                             double *embd);
 
 /* One type or named mix of quants.csv; numbers measured by llama.cpp on
  * Llama-3-8B. Unknown values are NAN. */
@@ -122,15 +151,20 @@ bool lf_catalog_model_has_task(const lf_catalog_model *m, const char *t);
  * The weight tensors a llama-family GGUF of this model holds, with GGUF
  * names ("blk.3.attn_v.weight"), so memory estimates and synthetic models
  * agree on what exists. ne0 is the row length (innermost), ne1 the number
- * of rows (1 for vectors). layer is the block index or -1. */
+ * of rows (1 for vectors), ne2 the number of experts of a per-expert
+ * tensor (ffn_{gate,up,down}_exps and their biases; 1 for every other
+ * tensor): the tensor holds ne0 × ne1 × ne2 elements and a token reads
+ * n_expert_used / ne2 of it. layer is the block index or -1. */
 typedef struct lf_catalog_tensor {
     char name[48];
     int layer;
-    int64_t ne0, ne1;
+    int64_t ne0, ne1, ne2;
 } lf_catalog_tensor;
 
 /* Number of tensors of m (fused QKV / gate-up for arch "phi3", biases for
- * qkv_bias, Q/K norms for qk_norm, the extra post-norms of Gemma 2/3). */
+ * qkv_bias, Q/K norms for qk_norm, the extra post-norms of Gemma 2/3; for
+ * MoE models the router, the 3-D expert tensors and any shared expert in
+ * place of the dense FFN, and gpt-oss's biases and attention sinks). */
 int lf_catalog_n_tensors(const lf_catalog_model *m);
 /* Fills *out with the i-th tensor; returns 0, or LF_ERANGE if i is out of
  * range. The order is GGUF's: token_embd, output_norm, output, then blocks. */
@@ -138,8 +172,9 @@ int lf_catalog_tensor_at(const lf_catalog_model *m, int i, lf_catalog_tensor *ou
 
 /* ---- as model hyperparameters -------------------------------------------
  * The entry as lf_model_params (model/model.h): the architecture's
- * defaults, the shape, RoPE base, norm eps, tied/bias/QK-norm flags and the
- * gemma sliding window, checked with lf_model_params_check. LF_EUNSUPP for
+ * defaults, the shape, RoPE base, norm eps, tied/bias/QK-norm flags, the
+ * gemma sliding window and the experts (count, top k, widths, shared
+ * experts, gating and renormalisation when the entry names them), checked with lf_model_params_check. LF_EUNSUPP for
  * an architecture the forward pass does not run; the message names the
  * model. Used by `synth`, `bench` and the runner (catalog/hparams.c). */
 struct lf_model_params;
@@ -147,7 +182,7 @@ int lf_catalog_to_hparams(const lf_catalog_model *cm, struct lf_model_params *hp
                           lf_error *err);
 /* The reverse: a loaded or synthesized model's hyperparameters as a
  * catalog entry (name and display = hp->name; the shape, context, RoPE
- * base, norm eps, sliding window and the tied / qkv_bias / qk_norm flags,
+ * base, norm eps, sliding window, the experts and the tied / qkv_bias / qk_norm flags,
  * which change the tensor list and so the byte counts), for the memory and
  * speed estimates that take catalog entries. Everything else is zero. The
  * one conversion: the runner and `sweep` both use it. */

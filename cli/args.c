@@ -5,10 +5,13 @@
  * else, and a volatile sig_atomic_t is what it may write.
  */
 #include "cli/args.h"
+#include "cli/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +34,29 @@ int lf_arg_double(const char *s, double lo, double hi, double *out) {
         return -1;
     *out = v;
     return 0;
+}
+
+int lf_cli_bad_option(const char *cmd, char *const argv[], const struct option *longopts) {
+    const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+    if (arg && strncmp(arg, "--", 2) == 0 && arg[2]) {
+        /* A long option: glibc leaves optopt 0 when the name is unknown (or
+         * an ambiguous prefix) and sets it to the option's value when the
+         * option is known but its value is missing. */
+        char name[128], safe[4 * sizeof name];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+        lf_text_clean(safe, sizeof safe, name, true);   /* argv may hold escapes */
+        if (optopt != 0)
+            return lf_cli_usage_error(cmd, "option '--%s' needs a value", safe);
+        return lf_cli_usage_error(cmd, "unknown option '--%s'", safe);
+    }
+    /* A short option: optopt is the letter either way; it needs a value
+     * when a long option with that value takes one. */
+    for (const struct option *o = longopts; o && o->name; o++)
+        if (o->val == optopt && o->has_arg == required_argument && optopt > 0)
+            return lf_cli_usage_error(cmd, "option '-%c' needs a value", optopt);
+    if (optopt > 32 && optopt < 127)
+        return lf_cli_usage_error(cmd, "unknown option '-%c'", optopt);
+    return lf_cli_usage_error(cmd, "unknown option");
 }
 
 int lf_usable_cpus(void) {

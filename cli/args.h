@@ -18,11 +18,19 @@
 
 #include <signal.h>
 
+struct option;
+
 /* A whole decimal integer in [lo, hi] into *out. Returns 0, or -1 with *out
  * untouched (empty, trailing characters, out of range). */
 int lf_arg_int(const char *s, int lo, int hi, int *out);
 /* A whole finite number in [lo, hi] into *out; 0 or -1 as lf_arg_int. */
 int lf_arg_double(const char *s, double lo, double hi, double *out);
+
+/* The usage error for getopt_long's '?' (main sets opterr = 0, so getopt
+ * prints nothing itself): "unknown option '--x'" or "option '--suite' needs
+ * a value", naming the option from optopt and argv[optind - 1]. longopts
+ * tells which short options take a value. Returns LF_EXIT_USAGE. */
+int lf_cli_bad_option(const char *cmd, char *const argv[], const struct option *longopts);
 
 /* CPUs in this process's affinity mask (at least 1): the default thread
  * count of commands that compute. */

@@ -20,8 +20,9 @@ static void usage(FILE *f) {
             "usage: localfit bench [--suite NAME|FILE] [-m MODEL,...] [-q QUANT,...] [-p N,...] [-n N,...]\n"
             "                      [-d DEPTH,...] [-t THREADS] [--kv f16,q8_0] [--lora SPEC,...]\n"
             "                      [--tests LIST] [--isa LIST] [--reps MIN[-MAX]] [--target-ci 3%%]\n"
-            "                      [--budget S] [--json|--jsonl|--csv|--md] [--db PATH|--no-store]\n"
-            "                      [--label L] [--commit SHA] [--branch B] [--force] [--quiet]\n\n"
+            "                      [--budget S] [--json|--jsonl|--csv|--md|-o FMT] [--db PATH|--no-store]\n"
+            "                      [--label L] [--commit SHA] [--branch B] [--force] [--quiet]\n"
+            "                      [--engine localfit,llama.cpp[=PATH]] [-ngl N] [-fa X]\n\n"
             "Benchmarks models x quants x adapters x threads x prompt/generation lengths x\n"
             "depths x KV types. Tests of one model run interleaved, each until the 95%% CI of\n"
             "its median is within the target or its budget is spent; every sample is stored.\n"
@@ -39,6 +40,13 @@ static void usage(FILE *f) {
             "  --isa LIST         kernel ISAs to compare: scalar, avx2, avx512, neon\n"
             "  --shape NAME=SPEC  define a model shape: 'llama layers=2 dim=128 heads=4 ff=256 vocab=512'\n"
             "  --roofs            measure bandwidth and compute peaks between models (perf suite)\n"
+            "  --engine LIST      localfit (always) and llama.cpp[=PATH]: llama-bench (PATH, else\n"
+            "                     'llama-bench' in PATH) runs every pp/tg test too, one repetition\n"
+            "                     after each of localfit's; results side by side with the ratio\n"
+            "  -ngl N, -fa X      passed to llama-bench with --engine llama.cpp (GPU layers, flash\n"
+            "                     attention); the CPU engine ignores them, saying so\n"
+            "  -ctk T, -ctv T     llama-bench's KV types: the same type for K and V (= --kv T)\n"
+            "  -p 0, -n 0         skip the pp / tg tests (as llama-bench)\n"
             "  Lists take commas and ranges: 128,512  1-4  1-8+2  1-16*2\n\n"
             "Statistics:\n"
             "  --reps MIN[-MAX]   repetitions per test (default 3-20)\n"
@@ -47,6 +55,8 @@ static void usage(FILE *f) {
             "  --warmup N         untimed runs per test (default 1)     --seed S  tokens and weights\n\n"
             "Output and storage:\n"
             "  --json, --jsonl, --csv, --md, --format F   results on stdout (default: a table)\n"
+            "  -o FMT             llama-bench's spelling: md, csv, json, jsonl, sql (CREATE TABLE +\n"
+            "                     INSERTs as llama-bench writes them), table\n"
             "  --progress MODE    live, plain or none (default: live on a terminal)\n"
             "  --db PATH          results database (default $LOCALFIT_DB, else\n"
             "                     $XDG_DATA_HOME/localfit/results.db)\n"
@@ -115,7 +125,50 @@ enum {
     O_SUITE = 256, O_KV, O_LORA, O_TESTS, O_ISA, O_REPS, O_TARGET, O_BUDGET, O_WARMUP, O_SEED, O_SHAPE,
     O_ROOFS, O_JSON, O_JSONL, O_CSV, O_MD, O_FORMAT, O_PROGRESS, O_DB, O_NOSTORE, O_LABEL, O_COMMIT,
     O_BRANCH, O_FORCE, O_QUIET, O_PROBE, O_LIST, O_TARGETS, O_DRY, O_SKIPBIG,
+    O_ENGINE, O_PG, O_CTK, O_CTV, O_FA, O_NGL,
 };
+
+/* llama-bench spells some options with one dash and several letters
+ * (-pg, -ctk, -ngl ...), which getopt would read as -p with the value "g":
+ * they are renamed to their long forms before parsing. */
+static const char *llama_spelling(const char *a) {
+    static const char *const map[][2] = {
+        {"-pg", "--pg"},   {"-ctk", "--ctk"}, {"-ctv", "--ctv"},
+        {"-fa", "--fa"},   {"-ngl", "--ngl"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(a, map[i][0]))
+            return map[i][1];
+    return a;
+}
+
+/* --engine LIST: localfit (always measured: its repetitions pace the
+ * interleave) and llama.cpp[=PATH]. Returns 0 or -1 (message in why). */
+static int parse_engines(const char *list, lf_engine_llama *e, bool *llama, char *why, size_t size) {
+    char buf[1200];
+    if (strlen(list) >= sizeof buf) {
+        snprintf(why, size, "--engine: list too long");
+        return -1;
+    }
+    lf_strlcpy(buf, list, sizeof buf);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "localfit"))
+            continue;
+        if (!strncmp(t, "llama.cpp", 9) && (t[9] == '\0' || t[9] == '=')) {
+            if (t[9] == '=' && !t[10]) {
+                snprintf(why, size, "--engine: llama.cpp= needs the path of llama-bench");
+                return -1;
+            }
+            lf_engine_llama_init(e, t[9] == '=' ? t + 10 : NULL);
+            *llama = true;
+            continue;
+        }
+        snprintf(why, size, "--engine: '%.64s' is not an engine (localfit, llama.cpp[=PATH])", t);
+        return -1;
+    }
+    return 0;
+}
 
 /* The suite key a matrix flag sets (lf_bench_matrix_parse_flag); NULL for
  * the other options. */
@@ -182,6 +235,10 @@ static int run_matrix(const lf_bench_matrix *m, lf_bench_opts *o, lf_store *st) 
     int rc = lf_bench_run(m, o, &run, &err);
     lf_cli_interrupt_end(&saved);
     fflush(stdout);
+    if (rc == LF_EINTR && !run.uuid[0]) {   /* stopped while planning: no run was begun */
+        fprintf(stderr, "localfit bench: %s; nothing was run or stored\n", err.msg);
+        return LF_EXIT_FAIL;
+    }
     if (rc == LF_EINTR) {
         fprintf(stderr, "localfit bench: %s; run %s kept as interrupted%s%s\n", err.msg, run.uuid,
                 st ? " in " : " (not stored)", st ? lf_store_path(st) : "");
@@ -191,6 +248,12 @@ static int run_matrix(const lf_bench_matrix *m, lf_bench_opts *o, lf_store *st) 
         if (run.id > 0)
             fprintf(stderr, "localfit bench: run %s kept as interrupted with its finished tests\n", run.uuid);
         return lf_cli_fail(&err);
+    }
+    if (sum.engine_note[0]) {
+        /* localfit's results are stored; the comparison asked for is not */
+        fprintf(stderr, "localfit bench: %s; run %s %s%s with localfit's results only\n", sum.engine_note,
+                run.uuid, st ? "stored in " : "not stored", st ? lf_store_path(st) : "");
+        return LF_EXIT_FAIL;
     }
     if (o->dry_run)
         printf("%d tests planned (%d skipped as too big)\n", sum.n_planned, sum.n_skipped);
@@ -221,6 +284,12 @@ int cmd_bench(int argc, char **argv) {
         {"quiet", no_argument, 0, O_QUIET},         {"probe", required_argument, 0, O_PROBE},
         {"list-suites", no_argument, 0, O_LIST},    {"dry-run", no_argument, 0, O_DRY},
         {"skip-too-big", no_argument, 0, O_SKIPBIG}, {"help", no_argument, 0, 'h'},
+        {"engine", required_argument, 0, O_ENGINE}, {"output", required_argument, 0, 'o'},
+        {"pg", required_argument, 0, O_PG},         {"ctk", required_argument, 0, O_CTK},
+        {"cache-type-k", required_argument, 0, O_CTK}, {"ctv", required_argument, 0, O_CTV},
+        {"cache-type-v", required_argument, 0, O_CTV}, {"fa", required_argument, 0, O_FA},
+        {"flash-attn", required_argument, 0, O_FA}, {"ngl", required_argument, 0, O_NGL},
+        {"n-gpu-layers", required_argument, 0, O_NGL},
         {0, 0, 0, 0},
     };
     const char *suite = NULL, *db = NULL, *label = NULL, *commit = NULL, *branch = NULL, *probe = "stored";
@@ -228,8 +297,18 @@ int cmd_bench(int argc, char **argv) {
     lf_bench_format fmt = LF_BENCH_OUT_TABLE;
     lf_bench_progress_mode progress = LF_BENCH_PROGRESS_AUTO;
     flag_val *flags = calloc((size_t)argc + 1, sizeof *flags);
+    char **av = calloc((size_t)argc + 1, sizeof *av);
     int n_flags = 0;
-    if (!flags) {
+    const char *ctk = NULL, *ctv = NULL, *fa = NULL, *ngl = NULL, *engines = NULL;
+    lf_engine_llama llama;
+    bool use_llama = false;
+    lf_engine_llama_init(&llama, NULL);
+    if (av)
+        for (int i = 0; i < argc; i++)
+            av[i] = (char *)(i > 0 ? llama_spelling(argv[i]) : argv[i]);
+    if (!flags || !av) {
+        free(flags);
+        free(av);
         lf_error e;
         lf_error_set(&e, LF_ENOMEM, "out of memory");
         return lf_cli_fail(&e);
@@ -237,7 +316,7 @@ int cmd_bench(int argc, char **argv) {
     int status = LF_EXIT_OK;
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "m:q:p:n:d:t:r:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, av, "m:q:p:n:d:t:r:o:h", opts, NULL)) != -1) {
         const char *key = matrix_key(ch);
         if (key) {
             have_model |= ch == 'm';
@@ -252,12 +331,31 @@ int cmd_bench(int argc, char **argv) {
         case O_CSV: fmt = LF_BENCH_OUT_CSV; break;
         case O_MD: fmt = LF_BENCH_OUT_MD; break;
         case O_FORMAT:
-            if (lf_bench_format_parse(optarg, &fmt) < 0) {
-                status = lf_cli_usage_error(argv[0], "--format: '%s' is not table, json, jsonl, csv or md",
-                                            optarg);
+        case 'o':
+            if (lf_bench_format_parse(optarg, &fmt) < 0 || fmt == LF_BENCH_OUT_NONE) {
+                status = lf_cli_usage_error(argv[0], "%s: '%s' is not table, json, jsonl, csv, md or sql",
+                                            ch == 'o' ? "-o" : "--format", optarg);
                 goto out;
             }
             break;
+        case O_ENGINE: engines = optarg; break;
+        case O_CTK: ctk = optarg; break;
+        case O_CTV: ctv = optarg; break;
+        case O_FA: fa = optarg; break;
+        case O_NGL: ngl = optarg; break;
+        case O_PG: {
+            /* llama-bench's pg test times a prompt and its generation as
+             * one figure; localfit times them apart */
+            int pp = 0, tg = 0;
+            char alt[64] = "-p PP -n TG";
+            if (sscanf(optarg, "%d,%d", &pp, &tg) == 2 && pp > 0 && tg > 0)
+                snprintf(alt, sizeof alt, "-p %d -n %d", pp, tg);
+            status = lf_cli_usage_error(argv[0],
+                                        "-pg %s: localfit does not time prompt + generation as one test; "
+                                        "measure them apart with %s",
+                                        optarg, alt);
+            goto out;
+        }
         case O_PROGRESS:
             if (parse_progress(optarg, &progress) < 0) {
                 status = lf_cli_usage_error(argv[0], "--progress: '%s' is not live, plain or none", optarg);
@@ -280,14 +378,54 @@ int cmd_bench(int argc, char **argv) {
             }
             probe = optarg;
             break;
-        case O_LIST: free(flags); return list_suites();
-        case 'h': usage(stdout); free(flags); return LF_EXIT_OK;
-        default: status = lf_cli_usage_error(argv[0], "unknown option"); goto out;
+        case O_LIST: free(flags); free(av); return list_suites();
+        case 'h': usage(stdout); free(flags); free(av); return LF_EXIT_OK;
+        default: status = lf_cli_bad_option(argv[0], av, opts); goto out;
         }
     }
     if (optind < argc) {
-        status = lf_cli_usage_error(argv[0], "unexpected argument '%s' (models go after -m)", argv[optind]);
+        status = lf_cli_usage_error(argv[0], "unexpected argument '%s' (models go after -m)", av[optind]);
         goto out;
+    }
+    char why[200];
+    if (engines && parse_engines(engines, &llama, &use_llama, why, sizeof why) < 0) {
+        status = lf_cli_usage_error(argv[0], "%s", why);
+        goto out;
+    }
+    /* -ctk / -ctv: localfit's cache has one type for K and V */
+    if ((ctk || ctv) && (!ctk || !ctv || strcmp(ctk, ctv))) {
+        const char *one = ctk ? ctk : ctv;
+        if (ctk && ctv) {
+            status = lf_cli_usage_error(argv[0], "-ctk %s -ctv %s: localfit's KV cache holds K and V in one "
+                                        "type; give both the same type (or --kv)", ctk, ctv);
+            goto out;
+        }
+        if (strcmp(one, "f16")) {   /* the other one stays f16, as in llama-bench */
+            status = lf_cli_usage_error(argv[0], "%s %s: localfit's KV cache holds K and V in one type; "
+                                        "give -ctk %s -ctv %s (or --kv %s)", ctk ? "-ctk" : "-ctv", one, one,
+                                        one, one);
+            goto out;
+        }
+    }
+    if (ctk || ctv) {
+        flags[n_flags].flag = "kv";
+        flags[n_flags++].value = ctk ? ctk : ctv;
+    }
+    /* -ngl / -fa: llama.cpp's settings, passed on to it; localfit's CPU
+     * engine has no GPU layers and always fuses attention */
+    const char *pass[2][2] = {{"-ngl", ngl}, {"-fa", fa}};
+    for (int i = 0; i < 2; i++) {
+        if (!pass[i][1])
+            continue;
+        lf_error pe = {0};
+        if (use_llama && (lf_engine_llama_pass(&llama, pass[i][0], &pe) < 0 ||
+                          lf_engine_llama_pass(&llama, pass[i][1], &pe) < 0)) {
+            status = lf_cli_usage_error(argv[0], "%s", pe.msg);
+            goto out;
+        }
+        /* said even with --quiet: it is about the user's own arguments */
+        fprintf(stderr, "localfit bench: %s %s: CPU engine: ignored%s\n", pass[i][0], pass[i][1],
+                use_llama ? " (passed to llama.cpp)" : " (add --engine llama.cpp to pass it to llama-bench)");
     }
     if (no_store && db) {
         status = lf_cli_usage_error(argv[0], "--db and --no-store contradict each other");
@@ -336,6 +474,8 @@ int cmd_bench(int argc, char **argv) {
     o.force = force;
     o.skip_too_big = skip_big;
     o.dry_run = dry;
+    if (use_llama)
+        o.llama = &llama;   /* the runner hands it the interrupt flag */
     status = run_matrix(&m, &o, st);
 done:
     lf_store_close(st);
@@ -343,5 +483,6 @@ done:
     lf_bench_matrix_free(&m);
 out:
     free(flags);
+    free(av);
     return status;
 }

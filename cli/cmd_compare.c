@@ -3,15 +3,20 @@
  * default the newest finished run) and a baseline run (by default the
  * newest complete run of the default branch, main or master, on the same
  * device), compares every matching test (bench.h, section 3), prints the
- * verdicts as markdown, JSON or JUnit XML, and exits 1 when any test
- * regressed.
+ * verdicts as markdown, JSON or JUnit XML, and exits with a status CI can
+ * act on: 0 no regression (or no baseline yet: this run becomes it),
+ * 1 regression, 2 usage or setup error, 3 nothing comparable or the
+ * candidate incomplete. `--ab OLD NEW` runs two builds alternately instead
+ * (compare_ab.c).
  *
  * A run can be named by uuid prefix, commit prefix, label or branch; a
  * prefix "run:", "commit:", "label:" or "branch:" says which when a name
  * could be read several ways.
  */
 #include "bench/bench.h"
+#include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/compare_ab.h"
 #include "store/store.h"
 
 #include <ctype.h>
@@ -21,15 +26,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Exit statuses beyond cli.h's: the gate's own. */
+enum { EXIT_REGRESSION = 1, EXIT_SETUP = 2, EXIT_NOTHING = 3 };
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: localfit compare [--baseline REF] [--candidate REF] [--threshold 5%%]\n"
-            "                        [--alpha 0.01] [--format md|json|junit] [-o FILE]\n"
-            "                        [--device ID] [--db PATH]\n\n"
+            "                        [--alpha 0.01] [--normalize none|roof] [--format md|json|junit]\n"
+            "                        [-o FILE] [--device ID] [--db PATH]\n"
+            "       localfit compare [options above] [--pairs N] --ab OLD NEW [bench options]\n\n"
             "Compares the tests of two stored runs: per test the ratio of medians (speed,\n"
             "< 1 is slower) with a bootstrap 95%% CI and a Mann-Whitney U p-value. A test\n"
             "regressed when it is significantly slower (p < alpha) AND slower by more than\n"
-            "the threshold. Exit status 1 when any test regressed.\n\n"
+            "the threshold. Where the sample sizes cannot reach alpha (3 + 3 samples: the\n"
+            "smallest possible p is 0.10) only a clean, separated change counts; otherwise\n"
+            "the test is inconclusive, never 'same'. The report gives, per run, the smallest\n"
+            "slowdown its samples could have detected, and says when the machine itself was\n"
+            "slower or faster (the runs' measured bandwidth roofs).\n\n"
+            "--ab OLD NEW runs 'OLD bench [bench options]' and 'NEW bench [bench options]'\n"
+            "alternately, N pairs in ABBA order (A B, B A, ...), each build into its own\n"
+            "temporary database, and judges the pairs: drift and a neighbour's load hit both\n"
+            "builds alike. OLD and NEW are executables; for a build that needs an\n"
+            "environment, name a two-line wrapper script:\n"
+            "    #!/bin/sh\n"
+            "    LOCALFIT_ISA=scalar exec /path/to/localfit \"$@\"\n"
+            "Compare options go before --ab; everything after OLD NEW goes to bench.\n\n"
             "REF is a run (uuid prefix), a commit (prefix), a label or a branch; write\n"
             "run:X, commit:X, label:X or branch:X to say which. For a commit, label or\n"
             "branch the newest matching run is used (for the baseline: the newest complete\n"
@@ -37,15 +58,26 @@ static void usage(FILE *f) {
             "Options:\n"
             "  --candidate REF   default: the newest finished run\n"
             "  --baseline REF    default: the newest complete run of branch main (else\n"
-            "                    master) on the candidate's device, other than the candidate\n"
+            "                    master, else any branch) on the candidate's device, other\n"
+            "                    than the candidate; none yet: exit 0, the candidate becomes it\n"
             "  --threshold T     smallest slowdown that fails: 5%%, 0.05 or 5 (default 5%%)\n"
             "  --alpha A         significance level (default 0.01)\n"
+            "  --normalize M     none (default) or roof: judge tokens/s per GB/s of each\n"
+            "                    run's own bandwidth roof (cancels a slower machine)\n"
+            "  --pairs N         A/B pairs (default 6; 4..256: 3 pairs lack the power)\n"
             "  --format F        md (default; for a pull-request comment), json, junit\n"
             "  -o, --output F    write the report to F instead of standard output\n"
             "  --device ID       only consider runs on this device\n"
             "  --db PATH         results database (default $LOCALFIT_DB, else\n"
             "                    $XDG_DATA_HOME/localfit/results.db)\n"
-            "  -h, --help        this help\n");
+            "  -h, --help        this help\n\n"
+            "Exit status:\n"
+            "  0  no regression; or no baseline yet (said on stderr: this run becomes it)\n"
+            "  1  regression: a test significantly slower by more than the threshold\n"
+            "  2  usage or setup error: bad option, missing database, unknown --baseline or\n"
+            "     --candidate, unwritable -o, a build that fails to run in --ab\n"
+            "  3  nothing comparable (no test could be judged), or the candidate run is\n"
+            "     incomplete (interrupted, or with no results)\n");
 }
 
 static bool all_hex(const char *s, bool dashes) {
@@ -141,20 +173,97 @@ static int parse_threshold(const char *s, double *out) {
     return 0;
 }
 
+/* Writes the report in format to out_path (NULL or "-": stdout). Returns
+ * 0, or EXIT_SETUP after printing why. */
+static int write_report(const lf_compare_report *rep, const char *format, const char *out_path) {
+    lf_error err = {0};
+    FILE *out = stdout;
+    if (out_path && strcmp(out_path, "-") != 0 && !(out = fopen(out_path, "w"))) {
+        lf_error_set(&err, LF_EIO, "%s: %s", out_path, strerror(errno));
+        lf_cli_fail(&err);
+        return EXIT_SETUP;
+    }
+    int rc = !strcmp(format, "json") ? lf_compare_write_json(rep, out)
+             : !strcmp(format, "junit") ? lf_compare_write_junit(rep, out)
+                                        : lf_compare_write_md(rep, out);
+    if (out != stdout && fclose(out) != 0)
+        rc = LF_EIO;
+    if (rc < 0) {
+        lf_error_set(&err, LF_EIO, "writing the report: %s", out_path ? out_path : "stdout");
+        lf_cli_fail(&err);
+        return EXIT_SETUP;
+    }
+    return 0;
+}
+
+/* The status of a finished comparison, with a line on stderr saying why. */
+static int verdict_status(const lf_compare_report *rep) {
+    fprintf(stderr, "localfit compare: %s %.8s, %s %.8s: %d tests, %d regression%s, %d improvement%s, "
+                    "%d inconclusive\n",
+            rep->paired ? "A" : "baseline", rep->baseline.uuid, rep->paired ? "B" : "candidate",
+            rep->candidate.uuid, rep->n_rows, rep->n_regressions, rep->n_regressions == 1 ? "" : "s",
+            rep->n_improvements, rep->n_improvements == 1 ? "" : "s", rep->n_inconclusive);
+    if (rep->n_regressions > 0)
+        return EXIT_REGRESSION;
+    if (!rep->paired && (rep->candidate.status != LF_RUN_COMPLETE || rep->candidate.n_results == 0)) {
+        fprintf(stderr, "localfit compare: the candidate run %.8s is %s with %d result%s: not a "
+                        "verdict (exit 3)\n",
+                rep->candidate.uuid, lf_run_status_name(rep->candidate.status),
+                rep->candidate.n_results, rep->candidate.n_results == 1 ? "" : "s");
+        return EXIT_NOTHING;
+    }
+    if (!lf_compare_judged_any(rep)) {
+        fprintf(stderr, "localfit compare: nothing comparable: no test could be judged (%d "
+                        "unmatched, %d inconclusive, %d untested) (exit 3)\n",
+                rep->n_unmatched, rep->n_inconclusive, rep->n_untested);
+        return EXIT_NOTHING;
+    }
+    return LF_EXIT_OK;
+}
+
+/* The end of both modes: a failed comparison (rc < 0) is a setup error;
+ * else the report is written and the verdict decides. Frees rep. */
+static int conclude(lf_compare_report *rep, int rc, lf_error *err, const char *format,
+                    const char *out_path) {
+    if (rc < 0) {
+        lf_cli_fail(err);
+        return EXIT_SETUP;
+    }
+    int wst = write_report(rep, format, out_path);
+    int status = wst ? wst : verdict_status(rep);
+    lf_compare_report_free(rep);
+    return status;
+}
+
 int cmd_compare(int argc, char **argv) {
     static const struct option longopts[] = {
         {"baseline", required_argument, NULL, 'b'}, {"candidate", required_argument, NULL, 'c'},
         {"threshold", required_argument, NULL, 't'}, {"alpha", required_argument, NULL, 'a'},
         {"format", required_argument, NULL, 'f'},  {"output", required_argument, NULL, 'o'},
         {"device", required_argument, NULL, 'd'},  {"db", required_argument, NULL, 'D'},
+        {"normalize", required_argument, NULL, 'N'}, {"pairs", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     const char *base_ref = NULL, *cand_ref = NULL, *format = "md", *out_path = NULL;
     const char *device = NULL, *db = NULL;
     lf_compare_opts o = LF_COMPARE_OPTS_INIT;
+    int pairs = 6;
+    /* --ab OLD NEW ends compare's options: the rest belongs to bench. */
+    int ab = -1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "--ab")) {
+            ab = i;
+            break;
+        }
+    }
+    if (ab > 0 && ab + 2 >= argc)
+        return lf_cli_usage_error("compare", "--ab needs two builds: --ab OLD NEW [bench options]");
+    int own_argc = ab > 0 ? ab : argc;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(own_argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': base_ref = optarg; break;
         case 'c': cand_ref = optarg; break;
@@ -170,6 +279,22 @@ int cmd_compare(int argc, char **argv) {
                 return lf_cli_usage_error("compare", "--alpha must be in (0, 1), not '%s'", optarg);
             break;
         }
+        case 'N':
+            if (!strcmp(optarg, "roof"))
+                o.normalize = LF_NORM_ROOF;
+            else if (!strcmp(optarg, "none"))
+                o.normalize = LF_NORM_NONE;
+            else
+                return lf_cli_usage_error("compare", "--normalize is none or roof, not '%s'", optarg);
+            break;
+        case 'P': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 4 || v > 256)
+                return lf_cli_usage_error("compare", "--pairs must be 4..256, not '%s'", optarg);
+            pairs = (int)v;
+            break;
+        }
         case 'f':
             if (strcmp(optarg, "md") && strcmp(optarg, "json") && strcmp(optarg, "junit"))
                 return lf_cli_usage_error("compare", "unknown format '%s' (md, json, junit)", optarg);
@@ -182,39 +307,111 @@ int cmd_compare(int argc, char **argv) {
         default: return lf_cli_usage_error("compare", "unknown option");
         }
     }
-    if (optind < argc)
+    if (optind < own_argc)
         return lf_cli_usage_error("compare", "unexpected argument '%s'", argv[optind]);
 
-    lf_store *st = NULL;
     lf_error err = {0};
-    if (lf_store_open_path(&st, db, LF_STORE_NOCREATE | LF_STORE_RO_FALLBACK, &err) < 0)
-        return lf_cli_fail(&err);
+    lf_compare_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (ab > 0) {
+        if (base_ref || cand_ref || db || device)
+            return lf_cli_usage_error("compare", "--ab runs its own builds: --baseline, --candidate, "
+                                                 "--db and --device do not apply (give bench options "
+                                                 "after OLD NEW)");
+        int rc = lf_cli_compare_ab(argv[ab + 1], argv[ab + 2], argc - ab - 3, argv + ab + 3, pairs, &o,
+                                   stderr, &rep, &err);
+        return conclude(&rep, rc, &err, format, out_path);
+    }
+
+    lf_store *st = NULL;
+    if (lf_store_open_path(&st, db, LF_STORE_NOCREATE | LF_STORE_RO_FALLBACK, &err) < 0) {
+        lf_cli_fail(&err);
+        return EXIT_SETUP;
+    }
     lf_run cand, base;
     int rc;
     if (cand_ref) {
         rc = resolve(st, cand_ref, false, device, 0, &cand, &err);
+        if (rc < 0) {
+            lf_store_close(st);
+            lf_cli_fail(&err);
+            return EXIT_SETUP;
+        }
     } else {
         lf_run_filter f = LF_RUN_FILTER_INIT;
         f.device_id = device;
         rc = newest(st, f, false, &cand, &err);
-        if (rc == LF_ENOTFOUND)
-            lf_error_set(&err, rc, "no finished run to compare in %s", lf_store_path(st));
+        if (rc < 0) {
+            if (rc == LF_ENOTFOUND)
+                lf_error_set(&err, rc, "no finished run to compare in %s", lf_store_path(st));
+            lf_store_close(st);
+            lf_cli_fail(&err);
+            return rc == LF_ENOTFOUND ? EXIT_NOTHING : EXIT_SETUP;
+        }
     }
     const char *dev = device ? device : (cand.device_id[0] ? cand.device_id : NULL);
-    if (rc == 0 && base_ref) {
-        rc = resolve(st, base_ref, true, dev, cand.id, &base, &err);
-    } else if (rc == 0) {
+    if (base_ref) {
+        if ((rc = resolve(st, base_ref, true, dev, cand.id, &base, &err)) < 0) {
+            lf_store_close(st);
+            lf_cli_fail(&err);
+            return EXIT_SETUP;
+        }
+    } else {
         rc = lf_store_find_baseline(st, dev, "main", NULL, NULL, cand.id, &base, &err);
         if (rc == LF_ENOTFOUND)
             rc = lf_store_find_baseline(st, dev, "master", NULL, NULL, cand.id, &base, &err);
-        if (rc == LF_ENOTFOUND)
-            lf_error_set(&err, rc, "no baseline: no complete run of branch main or master%s%s other "
-                                   "than the candidate %.8s; name one with --baseline",
-                         dev ? " on device " : "", dev ? dev : "", cand.uuid);
-    }
-    if (rc < 0) {
-        lf_store_close(st);
-        return lf_cli_fail(&err);
+        if (rc == LF_ENOTFOUND) {
+            /* No run of the default branch yet: the newest complete run of
+             * any branch on this device, so a gate with one cache (the
+             * README recipe) gates from its second run on. */
+            lf_run_filter f = LF_RUN_FILTER_INIT;
+            f.device_id = dev;
+            f.exclude_id = cand.id;
+            rc = newest(st, f, true, &base, &err);
+        }
+        if (rc == LF_ENOTFOUND) {
+            lf_store_close(st);
+            bool usable = cand.status == LF_RUN_COMPLETE && cand.n_results > 0;
+            fprintf(stderr, "localfit compare: no baseline yet: no other complete run%s%s in %s. "
+                            "%s\n",
+                    dev ? " on device " : "", dev ? dev : "", db ? db : "the database",
+                    usable ? "Nothing to compare; the candidate run becomes the baseline for "
+                             "later runs (exit 0)."
+                           : "The candidate run is incomplete and cannot become a baseline (exit 3).");
+            if (!usable)
+                return EXIT_NOTHING;
+            /* The report file still gets written: a CI step that uploads
+             * or posts it should find one. */
+            FILE *out = stdout;
+            if (out_path && strcmp(out_path, "-") != 0 && !(out = fopen(out_path, "w"))) {
+                lf_error_set(&err, LF_EIO, "%s: %s", out_path, strerror(errno));
+                lf_cli_fail(&err);
+                return EXIT_SETUP;
+            }
+            if (!strcmp(format, "json"))
+                fprintf(out, "{\n  \"schema\": \"localfit.compare/1\",\n  \"baseline\": null,\n"
+                             "  \"candidate\": {\"uuid\": \"%s\"},\n  \"summary\": {\"tests\": 0, "
+                             "\"regressions\": 0, \"no_baseline\": true}\n}\n",
+                        cand.uuid);
+            else if (!strcmp(format, "junit"))
+                fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"localfit "
+                      "compare\" tests=\"0\" failures=\"0\"/>\n", out);
+            else
+                fprintf(out, "### localfit compare: no baseline yet\n\nRun %.8s (%d tests) is stored "
+                             "and becomes the baseline for later runs.\n",
+                        cand.uuid, cand.n_results);
+            if ((out != stdout ? fclose(out) : fflush(out)) != 0) {
+                lf_error_set(&err, LF_EIO, "writing the report: %s", out_path ? out_path : "stdout");
+                lf_cli_fail(&err);
+                return EXIT_SETUP;
+            }
+            return LF_EXIT_OK;
+        }
+        if (rc < 0) {
+            lf_store_close(st);
+            lf_cli_fail(&err);
+            return EXIT_SETUP;
+        }
     }
     if (strcmp(base.device_id, cand.device_id) != 0)
         lf_warn("baseline %.8s and candidate %.8s ran on different devices (%s, %s): "
@@ -224,38 +421,11 @@ int cmd_compare(int argc, char **argv) {
     lf_run_full bf, cf;
     memset(&bf, 0, sizeof bf);
     memset(&cf, 0, sizeof cf);
-    lf_compare_report rep;
-    memset(&rep, 0, sizeof rep);
     if ((rc = lf_store_run_load(st, base.id, &bf, &err)) == 0 &&
         (rc = lf_store_run_load(st, cand.id, &cf, &err)) == 0)
         rc = lf_compare_runs(&bf, &cf, &o, &rep, &err);
     lf_run_full_free(&bf);
     lf_run_full_free(&cf);
     lf_store_close(st);
-    if (rc < 0)
-        return lf_cli_fail(&err);
-
-    FILE *out = stdout;
-    if (out_path && strcmp(out_path, "-") != 0 && !(out = fopen(out_path, "w"))) {
-        lf_error_set(&err, LF_EIO, "%s: %s", out_path, strerror(errno));
-        lf_compare_report_free(&rep);
-        return lf_cli_fail(&err);
-    }
-    rc = !strcmp(format, "json") ? lf_compare_write_json(&rep, out)
-         : !strcmp(format, "junit") ? lf_compare_write_junit(&rep, out)
-                                    : lf_compare_write_md(&rep, out);
-    if (out != stdout && fclose(out) != 0)
-        rc = LF_EIO;
-    fprintf(stderr, "localfit compare: baseline %.8s, candidate %.8s: %d tests, %d regression%s, "
-                    "%d improvement%s\n",
-            rep.baseline.uuid, rep.candidate.uuid, rep.n_rows, rep.n_regressions,
-            rep.n_regressions == 1 ? "" : "s", rep.n_improvements,
-            rep.n_improvements == 1 ? "" : "s");
-    int status = rep.n_regressions > 0 ? LF_EXIT_FAIL : LF_EXIT_OK;
-    lf_compare_report_free(&rep);
-    if (rc < 0) {
-        lf_error_set(&err, LF_EIO, "writing the report: %s", out_path ? out_path : "stdout");
-        return lf_cli_fail(&err);
-    }
-    return status;
+    return conclude(&rep, rc, &err, format, out_path);
 }

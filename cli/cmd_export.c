@@ -5,6 +5,7 @@
  * output file is written beside its final name and renamed into place, so
  * a failed export never leaves half a file under that name.
  */
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "store/store.h"
 
@@ -52,7 +53,7 @@ int cmd_export(int argc, char **argv) {
         case 'o': out_path = optarg; break;
         case 'D': db = optarg; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error("export", "unknown option");
+        default: return lf_cli_bad_option("export", argv, longopts);
         }
     }
     lf_store *st = NULL;

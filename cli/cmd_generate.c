@@ -11,6 +11,7 @@
 
 #include <float.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,15 @@ static int parse_lora(gen_opts *o, char *arg) {
     if (colon && arg_float(colon + 1, &o->lora_scales[o->n_lora]) == 0) {
         *colon = 0;
     } else {
+        /* a suffix that reads as a number but is not a finite float
+         * ("nan", "inf", "1e309") is a bad scale, not part of the name */
+        char *end = NULL;
+        if (colon && colon[1]) {
+            (void)strtod(colon + 1, &end);
+            if (end && *end == 0)
+                return lf_cli_usage_error(o->cmd, "--lora %s: the scale '%s' is not a finite number", arg,
+                                          colon + 1);
+        }
         o->lora_scales[o->n_lora] = 1.0f;
     }
     o->n_lora++;
@@ -158,7 +168,7 @@ static int parse_args(int argc, char **argv, gen_opts *o) {
         case O_NOWARM: o->warmup = false; break;
         case O_FORCE: o->force = true; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error(cmd, "unknown option");
+        default: return lf_cli_bad_option(cmd, argv, opts);
         }
     }
     if (optind < argc)
@@ -251,6 +261,13 @@ static int encode_prompt(gen_opts *o, gen_run *r, lf_error *err) {
     if (r->n_prompt + o->n_predict > o->n_ctx)
         return lf_error_set(err, LF_ERANGE, "prompt (%d tokens) + %d new tokens exceed --ctx %d",
                             r->n_prompt, o->n_predict, o->n_ctx);
+    /* past the trained context the positions are ones the model never saw:
+     * the text degrades without any error, so say so */
+    int trained = lf_model_hparams(r->model)->n_ctx_train;
+    if (trained > 0 && r->n_prompt + o->n_predict > trained)
+        lf_warn("generate: prompt (%d tokens) + %d new tokens go past %s's trained context of %d tokens; "
+                "the text past it is unreliable",
+                r->n_prompt, o->n_predict, o->model_path, trained);
     return 0;
 }
 
@@ -294,6 +311,18 @@ static void print_token(const gen_run *r, const lf_vocab *vocab, int32_t tok, in
     fflush(stdout);
 }
 
+/* NaN or infinite logits come from weights holding such values: sampling
+ * them prints nothing meaningful, so the run stops naming the model. */
+static int check_logits(const float *logits, int n, const char *model, lf_error *err) {
+    for (int i = 0; i < n; i++)
+        if (!isfinite(logits[i]))
+            return lf_error_set(err, LF_ERANGE,
+                                "%s: the logits are not finite (token %d of the vocabulary is %s): the "
+                                "model's weights hold NaN or infinite values",
+                                model, i, isnan(logits[i]) ? "NaN" : "infinite");
+    return 0;
+}
+
 /* Warm-up, prefill, then sampling and printing token by token; the speed
  * figures go to stderr at the end. 0, or <0 with err set. */
 static int generate(const gen_opts *o, gen_run *r, lf_error *err) {
@@ -314,6 +343,8 @@ static int generate(const gen_opts *o, gen_run *r, lf_error *err) {
     if (lf_ctx_eval(r->ctx, r->toks, r->n_prompt, false, &logits, err) < 0)
         return -1;
     double t_pp = lf_now_s() - t0;
+    if (check_logits(logits, hp->n_vocab, o->model_path, err) < 0)
+        return -1;
     int32_t eos = vocab ? lf_vocab_eos(vocab) : -1;
     uint64_t rng = o->seed;
     double t_tg = 0;
@@ -330,6 +361,8 @@ static int generate(const gen_opts *o, gen_run *r, lf_error *err) {
         if (lf_ctx_eval(r->ctx, &tok, 1, false, &logits, err) < 0)
             return -1;
         t_tg += lf_now_s() - t0;
+        if (check_logits(logits, hp->n_vocab, o->model_path, err) < 0)
+            return -1;
     }
     printf("\n");
     int n_tg = n_gen > 0 ? n_gen - (n_gen == o->n_predict ? 1 : 0) : 0;

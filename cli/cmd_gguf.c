@@ -6,6 +6,7 @@
  * or JSON (schema "localfit.gguf/1"); `dump` writes one tensor dequantized
  * to little-endian F32 on stdout, for checks against other tools.
  */
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "gguf/gguf.h"
 
@@ -454,8 +455,8 @@ int cmd_gguf(int argc, char **argv) {
         case 'a': all = true; break;
         case 't': tensor = optarg; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
-        case ':': return lf_cli_usage_error("gguf", "option '%s' needs a value", argv[optind]);
-        default: return lf_cli_usage_error("gguf", "unknown option '%s'", argv[optind]);
+        case ':':
+        default: return lf_cli_bad_option("gguf", argv + 1, opts);
         }
     }
     /* getopt ran over argv + 1, so its optind counts from the subcommand

@@ -5,6 +5,7 @@
  * importing twice adds nothing.
  */
 #include "bench/bench.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "store/store.h"
 
@@ -66,7 +67,7 @@ int cmd_import(int argc, char **argv) {
             break;
         case 'D': db = optarg; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error("import", "unknown option");
+        default: return lf_cli_bad_option("import", argv, longopts);
         }
     }
     if (optind >= argc)

@@ -15,6 +15,7 @@
  * FFN up projection (14336 rows of 4096), 14336x4096 the down projection.
  */
 #include "catalog/catalog.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "common/rng.h"
 #include "kernels/kernels.h"
@@ -318,7 +319,7 @@ static int parse_options(int argc, char **argv, kopts *o, klists *l) {
         case 'F': o->fixed_roof = true; break;
         case 'L': o->stored = true; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error("kernels", "unknown option");
+        default: return lf_cli_bad_option("kernels", argv, opts);
         }
     }
     if (optind < argc)

@@ -4,12 +4,31 @@
  * compute) or, with --json, the stable "localfit.device/1" document the
  * store and reports consume. --quick skips the microbenchmarks.
  */
+#include "bench/bench.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "probes/probes.h"
+#include "store/store.h"
 
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A bandwidth measured now far from the one the results store holds for
+ * this device (lf_device_noise) is said on stderr: the figures above are
+ * then not typical of the machine. The store is only read, if it exists. */
+static void warn_noise(const lf_device *dev) {
+    if (!dev->bandwidth.measured)
+        return;
+    lf_store *st = NULL;
+    if (lf_store_open_path(&st, NULL, LF_STORE_NOCREATE | LF_STORE_READONLY, NULL) < 0)
+        return;
+    char msg[256];
+    if (lf_device_noise(dev->bandwidth.read_gbs, lf_device_stored_bandwidth(st, dev->id), msg,
+                        sizeof msg))
+        fprintf(stderr, "localfit probe: warning: %s\n", msg);
+    lf_store_close(st);
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -183,7 +202,7 @@ int cmd_probe(int argc, char **argv) {
         case 'B': opts.no_bandwidth = true; break;
         case 'C': opts.no_compute = true; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error("probe", "unknown option");
+        default: return lf_cli_bad_option("probe", argv, longopts);
         }
     }
     if (optind < argc)
@@ -213,6 +232,7 @@ int cmd_probe(int argc, char **argv) {
     } else {
         print_summary(dev);
     }
+    warn_noise(dev);
     free(dev);
     return LF_EXIT_OK;
 }

@@ -196,7 +196,8 @@ static int score(const char *model, const lf_quality_variant *vars, int n_vars, 
     if (qrc < 0) {
         rc = lf_cli_fail(&err);
     } else {
-        fprintf(stderr, "quality: %d variants scored in %.1f s\n", n_vars, lf_now_s() - t0);
+        fprintf(stderr, "quality: %d variant%s scored in %.1f s\n", n_vars, n_vars == 1 ? "" : "s",
+                lf_now_s() - t0);
         if (json)
             print_json(model, res, n_vars + 1);
         else
@@ -293,7 +294,7 @@ int cmd_quality(int argc, char **argv) {
         case O_FORCE: force = true; break;
         case O_JSON: json = true; break;
         case 'h': usage(stdout); rc = LF_EXIT_OK; goto out;
-        default: rc = lf_cli_usage_error(argv[0], "unknown option"); goto out;
+        default: rc = lf_cli_bad_option(argv[0], argv, opts); goto out;
         }
     }
     for (int i = optind; i < argc; i++) {

@@ -60,6 +60,8 @@ static void usage(FILE *f) {
             "  --quants Q,...          only these quantizations\n\n"
             "Output:\n"
             "  --top N                 ranked candidates to list (default 10)\n"
+            "  --all                   every rejected candidate with its reasons (default: a\n"
+            "                          count per reason and the nearest misses)\n"
             "  --json                  JSON (schema localfit.recommendation/1)\n"
             "  --observations FILE     more measurements to calibrate with (localfit.observations/1)\n"
             "  --no-store              do not read or write the results database\n"
@@ -69,7 +71,9 @@ static void usage(FILE *f) {
             "and of the compute peak (prefill) this device reaches, from its stored pp/tg\n"
             "results of catalog models (`localfit bench`, `localfit run`). quality =\n"
             "published score x exp(-KLD of the quant); every speed is labelled measured,\n"
-            "calibrated or estimated, with its interval.\n");
+            "calibrated or estimated, with its interval.\n\n"
+            "Exit status: 0 with a winner, 1 when nothing fits (the nearest miss is\n"
+            "shown), 2 for a usage error.\n");
 }
 
 /* ---- observations file ---------------------------------------------------- */
@@ -122,6 +126,7 @@ static int load_observations(const char *path, lf_rec_observation **out, int *n,
         o[i].threads = (int)json_integer_value(json_object_get(e, "threads"));
         o[i].bandwidth_gbs = json_number_value(json_object_get(e, "bandwidth_gbs"));
         o[i].compute_tops = json_number_value(json_object_get(e, "compute_tops"));
+        o[i].moe = json_is_true(json_object_get(e, "moe"));
     }
     *out = o;
     *n = (int)cnt;
@@ -142,7 +147,13 @@ static json_t *pred_json(const lf_rec_prediction *p) {
                      "n_points", p->n_points);
 }
 
-static json_t *cand_json(const lf_rec_candidate *c) {
+/* Whether c's decode interval straddles the --min-tps floor: the
+ * prediction meets it or misses it by less than its own uncertainty. */
+static bool straddles(const lf_rec_candidate *c, double min_tps) {
+    return min_tps > 0 && c->tg.lo < min_tps && c->tg.hi >= min_tps;
+}
+
+static json_t *cand_json(const lf_rec_candidate *c, double min_tps) {
     json_t *o = json_pack(
         "{s:s,s:s,s:f,s:f,s:f,s:b,s:b,s:i,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:o,s:o}",
         "model", c->model->name, "quant", c->quant->name, "quality", c->quality,
@@ -154,13 +165,24 @@ static json_t *cand_json(const lf_rec_candidate *c) {
         pred_json(&c->tg), "tg_depth0", pred_json(&c->tg0));
     json_object_set_new(o, "pp", c->pp_known ? pred_json(&c->pp) : json_null());
     json_object_set_new(o, "ttft_s", isnan(c->ttft_s) ? json_null() : json_real(c->ttft_s));
+    if (lf_catalog_model_is_moe(c->model)) {
+        double tot, act;
+        lf_catalog_param_counts(c->model, &tot, &act, NULL);
+        json_object_set_new(o, "moe",
+                            json_pack("{s:i,s:i,s:f,s:f,s:I}", "n_expert", c->model->n_expert,
+                                      "n_expert_used", c->model->n_expert_used,
+                                      "total_params", tot, "active_params", act,
+                                      "weights_read", (json_int_t)c->mem.weights_read));
+    }
     if (!c->fits)
         json_object_set_new(o, "reason", json_string(c->reason));
+    json_object_set_new(o, "straddles_min_tps", json_boolean(straddles(c, min_tps)));
     return o;
 }
 
 static int print_json(const lf_rec_target *t, const lf_rec_constraints *k,
-                      const lf_rec_result *r, int n_obs, const char *note) {
+                      const lf_rec_result *r, int n_obs, const char *note,
+                      const char *why_no_obs) {
     json_t *root = json_pack(
         "{s:s,s:{s:s,s:s,s:s,s:I,s:f,s:f,s:f},s:{s:I,s:f,s:f,s:f,s:s},s:i}",
         "schema", "localfit.recommendation/1", "target", "name", t->name, "source", t->source,
@@ -171,11 +193,16 @@ static int print_json(const lf_rec_target *t, const lf_rec_constraints *k,
         lf_type_name(k->kv_type), "observations", n_obs);
     json_object_set_new(json_object_get(root, "target"), "measurements", json_string(note));
     json_object_set_new(root, "winner",
-                        r->winner >= 0 ? cand_json(&r->cand[r->winner]) : json_null());
+                        r->winner >= 0 ? cand_json(&r->cand[r->winner], k->min_tps) : json_null());
+    json_object_set_new(root, "nearest_miss",
+                        r->nearest >= 0 && r->winner < 0 ? cand_json(&r->cand[r->nearest], k->min_tps)
+                                                         : json_null());
+    if (n_obs == 0)
+        json_object_set_new(root, "calibration_note", json_string(why_no_obs));
     json_t *pareto = json_array(), *ranked = json_array(), *rejected = json_array();
     for (int i = 0; i < r->n; i++) {
         const lf_rec_candidate *c = &r->cand[i];
-        json_array_append_new(c->fits ? ranked : rejected, cand_json(c));
+        json_array_append_new(c->fits ? ranked : rejected, cand_json(c, k->min_tps));
         if (c->pareto)
             json_array_append_new(pareto, json_pack("{s:s,s:s}", "model", c->model->name,
                                                     "quant", c->quant->name));
@@ -189,7 +216,7 @@ static int print_json(const lf_rec_target *t, const lf_rec_constraints *k,
         return LF_EXIT_FAIL;
     puts(s);
     free(s);
-    return LF_EXIT_OK;
+    return r->winner < 0 ? LF_EXIT_FAIL : LF_EXIT_OK;
 }
 
 /* One line per calibrated class: "tg: k-quant 0.62 (n=8, slope), q8 0.71 (n=3)". */
@@ -208,6 +235,21 @@ static void print_calibration(const lf_rec_calibration *cal) {
         if (any)
             printf(t && cal->pp_absolute ? " (achieved TOPS)\n" : "\n");
     }
+    for (int t = 1; t >= 0 && cal->n_obs > 0; t--) {
+        const struct lf_rec_moe_fit *mf = &cal->moe[t];
+        int n_moe = 0;
+        for (int i = 0; i < cal->n_obs; i++)
+            n_moe += cal->obs[i].moe && cal->obs[i].test == (lf_rec_test)t;
+        if (mf->n > 0)
+            printf("  mixture-of-experts %s: %.2f x the dense efficiency (n=%d)\n",
+                   t ? "decode" : "prefill", mf->factor, mf->n);
+        else if (n_moe > 0)
+            printf("  mixture-of-experts %s: from %d MoE observation%s alone (no dense ones "
+                   "to compare)\n", t ? "decode" : "prefill", n_moe, n_moe == 1 ? "" : "s");
+        else if (t)
+            printf("  mixture-of-experts decode: not measured here; %.2f x dense assumed "
+                   "(estimated)\n", lf_rec_default_moe_factor(LF_REC_TG));
+    }
     if (cal->n_obs > 0)
         printf("  (class summaries over all thread counts; predictions use the same mix and "
                "thread count first)\n");
@@ -216,19 +258,73 @@ static void print_calibration(const lf_rec_calibration *cal) {
                cal->kv_mult, cal->kv_pairs, cal->kv_pairs == 1 ? "" : "s");
 }
 
-static void print_cand_line(const lf_rec_candidate *c) {
+static void print_cand_line(const lf_rec_candidate *c, double min_tps) {
     char mem[32];
     char ttft[24] = "    -";
     if (!isnan(c->ttft_s))
         snprintf(ttft, sizeof ttft, "%6.2f", c->ttft_s);
-    printf("%3d  %-30s %-7s %6.1f %10s %8.1f [%6.1f-%6.1f] %-10s %s%s\n", c->rank, c->model->name,
-           c->quant->name, c->quality, gib(mem, sizeof mem, c->mem.total), c->tg.value,
-           c->tg.lo, c->tg.hi, lf_rec_source_name(c->tg.source), ttft, c->pareto ? "  *" : "");
+    char moe[48] = "";
+    if (lf_catalog_model_is_moe(c->model))   /* sparse: total / active parameters */
+        lf_rec_moe_label(c->model, moe, sizeof moe);
+    printf("%3d  %-30s %-7s %6.1f %10s %8.1f [%6.1f-%6.1f]%s%-10s %s%s%s%s\n", c->rank,
+           c->model->name, c->quant->name, c->quality, gib(mem, sizeof mem, c->mem.total),
+           c->tg.value, c->tg.lo, c->tg.hi, straddles(c, min_tps) ? "~ " : "  ",
+           lf_rec_source_name(c->tg.source), ttft,
+           c->pareto ? "  *" : "", moe[0] ? "  " : "", moe);
+}
+
+/* The rejected candidates: all of them with --all (or when few), else a
+ * count per failed constraint with the closest candidate of each, and the
+ * nearest misses overall (the library's miss measure). */
+static void print_rejected(const lf_rec_result *r, bool all) {
+    int n_rej = r->n - r->n_fit;
+    printf("Rejected (%d):\n", n_rej);
+    if (all || n_rej <= 12) {
+        for (int i = r->n_fit; i < r->n; i++)
+            printf("  %-30s %-7s %s\n", r->cand[i].model->name, r->cand[i].quant->name,
+                   r->cand[i].reason);
+        return;
+    }
+    printf("  by reason (a candidate can fail several):\n");
+    for (int b = 0; b < LF_REC_N_FAIL; b++) {
+        unsigned bit = 1u << b;
+        int count = 0, best = -1;
+        for (int i = r->n_fit; i < r->n; i++)
+            if (r->cand[i].failed & bit) {
+                count++;
+                if (best < 0 || r->cand[i].miss < r->cand[best].miss)
+                    best = i;
+            }
+        if (count)
+            printf("  %-20s %4d   closest: %s %s\n", lf_rec_fail_name(bit), count,
+                   r->cand[best].model->name, r->cand[best].quant->name);
+    }
+    /* the few nearest misses: a selection over the rejected, smallest miss
+     * first (the list stays in catalog order for --all and --json) */
+    enum { FEW = 5 };
+    int shown[FEW], n_shown = 0;
+    printf("  nearest misses:\n");
+    while (n_shown < FEW) {
+        int best = -1;
+        for (int i = r->n_fit; i < r->n; i++) {
+            bool taken = false;
+            for (int j = 0; j < n_shown; j++)
+                taken |= shown[j] == i;
+            if (!taken && (best < 0 || r->cand[i].miss < r->cand[best].miss))
+                best = i;
+        }
+        if (best < 0)
+            break;
+        shown[n_shown++] = best;
+        printf("  %-30s %-7s %s\n", r->cand[best].model->name, r->cand[best].quant->name,
+               r->cand[best].reason);
+    }
+    printf("  (--all lists every rejected candidate)\n");
 }
 
 static int print_text(const lf_rec_target *t, const lf_rec_constraints *k,
                       const lf_rec_result *r, int top, int n_obs,
-                      const lf_rec_calibration *cal) {
+                      const lf_rec_calibration *cal, bool all, const char *why_no_obs) {
     char a[32], b[32];
     printf("Target: %s (%s, %s): %s usable, %.1f GB/s", t->name, lf_rec_kind_name(t->kind),
            t->source, gib(a, sizeof a, t->usable_memory), t->bandwidth_gbs);
@@ -253,13 +349,19 @@ static int print_text(const lf_rec_target *t, const lf_rec_constraints *k,
     if (k->task)
         printf(", task %s", k->task);
     printf("\nCalibration: %d observation%s%s\n", n_obs, n_obs == 1 ? "" : "s",
-           n_obs ? " of this device" : " (every speed below is an estimate from typical "
-                                       "efficiencies; `localfit bench` measures this device)");
+           n_obs ? " of this device" : ", so every speed below is an estimate from typical "
+                                       "efficiencies:");
+    if (!n_obs)
+        printf("  %s\n", why_no_obs);
     print_calibration(cal);
     printf("\n");
 
     if (r->winner < 0) {
-        printf("Nothing fits. Every candidate was rejected (reasons below).\n\n");
+        printf("Nothing fits. Every candidate was rejected (reasons below).\n");
+        if (r->nearest >= 0)
+            printf("Nearest miss: %s %s: %s\n", r->cand[r->nearest].model->name,
+                   r->cand[r->nearest].quant->name, r->cand[r->nearest].reason);
+        printf("\n");
     } else {
         const lf_rec_candidate *w = &r->cand[r->winner];
         printf("Winner: %s %s\n", w->model->display, w->quant->name);
@@ -270,9 +372,19 @@ static int print_text(const lf_rec_target *t, const lf_rec_constraints *k,
                gib(a, sizeof a, w->mem.total), gib(b, sizeof b, w->budget),
                gib((char[32]){0}, 32, w->mem.weights), gib((char[32]){0}, 32, w->mem.kv_cache),
                gib((char[32]){0}, 32, w->mem.compute), gib((char[32]){0}, 32, w->mem.overhead));
+        if (lf_catalog_model_is_moe(w->model)) {
+            char moe[48];
+            lf_rec_moe_label(w->model, moe, sizeof moe);
+            printf("  experts %d of %d per token (%s): all of it resident, %s read per token\n",
+                   w->model->n_expert_used, w->model->n_expert, moe,
+                   gib((char[32]){0}, 32, w->mem.weights_read));
+        }
         printf("  decode  %.1f tok/s at %lld ctx [%.1f-%.1f, %s]; %.1f tok/s at depth 0\n",
                w->tg.value, (long long)k->context, w->tg.lo, w->tg.hi,
                lf_rec_source_name(w->tg.source), w->tg0.value);
+        if (straddles(w, k->min_tps))
+            printf("          ~ the interval reaches below --min-tps %g: it may not keep up\n",
+                   k->min_tps);
         if (w->pp_known)
             printf("  prefill %.0f tok/s [%.0f-%.0f, %s]; ttft %.2f s\n", w->pp.value, w->pp.lo,
                    w->pp.hi, lf_rec_source_name(w->pp.source), w->ttft_s);
@@ -281,12 +393,13 @@ static int print_text(const lf_rec_target *t, const lf_rec_constraints *k,
         printf("\n");
     }
     if (r->n_fit > 0) {
-        printf("Ranked (%d of %d fit; * = Pareto front on quality, speed, memory):\n",
+        printf("Ranked (%d of %d fit; * = Pareto front on quality, speed, memory; ~ = the\n"
+               "decode interval straddles --min-tps):\n",
                r->n_fit, r->n);
-        printf("  #  %-30s %-7s %6s %10s %8s %15s %-10s %6s\n", "model", "quant", "qual",
+        printf("  #  %-30s %-7s %6s %10s %8s %15s  %-10s %6s\n", "model", "quant", "qual",
                "memory", "tg tok/s", "interval", "source", "ttft");
         for (int i = 0; i < r->n_fit && i < top; i++)
-            print_cand_line(&r->cand[i]);
+            print_cand_line(&r->cand[i], k->min_tps);
         int more = 0;
         for (int i = top; i < r->n_fit; i++)
             if (r->cand[i].pareto)
@@ -296,19 +409,26 @@ static int print_text(const lf_rec_target *t, const lf_rec_constraints *k,
             int shown = 0;
             for (int i = top; i < r->n_fit && shown < top; i++)
                 if (r->cand[i].pareto) {
-                    print_cand_line(&r->cand[i]);
+                    print_cand_line(&r->cand[i], k->min_tps);
                     shown++;
                 }
             if (more > shown)
                 printf("  ... %d more on the front (--json lists all)\n", more - shown);
         }
+        /* a sparse model decodes like its active size: name the best one
+         * that fits even when a dense model wins or it ranks below the top */
+        for (int i = 0; i < r->n_fit; i++)
+            if (lf_catalog_model_is_moe(r->cand[i].model)) {
+                if (i >= top || r->winner != 0 || i > 0) {
+                    printf("  best mixture-of-experts candidate:\n");
+                    print_cand_line(&r->cand[i], k->min_tps);
+                }
+                break;
+            }
         printf("\n");
     }
-    printf("Rejected (%d):\n", r->n - r->n_fit);
-    for (int i = r->n_fit; i < r->n; i++)
-        printf("  %-30s %-7s %s\n", r->cand[i].model->name, r->cand[i].quant->name,
-               r->cand[i].reason);
-    return LF_EXIT_OK;
+    print_rejected(r, all);
+    return r->winner < 0 ? LF_EXIT_FAIL : LF_EXIT_OK;
 }
 
 /* "tg32 t2", "pp128 t2 d512", "tg32 t1 kv=q8_0": the test as it ran. */
@@ -425,11 +545,12 @@ static int append_obs(lf_rec_observation **obs, lf_result **src, int *n,
 enum {
     O_MIN_TPS = 256, O_CONTEXT, O_MAX_TTFT, O_PROMPT, O_MEMFRAC, O_QFLOOR, O_LICENSE,
     O_TASK, O_KV, O_DEVICE, O_GPU, O_MEMORY, O_BANDWIDTH, O_COMPUTE, O_KIND, O_MODELS,
-    O_QUANTS, O_TOP, O_JSON, O_OBS, O_VALIDATE, O_DB, O_NOSTORE, O_HELP
+    O_QUANTS, O_TOP, O_JSON, O_OBS, O_VALIDATE, O_DB, O_NOSTORE, O_HELP, O_ALL
 };
 
-/* The parsers' result when the command should go on. */
-enum { GO_ON = -1 };
+/* The parsers' result when the command should go on; load_inputs' when
+ * it printed a usage error. */
+enum { GO_ON = -1, USAGE_SAID = -1000 };   /* below every LF_E* code */
 
 static const char *const cmd = "recommend";
 
@@ -443,6 +564,7 @@ typedef struct rec_opts {
     bool kind_given;
     int top;
     bool json, validate, no_store;
+    bool all;                  /* list every rejected candidate */
 } rec_opts;
 
 /* What a run holds, released by rec_state_free. */
@@ -535,6 +657,7 @@ static int parse_opt(int opt, const char *arg, rec_opts *o) {
     case O_VALIDATE: o->validate = true; break;
     case O_DB: o->db = arg; break;
     case O_NOSTORE: o->no_store = true; break;
+    case O_ALL: o->all = true; break;
     case O_HELP:
     case 'h':
         usage(stdout);
@@ -571,12 +694,15 @@ static int parse_args(int argc, char **argv, rec_opts *o) {
         {"validate", no_argument, 0, O_VALIDATE},
         {"db", required_argument, 0, O_DB},
         {"no-store", no_argument, 0, O_NOSTORE},
+        {"all", no_argument, 0, O_ALL},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
     optind = 1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (opt == '?')
+            return lf_cli_bad_option(cmd, argv, opts);
         int rc = parse_opt(opt, optarg, o);
         if (rc != GO_ON)
             return rc;
@@ -621,6 +747,62 @@ static int load_measured_device(const rec_opts *o, rec_state *s, lf_error *err) 
     return 0;
 }
 
+/* Whether the comma list list holds word (case-insensitive, spaces
+ * trimmed). */
+static bool list_has(const char *list, const char *word, size_t len) {
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m > 0 && p[m - 1] == ' ')
+            m--;
+        if (m == len && m > 0 && strncasecmp(p, word, len) == 0)
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/* Every entry of --task (tasks) or --license must be one some catalog model
+ * has: a typo would otherwise reject every candidate. GO_ON, or the usage
+ * error listing the values the catalog has. */
+static int check_catalog_values(const lf_catalog *cat, const char *flag, const char *given,
+                                bool tasks) {
+    if (!given || !*given)
+        return GO_ON;
+    char known[1024] = "";
+    for (int i = 0; i < lf_catalog_n_models(cat); i++) {
+        const lf_catalog_model *m = lf_catalog_model_at(cat, i);
+        const char *vals = tasks ? m->tasks : m->license;
+        for (const char *p = vals; *p;) {
+            while (*p == ' ' || *p == ',')
+                p++;
+            size_t n = strcspn(p, ",");
+            size_t l = strlen(known);
+            if (n > 0 && !list_has(known, p, n) && l + n + 3 < sizeof known)
+                snprintf(known + l, sizeof known - l, "%s%.*s", l ? ", " : "", (int)n, p);
+            p += n;
+        }
+    }
+    for (const char *p = given; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m > 0 && p[m - 1] == ' ')
+            m--;
+        if (m > 0 && !list_has(known, p, m)) {
+            char safe[256], word[64];
+            snprintf(word, sizeof word, "%.*s", (int)m, p);
+            return lf_cli_usage_error(cmd, "%s: no catalog model has '%s'; valid: %s", flag,
+                                      lf_text_clean(safe, sizeof safe, word, true), known);
+        }
+        p += n;
+    }
+    return GO_ON;
+}
+
 /* The observations file, the catalog and, for a measured device, the device
  * and its stored results; then the file's observations appended. 0, or <0
  * with err set. */
@@ -629,6 +811,9 @@ static int load_inputs(const rec_opts *o, rec_state *s, lf_error *err) {
         return -1;
     if (lf_catalog_load(&s->cat, lf_cli_datadir(), err) < 0)
         return -1;
+    if (check_catalog_values(s->cat, "--task", o->k.task, true) != GO_ON ||
+        check_catalog_values(s->cat, "--license", o->k.licenses, false) != GO_ON)
+        return USAGE_SAID;
     /* A measured device: this machine or a stored profile. Its stored
      * results calibrate the model. */
     bool measured_device = !o->gpu && !(o->bandwidth > 0);
@@ -673,6 +858,33 @@ static int resolve_target(const rec_opts *o, rec_state *s) {
     return GO_ON;
 }
 
+/* Why there is nothing to calibrate with, and what to run, into why. */
+static void why_no_observations(const rec_opts *o, const rec_state *s, char *why, size_t size) {
+    if (!s->dev) {
+        snprintf(why, size, "a device from gpus.csv or the flags has no measurements here");
+        return;
+    }
+    if (!s->st) {
+        snprintf(why, size, "%s: the stored measurements were not read",
+                 o->no_store ? "--no-store" : "no results database");
+        return;
+    }
+    lf_result *res = NULL;
+    int n = 0;
+    lf_error err = {0};
+    if (lf_store_device_results(s->st, s->dev->id, -1, &res, &n, &err) < 0)
+        n = -1;
+    free(res);
+    if (n <= 0)
+        snprintf(why, size, "no stored results of this device; `localfit bench --suite quick` "
+                            "measures the small catalog models in about a minute");
+    else
+        snprintf(why, size,
+                 "none of this device's %d stored results calibrates: tiny models (weights "
+                 "that fit in\n  the cache) are not used for calibration, nor are adapter "
+                 "runs or other engines;\n  run `localfit bench --suite quick`", n);
+}
+
 /* Calibrates on the observations, ranks the candidates and prints them
  * (text or JSON). Returns the exit status. */
 static int recommend_and_print(const rec_opts *o, rec_state *s) {
@@ -683,13 +895,16 @@ static int recommend_and_print(const rec_opts *o, rec_state *s) {
     lf_rec_result r;
     if (lf_rec_recommend(s->cat, &s->t, &o->k, &cal, &r, &err) < 0)
         return lf_cli_fail(&err);
+    char why[512] = "";
+    if (s->n_obs == 0)
+        why_no_observations(o, s, why, sizeof why);
     int rc;
     if (o->json) {
-        rc = print_json(&s->t, &o->k, &r, s->n_obs, s->note);
+        rc = print_json(&s->t, &o->k, &r, s->n_obs, s->note, why);
     } else {
         if (s->note[0])
             printf("Measurements: %s\n", s->note);
-        rc = print_text(&s->t, &o->k, &r, o->top, s->n_obs, &cal);
+        rc = print_text(&s->t, &o->k, &r, o->top, s->n_obs, &cal, o->all, why);
     }
     lf_rec_result_free(&r);
     return rc;
@@ -716,7 +931,10 @@ int cmd_recommend(int argc, char **argv) {
     lf_error err = {0};
     rec_state s;
     memset(&s, 0, sizeof s);
-    if (load_inputs(&o, &s, &err) < 0) {
+    int lrc = load_inputs(&o, &s, &err);
+    if (lrc == USAGE_SAID) {
+        rc = LF_EXIT_USAGE;
+    } else if (lrc < 0) {
         rc = lf_cli_fail(&err);
     } else if (o.validate) {
         char name[160];

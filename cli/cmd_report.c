@@ -8,6 +8,7 @@
  */
 #include "bench/bench.h"
 #include "catalog/catalog.h"
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "recommend/recommend.h"
 #include "reports/reports.h"
@@ -157,7 +158,7 @@ int cmd_report(int argc, char **argv) {
             break;
         }
         case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error(argv[0], "unknown option");
+        default: return lf_cli_bad_option(argv[0], argv, longopts);
         }
     }
     /* `--compare A B C`: the operands after the first ID are more IDs. */

@@ -142,7 +142,7 @@ int cmd_run(int argc, char **argv) {
         case O_NOPLOTS: ropts.no_plots = true; break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error(cmd, "unknown option");
+        default: return lf_cli_bad_option(cmd, argv, opts);
         }
     }
     if (optind < argc)

@@ -5,7 +5,10 @@
  * Text from stored files (model names, labels) is printed with control
  * characters replaced so it cannot drive the terminal.
  */
+#include "cli/args.h"
 #include "cli/cli.h"
+#include "probes/probes.h"
+#include "recommend/recommend.h"
 #include "store/store.h"
 
 #include <getopt.h>
@@ -53,10 +56,36 @@ static void print_time(int64_t ms, char *buf, size_t size) {
     }
 }
 
-static int do_list(lf_store *st, const lf_run_filter *f, bool json) {
+/* --device as recommend and report take it (id, id prefix or slug) into
+ * the stored id in *fl; an unknown device fails naming it and the stored
+ * ones, rather than listing nothing. 0, or the exit status. */
+static int resolve_device(lf_store *st, lf_run_filter *fl, char *id, size_t id_size) {
+    if (!fl->device_id)
+        return 0;
+    lf_device *d = malloc(sizeof *d);
+    lf_error err = {0};
+    if (!d) {
+        lf_error_set(&err, LF_ENOMEM, "out of memory");
+        return lf_cli_fail(&err);
+    }
+    int rc = lf_rec_device_find(st, fl->device_id, d, &err);
+    if (rc == 0 || err.code == LF_EFORMAT) {   /* an unparsed profile still has its id */
+        lf_strlcpy(id, rc == 0 ? d->id : fl->device_id, id_size);
+        fl->device_id = id;
+    }
+    free(d);
+    return rc < 0 && err.code != LF_EFORMAT ? lf_cli_fail(&err) : 0;
+}
+
+static int do_list(lf_store *st, const lf_run_filter *f0, bool json) {
     lf_run *runs = NULL;
     int n = 0;
     lf_error err = {0};
+    lf_run_filter fl = *f0, *f = &fl;
+    char dev_id[128];
+    int bad = resolve_device(st, &fl, dev_id, sizeof dev_id);
+    if (bad)
+        return bad;
     if (lf_store_runs_list(st, f, &runs, &n, &err) < 0)
         return lf_cli_fail(&err);
     if (json) {
@@ -229,7 +258,7 @@ int cmd_runs(int argc, char **argv) {
         case 'D': db = optarg; break;
         case 'j': json = true; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error("runs", "unknown option");
+        default: return lf_cli_bad_option("runs", argv, longopts);
         }
     }
     const char *verb = optind < argc ? argv[optind++] : "list";

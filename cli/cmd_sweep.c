@@ -92,6 +92,7 @@ typedef struct level {
     lf_rec_prediction tg_ctx;
     double quality;
     char reason[256];
+    char became[16];           /* GGUF: the type a collapsed level fell back to, "" none */
 } level;
 
 typedef struct sweep {
@@ -129,7 +130,7 @@ static double catalog_elements(const lf_catalog_model *m) {
     for (int i = 0; i < nt; i++) {
         lf_catalog_tensor t;
         if (lf_catalog_tensor_at(m, i, &t) == 0)
-            n += (double)t.ne0 * (double)t.ne1;
+            n += (double)t.ne0 * (double)t.ne1 * (double)t.ne2;
     }
     return n;
 }
@@ -148,28 +149,16 @@ static int prepare_gguf(sweep *S, lf_error *err) {
     lf_strlcpy(c->name, S->name, sizeof c->name);
     lf_strlcpy(c->display, S->name, sizeof c->display);
     c->quality_score = 100;   /* a GGUF file has no published score: 100 x exp(-KLD) */
-    lf_mix base_mix = lf_model_mix(m);
-    if (base_mix >= LF_MIX_COUNT) {
-        /* No file type recorded: a file whose matrices are all one float
-         * type is that type's level (stories260K is all F32). */
-        lf_type ty = LF_TYPE_COUNT;
-        bool uniform = true;
-        for (int i = 0; i < lf_model_n_tensors(m) && uniform; i++) {
-            const lf_model_tensor *t = lf_model_tensor_at(m, i);
-            if (t->mat.rows <= 1)
-                continue;
-            if (ty == LF_TYPE_COUNT)
-                ty = t->mat.type;
-            uniform = t->mat.type == ty;
-        }
-        if (uniform && lf_type_is_float(ty))
-            base_mix = ty == LF_TYPE_F32 ? LF_MIX_F32 : ty == LF_TYPE_F16 ? LF_MIX_F16 : LF_MIX_BF16;
-    }
+    /* the file's own level, named by the rule bench results use (a file
+     * without general.file_type: the type holding the most bytes) */
+    lf_mix base_mix;
+    char base_label[32];
+    (void)lf_bench_quant_label(m, base_label, sizeof base_label, &base_mix);
     level *b = &S->lv[0];
     memset(b, 0, sizeof *b);
     b->is_base = true;
     b->mix = base_mix;
-    lf_strlcpy(b->quant, base_mix < LF_MIX_COUNT ? lf_mix_name(base_mix) : "base", sizeof b->quant);
+    lf_strlcpy(b->quant, base_mix < LF_MIX_COUNT ? lf_mix_name(base_mix) : base_label, sizeof b->quant);
     lf_strlcpy(b->path, S->base, sizeof b->path);
     b->size = lf_model_total_bytes(m);
     b->bpw = (double)b->size * 8.0 / (double)lf_model_n_params(m);
@@ -196,6 +185,16 @@ static int prepare_gguf(sweep *S, lf_error *err) {
         fprintf(stderr, "sweep: quantizing %s to %s\n", S->name, l->quant);
         if ((rc = lf_quality_write_quantized(S->base, l->mix, l->path, err)) < 0)
             return lf_error_wrap(err, "quantizing to %s", l->quant);
+        /* a K-quant level on rows its blocks do not divide falls back to
+         * other types: say so, it measures as the level it became */
+        lf_model *qm = NULL;
+        lf_model_opts qo = {.no_vocab = true};
+        if (lf_model_load(&qm, l->path, &qo, NULL) == 0 &&
+            lf_bench_mix_collapsed(qm, l->mix, l->became, sizeof l->became))
+            fprintf(stderr, "sweep: %s collapses to %s on %s (its rows are not a multiple of the "
+                    "256-element K-quant block): the same types, size and quality as %s\n",
+                    l->quant, l->became, S->name, l->became);
+        lf_model_free(qm);
     }
     return 0;
 }
@@ -558,9 +557,21 @@ static void print_text(const sweep *S, const lf_rec_target *t, const lf_rec_cons
             snprintf(rec, sizeof rec, "fits (#%d)", l->rank);
         else
             snprintf(rec, sizeof rec, "no: %s", l->reason);
-        printf("%-8s %10s %6.2f %17s %15s %10s %16s %8s %s\n", l->quant, sz, l->bpw, ppc, tgc,
+        char qn[40];   /* a collapsed level: "Q6_K=Q8_0" */
+        snprintf(qn, sizeof qn, "%s%s%s", l->quant, l->became[0] ? "=" : "", l->became);
+        printf("%-8s %10s %6.2f %17s %15s %10s %16s %8s %s\n", qn, sz, l->bpw, ppc, tgc,
                kld, ppl, st, rec);
     }
+    bool any_collapsed = false;
+    for (int i = 0; i < S->n; i++)
+        any_collapsed |= S->lv[i].became[0] != 0;
+    if (any_collapsed)
+        printf("\nA=B: level A fell back to B's types on this model (rows not a multiple of 256 "
+               "elements); it is B under another name.\n");
+    if (S->gguf)
+        printf("%sThe levels are quantized by localfit's own quantizer, not llama-quantize: tensor "
+               "types and rounding can differ, so a level's KLD can differ from that of llama.cpp's "
+               "file of the same name.\n", any_collapsed ? "" : "\n");
     const level *w = NULL;
     for (int i = 0; i < S->n; i++)
         if (S->lv[i].rank == 1)
@@ -800,6 +811,8 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "q:f:c:t:p:n:h", opts, NULL)) != -1) {
+        if (c == '?')
+            return lf_cli_bad_option(cmd, argv, opts);
         int rc = parse_option(a, c, optarg);
         if (rc != GO_ON)
             return rc;

@@ -4,7 +4,10 @@
  * in memory, optionally written as a GGUF with standard llama metadata and a
  * minimal vocabulary. Prints the shape, parameter count, size and timings.
  * The catalog entry → hyperparameters conversion is lf_catalog_to_hparams
- * (catalog/hparams.c), shared with `bench`.
+ * (catalog/hparams.c), shared with `bench`. Mixture-of-experts shapes take
+ * --experts/--experts-used (and the expert widths). Like bench and
+ * generate, it refuses a model larger than the usable memory before
+ * allocating anything, with the sizes (--force skips the check).
  */
 #include "catalog/catalog.h"
 #include "cli/args.h"
@@ -31,10 +34,16 @@ static void usage(FILE *f) {
             "      --seed S         generator seed (default 1)\n"
             "  -t, --threads N      threads (default: all usable CPUs)\n"
             "      --arch A         llama (default), qwen2, qwen3, gemma, gemma2, gemma3, phi3,\n"
-            "                       olmo2, granite\n"
+            "                       olmo2, granite, qwen2moe, qwen3moe, olmoe, granitemoe\n"
             "      --layers, --dim, --heads, --kv-heads, --head-dim, --ff, --vocab, --ctx N\n"
             "                       explicit shape (overrides the catalog entry's values)\n"
             "      --tied           no output.weight (tied embeddings)\n"
+            "      --experts N      mixture of experts: N experts per layer (qwen2moe,\n"
+            "                       qwen3moe, olmoe, granitemoe; llama = Mixtral)\n"
+            "      --experts-used K experts per token (top k; default 2, at most N)\n"
+            "      --ff-exp N       FFN width of one expert (default --ff)\n"
+            "      --shared-ff N    FFN width of the shared expert (qwen2moe; default --ff-exp)\n"
+            "      --force          skip the usable-memory check\n"
             "  -h, --help           this help\n");
 }
 
@@ -55,7 +64,8 @@ static int parse_quant(const char *s, lf_mix *out) {
 }
 
 int cmd_synth(int argc, char **argv) {
-    enum { O_SEED = 256, O_ARCH, O_LAYERS, O_DIM, O_HEADS, O_KVH, O_HD, O_FF, O_VOCAB, O_CTX, O_TIED };
+    enum { O_SEED = 256, O_ARCH, O_LAYERS, O_DIM, O_HEADS, O_KVH, O_HD, O_FF, O_VOCAB, O_CTX,
+           O_EXPERTS, O_USED, O_FF_EXP, O_FF_SH, O_TIED, O_FORCE };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},  {"quant", required_argument, 0, 'q'},
         {"output", required_argument, 0, 'o'}, {"seed", required_argument, 0, O_SEED},
@@ -65,12 +75,15 @@ int cmd_synth(int argc, char **argv) {
         {"head-dim", required_argument, 0, O_HD}, {"ff", required_argument, 0, O_FF},
         {"vocab", required_argument, 0, O_VOCAB}, {"ctx", required_argument, 0, O_CTX},
         {"tied", no_argument, 0, O_TIED},      {"help", no_argument, 0, 'h'},
+        {"experts", required_argument, 0, O_EXPERTS}, {"experts-used", required_argument, 0, O_USED},
+        {"ff-exp", required_argument, 0, O_FF_EXP}, {"shared-ff", required_argument, 0, O_FF_SH},
+        {"force", no_argument, 0, O_FORCE},
         {0, 0, 0, 0},
     };
     const char *name = NULL, *quant = NULL, *out = NULL, *arch_s = NULL;
     uint64_t seed = 1;
-    int threads = 0, shape[O_CTX - O_LAYERS + 1] = {0};
-    bool tied = false;
+    int threads = 0, shape[O_FF_SH - O_LAYERS + 1] = {0};
+    bool tied = false, force = false;
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "m:q:o:t:h", opts, NULL)) != -1) {
@@ -91,13 +104,14 @@ int cmd_synth(int argc, char **argv) {
         }
         case O_ARCH: arch_s = optarg; break;
         case O_LAYERS: case O_DIM: case O_HEADS: case O_KVH: case O_HD: case O_FF: case O_VOCAB:
-        case O_CTX:
+        case O_CTX: case O_EXPERTS: case O_USED: case O_FF_EXP: case O_FF_SH:
             if (lf_arg_int(optarg, 1, 1 << 30, &shape[ch - O_LAYERS]) < 0)
                 return lf_cli_usage_error(argv[0], "'%s' is not a positive size", optarg);
             break;
         case O_TIED: tied = true; break;
+        case O_FORCE: force = true; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
-        default: return lf_cli_usage_error(argv[0], "unknown option");
+        default: return lf_cli_bad_option(argv[0], argv, opts);
         }
     }
     if (optind < argc)
@@ -135,14 +149,35 @@ int cmd_synth(int argc, char **argv) {
     }
     /* explicit flags override */
     int *fields[] = {&hp.n_layer, &hp.n_embd, &hp.n_head, &hp.n_head_kv, &hp.head_dim,
-                     &hp.n_ff, &hp.n_vocab, &hp.n_ctx_train};
-    for (int i = 0; i <= O_CTX - O_LAYERS; i++)
+                     &hp.n_ff, &hp.n_vocab, &hp.n_ctx_train, &hp.n_expert, &hp.n_expert_used,
+                     &hp.n_ff_exp, &hp.n_ff_shexp};
+    for (int i = 0; i <= O_FF_SH - O_LAYERS; i++)
         if (shape[i])
             *fields[i] = shape[i];
+    if (hp.n_expert > 0 && hp.n_expert_used == 0)
+        hp.n_expert_used = hp.n_expert < 2 ? hp.n_expert : 2;
+    if (hp.n_expert == 0 && (shape[O_USED - O_LAYERS] || shape[O_FF_EXP - O_LAYERS] ||
+                             shape[O_FF_SH - O_LAYERS]))
+        return lf_cli_usage_error(argv[0], "--experts-used, --ff-exp and --shared-ff need --experts");
     if (tied)
         hp.tied = true;
     if (lf_model_params_check(&hp, &err) < 0)
         return lf_cli_fail(&err);
+    /* refuse what cannot fit before allocating any of it */
+    uint64_t need;
+    if (lf_model_synth_bytes(&hp, mix, &need, &err) < 0)
+        return lf_cli_fail(&err);
+    const uint64_t budget = lf_cli_mem_budget(force);
+    if (budget && need > budget) {
+        char b_need[32], b_have[32];
+        lf_error_set(&err, LF_ETOOBIG,
+                     "synth: the model needs %s (%llu bytes of weights) in memory, more than the "
+                     "usable memory of %s (%llu bytes)",
+                     lf_format_bytes(b_need, sizeof b_need, (double)need), (unsigned long long)need,
+                     lf_format_bytes(b_have, sizeof b_have, (double)budget),
+                     (unsigned long long)budget);
+        return lf_cli_fail(&err);
+    }
 
     lf_pool *pool = lf_pool_create(threads, false);
     if (!pool) {
@@ -163,6 +198,9 @@ int cmd_synth(int argc, char **argv) {
            h->n_layer, h->n_embd, h->n_head, h->n_head_kv, h->head_dim, h->n_ff, h->n_vocab,
            h->n_ctx_train, h->tied ? ", tied" : "", h->qkv_bias ? ", qkv bias" : "",
            h->qk_norm ? ", qk-norm" : "");
+    if (h->n_expert > 0)
+        printf("experts    %d, %d per token, ff %d%s\n", h->n_expert, h->n_expert_used, h->n_ff_exp,
+               h->n_expert_shared > 0 ? ", shared expert" : "");
     printf("quant      %s (seed %llu)\n", lf_mix_name(mix), (unsigned long long)seed);
     printf("params     %.3f B\n", lf_model_n_params(m) / 1e9);
     printf("size       %s (%.2f bits/weight), %s read per token\n",

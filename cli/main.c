@@ -6,6 +6,8 @@
 #include "cli/cli.h"
 #include "kernels/kernels.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,19 @@ static void print_help(FILE *f) {
             "LOCALFIT_SYSROOT (root for hardware files), NO_COLOR.\n");
 }
 
+/* A command's output is its result: one lost to a full disk or a closed
+ * pipe must not look like success. Every command's stdout is checked here
+ * once it returns (buffered writes fail only at the flush). */
+static int stdout_checked(int rc) {
+    errno = 0;
+    int flushed = fflush(stdout);
+    if (flushed == 0 && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "localfit: cannot write the output to standard output: %s\n",
+            errno ? strerror(errno) : "write error");
+    return rc == LF_EXIT_OK ? LF_EXIT_FAIL : rc;
+}
+
 static const lf_cmd *find_command(const char *name) {
     for (int i = 0; i < n_commands; i++)
         if (strcmp(commands[i].name, name) == 0)
@@ -90,14 +105,17 @@ int main(int argc, char **argv) {
         print_help(stderr);
         return LF_EXIT_USAGE;
     }
+    /* Commands report a bad option themselves, once, naming it
+     * (lf_cli_bad_option); getopt's own line would say it twice. */
+    opterr = 0;
     const char *name = argv[1];
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
         printf("localfit %s\n", LF_VERSION);
-        return LF_EXIT_OK;
+        return stdout_checked(LF_EXIT_OK);
     }
     if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
         print_help(stdout);
-        return LF_EXIT_OK;
+        return stdout_checked(LF_EXIT_OK);
     }
     if (!strcmp(name, "help")) {
         if (argc > 2) {
@@ -107,10 +125,10 @@ int main(int argc, char **argv) {
                 return LF_EXIT_USAGE;
             }
             char *hargv[] = {(char *)c->name, "--help", NULL};
-            return c->fn(2, hargv);
+            return stdout_checked(c->fn(2, hargv));
         }
         print_help(stdout);
-        return LF_EXIT_OK;
+        return stdout_checked(LF_EXIT_OK);
     }
     const lf_cmd *c = find_command(name);
     if (!c) {
@@ -123,5 +141,5 @@ int main(int argc, char **argv) {
             return lf_cli_fail(&err);
     }
     /* The command sees argv[0] = its own name, as getopt expects. */
-    return c->fn(argc - 1, argv + 1);
+    return stdout_checked(c->fn(argc - 1, argv + 1));
 }

@@ -637,7 +637,9 @@ int lf_gguf_open(lf_gguf **out, const char *path, lf_error *err) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return lf_error_set(err, LF_EIO, "%s: not a regular file", path);
+        return lf_error_set(err, LF_EIO, "%s: %s", path,
+                            S_ISDIR(st.st_mode) ? "is a directory, not a GGUF file"
+                                                : "not a regular file");
     }
     lf_gguf *g = new_handle(path);
     if (!g) {

@@ -132,9 +132,16 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
     lf_strlcpy(ks->name, lf_isa_level_name(level), sizeof ks->name);
     switch (level) {
 #if defined(__x86_64__)
-    case LF_ISA_AVX2:
+    case LF_ISA_AVX2: {
+        bool avxvnni = isa.avxvnni && !(flags & LF_KS_NO_VNNI);
         lf_kernels_fill_avx2(ks);
+        lf_kernels_fill_gemm_avx2(ks, avxvnni);
+        lf_kernels_fill_ops_avx2(ks);
+        lf_kernels_fill_il_avx2(ks, avxvnni);
+        if (avxvnni)
+            lf_strlcpy(ks->name, "avx2+avxvnni", sizeof ks->name);
         break;
+    }
     case LF_ISA_AVX512: {
         bool vnni = isa.avx512vnni && !(flags & LF_KS_NO_VNNI);
         bool bf16 = isa.avx512bf16;
@@ -152,9 +159,17 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
     case LF_ISA_NEON: {
         bool dp = isa.dotprod && !(flags & LF_KS_NO_DOTPROD);
         lf_kernels_fill_neon(ks);
-        if (dp)
+        lf_kernels_fill_il_neon(ks);
+        lf_kernels_fill_ops_neon(ks);
+        if (dp) {
             lf_kernels_fill_dotprod(ks);
-        snprintf(ks->name, sizeof ks->name, "neon%s", dp ? "+dotprod" : "");
+            lf_kernels_fill_il_dotprod(ks);
+        }
+        /* smmla only beside sdot (every armv8.6 core has both) */
+        bool mm = dp && isa.i8mm && !(flags & LF_KS_NO_I8MM);
+        if (mm)
+            lf_kernels_fill_gemm_i8mm(ks);
+        snprintf(ks->name, sizeof ks->name, "neon%s%s", dp ? "+dotprod" : "", mm ? "+i8mm" : "");
         break;
     }
 #endif

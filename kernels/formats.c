@@ -101,6 +101,19 @@ const int8_t lf_iq4nl_values[16] = {
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 };
 
+const int8_t lf_mxfp4_values[16] = {
+    0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
+};
+
+float lf_e8m0_half_to_float(uint8_t e) {
+    /* the bit pattern of 2^(e − 128): a normal float for e >= 2 (biased
+     * exponent e − 1), the subnormals 2^-128 and 2^-127 below */
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 #define H2F lf_half_to_float
 
 static void f32_to_float(const void *src, float *dst, int64_t n) {
@@ -342,6 +355,18 @@ static void iq4_nl_to_float(const void *src, float *dst, int64_t n) {
         for (int j = 0; j < LF_QK4_NL / 2; j++) {
             dst[j] = d * lf_iq4nl_values[b->qs[j] & 0xf];
             dst[j + 16] = d * lf_iq4nl_values[b->qs[j] >> 4];
+        }
+    }
+}
+
+/* MXFP4: Q4_0's nibble layout, E2M1 codes, one E8M0 scale. */
+static void mxfp4_to_float(const void *src, float *dst, int64_t n) {
+    const lf_block_mxfp4 *b = src;
+    for (int64_t i = 0; i < n / LF_QK_MXFP4; i++, b++, dst += LF_QK_MXFP4) {
+        const float d = lf_e8m0_half_to_float(b->e);
+        for (int j = 0; j < LF_QK_MXFP4 / 2; j++) {
+            dst[j] = d * lf_mxfp4_values[b->qs[j] & 0xf];
+            dst[j + 16] = d * lf_mxfp4_values[b->qs[j] >> 4];
         }
     }
 }

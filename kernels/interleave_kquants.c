@@ -1,14 +1,15 @@
 /*
  * Interleaved layouts of the K-quants Q4_K, Q5_K and Q6_K for the decoding
- * matrix-vector kernels (kernels/arch/x86/mv_il_kquants_avx512.c), with the
- * portable conversions from the GGML block format and back.
+ * matrix-vector kernels (kernels/arch/x86/mv_il_kquants_avx512.c and
+ * mv_il_avx2.h), with the portable conversions from the GGML block format
+ * and back.
  *
  * A group is LF_IL_ROWS = 4 consecutive rows of nb = cols / 256 super-blocks
  * each. Every layout is a bijective rearrangement of the same bits into the
  * same number of bytes (4 * row_bytes), so a matrix can be rewritten in
- * place group by group and restored bit for bit. The kernels hold the four
- * rows side by side in the four 128-bit lanes of a 512-bit vector (lane r =
- * row r), so the bytes are ordered such that:
+ * place group by group and restored bit for bit. The AVX-512 kernels hold
+ * the four rows side by side in the four 128-bit lanes of a 512-bit vector
+ * (lane r = row r), so the bytes are ordered such that:
  *   - every 64-byte vector of quants covers the same elements in all four
  *     rows (16 bytes per row), one scale each, and meets the activations as
  *     a single 16-byte broadcast: no per-row shuffles of unaligned fields;
@@ -17,6 +18,10 @@
  *     the per-lane scale words the dot steps need;
  *   - relative to the start of the group, every 64-byte vector is 64-byte
  *     aligned (so are the matrix and the groups when nb is suitable).
+ * The geometry is not tied to 512-bit vectors: a 64-byte unit is 16 bytes
+ * per row, so AVX2 (kernels/arch/x86/mv_il_avx2.h) reads each unit as two
+ * 256-bit halves holding rows 0-1 and 2-3, one per 128-bit lane, with the
+ * same in-lane shuffles, and a 128-bit ISA reads one row per vector.
  *
  * Notation: q(r, e) is the quant of element e (0..255) of row r in the
  * current super-block, as the GGML block defines it (Q4_K: 0..15, Q5_K:

@@ -48,7 +48,8 @@
     X(q6_K,   Q6_K,   LF_QK_K,    lf_block_q6_K,    Q8_K, 1, 1, 0, 0)          \
     X(q8_K,   Q8_K,   LF_QK_K,    lf_block_q8_K,    Q8_K, 1, 0, 1, 0)          \
     X(iq4_nl, IQ4_NL, LF_QK4_NL,  lf_block_iq4_nl,  Q8_0, 1, 1, 0, 0)          \
-    X(iq4_xs, IQ4_XS, LF_QK_K,    lf_block_iq4_xs,  Q8_K, 1, 1, 0, 0)
+    X(iq4_xs, IQ4_XS, LF_QK_K,    lf_block_iq4_xs,  Q8_K, 1, 1, 0, 0)          \
+    X(mxfp4,  MXFP4,  LF_QK_MXFP4, lf_block_mxfp4,  Q8_0, 1, 1, 0, 0)
 
 /* Row filters: LF_IF(flag, x) is x when flag is 1, nothing when 0;
  * LF_PICK(flag, a, b) is a or b. */
@@ -231,10 +232,12 @@ typedef struct lf_kernel_set {
     lf_attn_tile_fn attn_tile;
     /* gate = silu(gate) · up; NULL = the portable loop of lf_swiglu. */
     void (*swiglu)(float *gate, const float *up, int64_t n);
+    /* lf_softmax in place; NULL = its portable loop. */
+    void (*softmax)(float *x, int64_t n);
 } lf_kernel_set;
 
 /* Kernel-set flags for tests: build a set with a feature turned off. */
-enum { LF_KS_NO_VNNI = 1 << 0, LF_KS_NO_DOTPROD = 1 << 1 };
+enum { LF_KS_NO_VNNI = 1 << 0, LF_KS_NO_DOTPROD = 1 << 1, LF_KS_NO_I8MM = 1 << 2 };
 
 /* Fills ks for level (with flags masking features); LF_EUNSUPP if the level
  * cannot run here. */
@@ -256,6 +259,17 @@ void lf_kernels_fill_avx512(lf_kernel_set *ks, bool vnni, bool bf16);
 void lf_kernels_fill_neon(lf_kernel_set *ks);
 void lf_kernels_fill_dotprod(lf_kernel_set *ks);
 void lf_kernels_fill_attn_avx512(lf_kernel_set *ks);
+/* The AVX2 prompt path (arch/x86/gemm_avx2.c): packed int8 and float GEMM
+ * tiles, activation blocks and packers; avxvnni installs the AVX-VNNI int8
+ * tile (arch/x86/gemm_avxvnni.c) instead of the vpmaddubsw one. */
+void lf_kernels_fill_gemm_avx2(lf_kernel_set *ks, bool avxvnni);
+void lf_gemm_tile_avxvnni(const lf_gemm_desc *g, int K, const uint8_t *qs, const float *sw,
+                          const float *mw, const void *acts, int ncols, float *y, size_t ldy,
+                          int nrows);
+/* AVX2 vector ops (arch/x86/ops_avx2.c): SwiGLU and softmax. */
+void lf_kernels_fill_ops_avx2(lf_kernel_set *ks);
+void lf_gemm_prep_block_avx2(const lf_gemm_desc *g, lf_type vt, const void *src, size_t stride,
+                             int ncols, int K, void *acts);
 
 /* Prepared activation blocks (gemm_pack.c): bytes of one block of
  * LF_GEMM_COLS columns for K and chunk (a multiple of 64), and the
@@ -342,5 +356,20 @@ extern const lf_il_desc lf_il_q4_K, lf_il_q5_K, lf_il_q6_K;
 /* AVX-512 kernels for those layouts (arch/x86/mv_il_kquants_avx512.c):
  * sets ks->mv_il for q4_K, q5_K and q6_K. */
 void lf_kernels_fill_il_kquants_avx512(lf_kernel_set *ks, bool vnni);
+/* AVX2 kernels for the interleaved layouts (arch/x86/mv_il_avx2.c): sets
+ * ks->mv_il for q4_0, q5_0, q8_0, f16, q4_K and q6_K; with avxvnni the
+ * integer ones are the AVX-VNNI twins (arch/x86/mv_il_avxvnni.c,
+ * lf_kernels_fill_il_avxvnni), which also cover q5_K. */
+void lf_kernels_fill_il_avx2(lf_kernel_set *ks, bool avxvnni);
+void lf_kernels_fill_il_avxvnni(lf_kernel_set *ks);
+/* arm64 kernels for the Q4_0, Q8_0 and F16 layouts (arch/arm/mv_il_neon.c,
+ * baseline ASIMD); lf_kernels_fill_il_dotprod (arch/arm/mv_il_dotprod.c)
+ * replaces the integer ones with sdot kernels. */
+void lf_kernels_fill_il_neon(lf_kernel_set *ks);
+void lf_kernels_fill_il_dotprod(lf_kernel_set *ks);
+/* arm64 vector ops (arch/arm/ops_neon.c): SwiGLU and softmax. */
+void lf_kernels_fill_ops_neon(lf_kernel_set *ks);
+/* arm64 packed GEMM tile with smmla (arch/arm/gemm_i8mm.c). */
+void lf_kernels_fill_gemm_i8mm(lf_kernel_set *ks);
 
 #endif /* LF_KERNELS_INTERNAL_H */

@@ -63,7 +63,8 @@ typedef enum lf_type {
     LF_TYPE_BF16 = 30,
     LF_TYPE_TQ1_0 = 34,
     LF_TYPE_TQ2_0 = 35,
-    LF_TYPE_COUNT = 39
+    LF_TYPE_MXFP4 = 39,   /* OCP microscaling FP4 (gpt-oss experts) */
+    LF_TYPE_COUNT = 40
 } lf_type;
 
 /* ---- block layouts (GGML format specification) ----------------------- */
@@ -158,6 +159,20 @@ static_assert(sizeof(lf_block_iq4_xs) == 136, "iq4_xs block size");
 
 /* The 16 non-linear levels shared by IQ4_NL and IQ4_XS. */
 extern const int8_t lf_iq4nl_values[16];
+
+/* MXFP4 (GGML type 39, the OCP Microscaling format): blocks of 32 FP4
+ * E2M1 values sharing one E8M0 scale. The element code (sign bit 3,
+ * exponent bits 2..1, mantissa bit 0) is stored as a nibble, element j in
+ * the low nibble of qs[j] and element j + 16 in the high one, as Q4_0
+ * lays them out. lf_mxfp4_values holds twice each code's E2M1 value
+ * (0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives, as integers), so the
+ * value is lf_mxfp4_values[code] · 2^(e − 128): E8M0's 2^(e − 127), halved. */
+#define LF_QK_MXFP4 32
+typedef struct { uint8_t e; uint8_t qs[LF_QK_MXFP4 / 2]; } lf_block_mxfp4;
+static_assert(sizeof(lf_block_mxfp4) == 17, "mxfp4 block size");
+extern const int8_t lf_mxfp4_values[16];
+/* 2^(e − 128), exact for every e (2^-128 is a float subnormal). */
+float lf_e8m0_half_to_float(uint8_t e);
 
 /* ---- half / bfloat16 conversion (exact, scalar) ------------------------ */
 float lf_half_to_float(lf_half h);

@@ -340,6 +340,36 @@ void lf_quantize_row_iq4_nl_ref(const float *x, void *y, int64_t n) {
     }
 }
 
+/* MXFP4 as GGML's reference quantizer: the shared exponent from the
+ * block's largest magnitude (floor(log2 amax) − 2, so 6·2^(e−127) ≥
+ * amax), then each value to the nearest level, the lower code among
+ * equals. */
+static uint8_t mxfp4_index(float x, float d) {
+    uint8_t best = 0;
+    float best_err = fabsf(lf_mxfp4_values[0] * d - x);
+    for (uint8_t i = 1; i < 16; i++) {
+        float err = fabsf(lf_mxfp4_values[i] * d - x);
+        if (err < best_err) {
+            best = i;
+            best_err = err;
+        }
+    }
+    return best;
+}
+
+void lf_quantize_row_mxfp4_ref(const float *x, void *y, int64_t n) {
+    lf_block_mxfp4 *b = y;
+    for (int64_t i = 0; i < n / LF_QK_MXFP4; i++, b++, x += LF_QK_MXFP4) {
+        float amax = 0;
+        for (int j = 0; j < LF_QK_MXFP4; j++)
+            amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+        b->e = amax > 0 ? (uint8_t)(floorf(log2f(amax)) - 2 + 127) : 0;
+        const float d = lf_e8m0_half_to_float(b->e);
+        for (int j = 0; j < 16; j++)
+            b->qs[j] = (uint8_t)(mxfp4_index(x[j], d) | (mxfp4_index(x[j + 16], d) << 4));
+    }
+}
+
 /* ---- activation formats (max-magnitude scale, ties away from zero as
  * GGML's reference rounds them) ---------------------------------------- */
 

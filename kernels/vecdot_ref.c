@@ -146,6 +146,21 @@ void lf_vec_dot_iq4_nl_ref(int n, float *s, const void *x, const void *y) {
     *s = (float)acc;
 }
 
+void lf_vec_dot_mxfp4_ref(int n, float *s, const void *x, const void *y) {
+    const lf_block_mxfp4 *xb = x;
+    const lf_block_q8_0 *yb = y;
+    double acc = 0;
+    for (int b = 0; b < n / LF_QK_MXFP4; b++) {
+        int32_t sumi = 0;
+        for (int j = 0; j < LF_QK_MXFP4 / 2; j++) {
+            sumi += lf_mxfp4_values[xb[b].qs[j] & 0x0F] * yb[b].qs[j];
+            sumi += lf_mxfp4_values[xb[b].qs[j] >> 4] * yb[b].qs[j + 16];
+        }
+        acc += (double)sumi * lf_e8m0_half_to_float(xb[b].e) * h2f(yb[b].d);
+    }
+    *s = (float)acc;
+}
+
 /* ---- K-quants: super-blocks of 256 against Q8_K (float d, int8 qs) ---- */
 
 /* Q2_K: 16 sub-blocks of 16; scales[i] = scale (low nibble) | min (high

@@ -15,6 +15,15 @@
  * quantized once: five jobs per layer (QKV, attention, output, gate/up,
  * down) instead of eight.
  *
+ * Mixture-of-experts layers route each token (lf_moe_route) and run only
+ * the chosen experts. Decode: the k experts' gate/up rows in one pool job
+ * with the input quantized once, then their k down products in another
+ * (each expert's hidden row quantized once). A batch is grouped by expert:
+ * the tokens that chose expert e are gathered into one matrix and
+ * multiplied by e's weights, so each chosen expert streams once per batch;
+ * the results are scattered back with their weights. A shared expert is
+ * the dense FFN path on the same input, scaled by its sigmoid gate.
+ *
  * KV cache layout, per layer: K then V, each [n_head_kv][n_ctx] rows of
  * head_dim in kv_type, so one head's keys are contiguous across positions
  * (what lf_attention_head streams).
@@ -77,6 +86,21 @@ struct lf_ctx {
      * all layers: [2][n_batch][n_rot] (second table: sliding-window layers
      * with their own base) */
     float *rope_cs;
+    /* mixture of experts (NULL for dense models): one block, carved as
+     * moe_layout describes */
+    void *moe;
+    float *moe_logits;          /* [nb][n_expert] router output */
+    int32_t *moe_ids;           /* [nb][k] chosen experts */
+    float *moe_w;               /* [nb][k] their weights */
+    int32_t *moe_tok;           /* [nb·k] assignments grouped by expert: token·k + slot */
+    int32_t *moe_cnt;           /* [n_expert + 1] group starts */
+    float *moe_x;               /* [nb][n_embd] gathered inputs of one expert */
+    float *moe_h, *moe_h2;      /* [max(nb, k)][n_ff_exp] */
+    float *moe_y;               /* [max(nb, k)][n_embd] expert outputs */
+    float *moe_acc;             /* [nb][n_embd] weighted sum */
+    float *moe_p;               /* [n_expert] routing scratch */
+    void *moe_xq;               /* [k] quantized hidden rows, moe_xq_row bytes each */
+    size_t moe_xq_row;
 };
 
 static void *xalloc(size_t bytes) {
@@ -92,11 +116,72 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 /* Largest matmul scratch over all matrices of m for n rows. */
 static size_t model_work_size(const lf_model *m, int64_t n) {
     size_t s = 0;
-    for (int il = 0; il < m->hp.n_layer; il++)
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const lf_layer *L = &m->layers[il];
         for (int w = 0; w < LF_W_COUNT; w++)
-            s = max_sz(s, lf_matmul_work_size(&m->layers[il].w[w], n));
+            s = max_sz(s, lf_matmul_work_size(&L->w[w], n));
+        if (m->hp.n_expert > 0) {
+            s = max_sz(s, lf_matmul_work_size(&L->router, n));
+            for (int k = 0; k < 3; k++) {
+                lf_mat e = lf_moe_expert(&L->exps[k], m->hp.n_expert, 0);
+                s = max_sz(s, lf_matmul_work_size(&e, n));
+            }
+        }
+    }
     s = max_sz(s, lf_matmul_work_size(&m->output, n));
     return s;
+}
+
+/* Widest dense (or shared-expert) FFN of m, at least n_ff. */
+static size_t ffn_width(const lf_model *m) {
+    size_t f = (size_t)m->hp.n_ff;
+    for (int il = 0; il < m->hp.n_layer; il++)
+        f = max_sz(f, (size_t)m->layers[il].w[LF_W_GATE].rows);
+    return f;
+}
+
+/* Bytes of one expert's hidden row quantized for its down product, 64-byte
+ * rounded; the largest over the layers. */
+static size_t moe_xq_row(const lf_model *m) {
+    size_t s = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        const lf_mat *d = &m->layers[il].exps[LF_EXP_DOWN];
+        if (d->data)
+            s = max_sz(s, lf_row_size(lf_type_traits_get(d->type)->vec_dot_type, d->cols));
+    }
+    return (s + 63) / 64 * 64;
+}
+
+/* The MoE scratch of a context with batches of nb: offsets of each part
+ * in one block (SIZE_MAX on overflow), carved by moe_carve. */
+typedef struct moe_layout {
+    size_t logits, ids, w, tok, cnt, x, h, h2, y, acc, p, xq, total;
+} moe_layout;
+
+static size_t moe_layout_of(const lf_model *m, size_t nb, moe_layout *L) {
+    const lf_model_params *hp = &m->hp;
+    memset(L, 0, sizeof *L);
+    if (hp->n_expert <= 0)
+        return 0;
+    const size_t X = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
+    const size_t E = (size_t)hp->n_embd, Fe = (size_t)hp->n_ff_exp, f = sizeof(float);
+    const size_t nr = max_sz(nb, K);
+    size_t off = 0;
+    struct { size_t *at; size_t a, b; } parts[] = {
+        {&L->logits, nb * X, f}, {&L->ids, nb * K, 4},  {&L->w, nb * K, f},
+        {&L->tok, nb * K, 4},    {&L->cnt, X + 1, 4},   {&L->x, nb, E * f},
+        {&L->h, nr, Fe * f},     {&L->h2, nr, Fe * f},  {&L->y, nr, E * f},
+        {&L->acc, nb, E * f},    {&L->p, X, f},         {&L->xq, K, moe_xq_row(m)},
+    };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t b;
+        *parts[i].at = off;
+        if (!lf_mul_size(parts[i].a, parts[i].b, &b) || !lf_add_size(b, 63, &b) ||
+            !lf_add_size(off, b & ~(size_t)63, &off))
+            return SIZE_MAX;
+    }
+    L->total = off;
+    return off;
 }
 
 /* Bytes of one quantized activation row, the largest over all matrices. */
@@ -111,6 +196,13 @@ static size_t model_xq_size(const lf_model *m) {
             const lf_il_desc *d = lf_il_desc_get(mt->type);
             if (d && d->prep_act)
                 p = max_sz(p, d->act_bytes(mt->cols));
+        }
+    /* the experts' shared input row (decode) */
+    for (int il = 0; il < m->hp.n_layer; il++)
+        for (int k = LF_EXP_GATE; k <= LF_EXP_UP; k++) {
+            const lf_mat *mt = &m->layers[il].exps[k];
+            if (mt->data)
+                s = max_sz(s, lf_row_size(lf_type_traits_get(mt->type)->vec_dot_type, mt->cols));
         }
     return (s + 63) / 64 * 64 + p;
 }
@@ -143,7 +235,9 @@ size_t lf_ctx_estimate_bytes(const lf_model *m, int n_ctx, lf_type kv_type, int 
         nthreads = 1;
     const size_t k_row = lf_row_size(kv_type, hp->head_dim), v_row = lf_row_size(kv_type, hp->head_dim_v);
     const size_t nb = (size_t)(n_ctx < DEFAULT_BATCH ? n_ctx : DEFAULT_BATCH);
-    const size_t E = (size_t)hp->n_embd, F = (size_t)hp->n_ff;
+    const size_t E = (size_t)hp->n_embd, F = ffn_width(m);
+    moe_layout ml;
+    const size_t moe_bytes = moe_layout_of(m, (size_t)(n_ctx < DEFAULT_BATCH ? n_ctx : DEFAULT_BATCH), &ml);
     const size_t nq = (size_t)hp->n_head * (size_t)hp->head_dim;
     const size_t nk = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
     const size_t nv = (size_t)hp->n_head_kv * (size_t)hp->head_dim_v;
@@ -158,7 +252,8 @@ size_t lf_ctx_estimate_bytes(const lf_model *m, int n_ctx, lf_type kv_type, int 
         !add_prod(&s, (size_t)nthreads, att_stride_floats(hp, n_ctx), f) ||
         !add_prod(&s, 2 * nb, (size_t)(hp->n_rot > 0 ? hp->n_rot : 1), f) ||
         !lf_add_size(s, model_work_size(m, (int64_t)nb), &s) ||
-        !lf_add_size(s, model_xq_size(m), &s) || !add_prod(&s, (size_t)hp->n_vocab, f, 1))
+        !lf_add_size(s, model_xq_size(m), &s) || !add_prod(&s, (size_t)hp->n_vocab, f, 1) ||
+        moe_bytes == SIZE_MAX || !lf_add_size(s, moe_bytes + 64, &s))
         return SIZE_MAX;
     if (kv_bytes)
         *kv_bytes = kv;
@@ -227,7 +322,7 @@ int lf_ctx_new(lf_ctx **out, const lf_model *m, int n_ctx, lf_type kv_type, lf_p
     c->layer_bytes = (size_t)hp->n_head_kv * (size_t)n_ctx * (k_row + v_row);
     c->kv_bytes = c->layer_bytes * (size_t)hp->n_layer;
     const size_t nb = (size_t)c->n_batch;
-    const size_t E = hp->n_embd, F = hp->n_ff;
+    const size_t E = hp->n_embd, F = ffn_width(m);
     const size_t nq = (size_t)hp->n_head * hp->head_dim, nk = (size_t)hp->n_head_kv * hp->head_dim;
     const size_t nv = (size_t)hp->n_head_kv * hp->head_dim_v, no = (size_t)hp->n_head * hp->head_dim_v;
     c->att_stride = att_stride_floats(hp, n_ctx);
@@ -248,8 +343,29 @@ int lf_ctx_new(lf_ctx **out, const lf_model *m, int n_ctx, lf_type kv_type, lf_p
     c->logits_rows = 1;
     c->logits = xalloc((size_t)hp->n_vocab * sizeof(float));
     c->rope_cs = xalloc(2 * nb * (size_t)(hp->n_rot > 0 ? hp->n_rot : 1) * sizeof(float));
+    moe_layout ml;
+    bool moe_ok = true;
+    if (moe_layout_of(m, nb, &ml) > 0) {
+        char *b = c->moe = xalloc(ml.total);
+        moe_ok = b != NULL;
+        if (b) {
+            c->moe_logits = (float *)(b + ml.logits);
+            c->moe_ids = (int32_t *)(b + ml.ids);
+            c->moe_w = (float *)(b + ml.w);
+            c->moe_tok = (int32_t *)(b + ml.tok);
+            c->moe_cnt = (int32_t *)(b + ml.cnt);
+            c->moe_x = (float *)(b + ml.x);
+            c->moe_h = (float *)(b + ml.h);
+            c->moe_h2 = (float *)(b + ml.h2);
+            c->moe_y = (float *)(b + ml.y);
+            c->moe_acc = (float *)(b + ml.acc);
+            c->moe_p = (float *)(b + ml.p);
+            c->moe_xq = b + ml.xq;
+            c->moe_xq_row = moe_xq_row(m);
+        }
+    }
     if (!c->kv || !c->x || !c->xb || !c->q || !c->k || !c->v || !c->ao || !c->hb || !c->hb2 ||
-        !c->tmp || !c->att || !c->work || !c->logits || !c->xq || !c->rope_cs) {
+        !c->tmp || !c->att || !c->work || !c->logits || !c->xq || !c->rope_cs || !moe_ok) {
         size_t kvb = c->kv_bytes;
         lf_ctx_free(c);
         return lf_error_set(err, LF_ENOMEM,
@@ -276,6 +392,7 @@ void lf_ctx_free(lf_ctx *c) {
     free(c->rope_cs);
     free(c->work);
     free(c->xq);
+    free(c->moe);
     free(c->logits);
     free(c->lora);
     free(c->lora_off);
@@ -425,11 +542,14 @@ static void mm(lf_ctx *c, int s, const lf_mat *w, const float *x, int n, float *
  * in 16-row units of the concatenation (so no two threads share a cache line
  * of an output). */
 
+#define FUSE_MAX (2 * LF_MOE_MAX_USED)   /* an MoE decode: gate and up of k experts */
+
 typedef struct fused_mv {
-    const lf_mat *w[3];
-    float *y[3];
-    lf_mv_fn mv[3];
-    int64_t units[3];           /* 16-row units per matrix */
+    const lf_mat *w[FUSE_MAX];
+    float *y[FUSE_MAX];
+    lf_mv_fn mv[FUSE_MAX];
+    int64_t units[FUSE_MAX];    /* 16-row units per matrix */
+    const void *xqk[FUSE_MAX];  /* per-matrix activation row, NULL = xq */
     int nw;
     int64_t total;
     const void *xq;
@@ -451,7 +571,7 @@ static void fused_mv_worker(void *arg, int ith, int nth) {
             for (; r < r1; r += LF_MV_MAX_ROWS) {
                 int nr = (int)(r1 - r < LF_MV_MAX_ROWS ? r1 - r : LF_MV_MAX_ROWS);
                 f->mv[k]((int)w->cols, f->y[k] + r, wd + (size_t)r * w->row_bytes, w->row_bytes,
-                         f->xq, nr);
+                         f->xqk[k] ? f->xqk[k] : f->xq, nr);
             }
         }
         base += f->units[k];
@@ -481,7 +601,7 @@ static void mm_fused1(lf_ctx *c, const int *s, const lf_mat *const *w, int nw, c
             mm(c, s[k], w[k], x, 1, y[k]);
         return;
     }
-    fused_mv f = {.nw = nw, .xq = c->xq};
+    fused_mv f = {.nw = nw, .xq = c->xq};   /* xqk all NULL: one shared row */
     lf_quantize_row_get(vt)(x, c->xq, w[0]->cols);
     if (prep) {
         size_t off = (lf_row_size(vt, w[0]->cols) + 63) / 64 * 64;
@@ -738,13 +858,164 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int n, int6
         lf_rmsnorm(out + (size_t)i * width, x + (size_t)i * width, w, width, eps);
 }
 
+/* ---- mixture of experts -------------------------------------------------- */
+
+/* One token's k experts (c->moe_ids/moe_w row 0) into out[n_embd]: their
+ * gate/up rows in one pool job on the input quantized once, then their
+ * down products in a second job, each hidden row quantized once. false
+ * (nothing done) when a type has no matrix-vector kernel or the gate and
+ * up activation types differ: the caller takes the batch path. */
+static bool moe_decode(lf_ctx *c, const lf_layer *L, const float *in, float *out) {
+    const lf_model_params *hp = &c->m->hp;
+    const int K = hp->n_expert_used, X = hp->n_expert;
+    const int64_t Fe = hp->n_ff_exp, E = hp->n_embd;
+    const lf_kernel_set *ks = lf_kernel_set_active();
+    const lf_mat *g = &L->exps[LF_EXP_GATE], *u = &L->exps[LF_EXP_UP], *d = &L->exps[LF_EXP_DOWN];
+    const lf_type vt = lf_type_traits_get(g->type)->vec_dot_type;
+    const lf_type vd = lf_type_traits_get(d->type)->vec_dot_type;
+    if (lf_type_traits_get(u->type)->vec_dot_type != vt || !ks->mv[g->type] || !ks->mv[u->type] ||
+        !ks->mv[d->type])
+        return false;
+    lf_mat views[FUSE_MAX];
+    fused_mv f = {.nw = 2 * K, .xq = c->xq};
+    lf_quantize_row_get(vt)(in, c->xq, E);
+    for (int j = 0; j < K; j++) {
+        const int e = c->moe_ids[j];
+        views[2 * j] = lf_moe_expert(g, X, e);
+        views[2 * j + 1] = lf_moe_expert(u, X, e);
+        f.y[2 * j] = c->moe_h + (size_t)j * Fe;
+        f.y[2 * j + 1] = c->moe_h2 + (size_t)j * Fe;
+    }
+    for (int k = 0; k < 2 * K; k++) {
+        f.w[k] = &views[k];
+        f.mv[k] = ks->mv[views[k].type];
+        f.units[k] = (views[k].rows + 15) / 16;
+        f.total += f.units[k];
+    }
+    run(c, fused_mv_worker, &f);
+    lf_swiglu(c->moe_h, c->moe_h2, (int64_t)K * Fe);
+
+    fused_mv f2 = {.nw = K, .xq = NULL};
+    const lf_from_float_fn q = lf_quantize_row_get(vd);
+    for (int j = 0; j < K; j++) {
+        void *xq = (char *)c->moe_xq + (size_t)j * c->moe_xq_row;
+        q(c->moe_h + (size_t)j * Fe, xq, Fe);
+        views[j] = lf_moe_expert(d, X, c->moe_ids[j]);
+        f2.w[j] = &views[j];
+        f2.y[j] = c->moe_y + (size_t)j * E;
+        f2.mv[j] = ks->mv[d->type];
+        f2.xqk[j] = xq;
+        f2.units[j] = (E + 15) / 16;
+        f2.total += f2.units[j];
+    }
+    run(c, fused_mv_worker, &f2);
+    memset(out, 0, (size_t)E * sizeof(float));
+    for (int j = 0; j < K; j++) {
+        const float w = c->moe_w[j], *y = c->moe_y + (size_t)j * E;
+        for (int64_t i = 0; i < E; i++)
+            out[i] += w * y[i];
+    }
+    return true;
+}
+
+/* A batch's experts into out[nb][n_embd], grouped by expert: the rows of
+ * the tokens that chose expert e are gathered and multiplied by e's
+ * weights as one matrix product, then scattered back with their weights.
+ * Experts nobody chose are not read. */
+static void moe_batch(lf_ctx *c, const lf_layer *L, const float *in, int nb, float *out) {
+    const lf_model_params *hp = &c->m->hp;
+    const int K = hp->n_expert_used, X = hp->n_expert;
+    const int64_t Fe = hp->n_ff_exp, E = hp->n_embd;
+    int32_t *cnt = c->moe_cnt;
+    /* counting sort of the nb·k assignments by expert */
+    memset(cnt, 0, (size_t)(X + 1) * sizeof *cnt);
+    for (int a = 0; a < nb * K; a++)
+        cnt[c->moe_ids[a] + 1]++;
+    for (int e = 0; e < X; e++)
+        cnt[e + 1] += cnt[e];
+    for (int a = 0; a < nb * K; a++)
+        c->moe_tok[cnt[c->moe_ids[a]]++] = a;
+    for (int e = X; e > 0; e--)   /* the fill advanced each start to the next */
+        cnt[e] = cnt[e - 1];
+    cnt[0] = 0;
+    memset(out, 0, (size_t)nb * (size_t)E * sizeof(float));
+    for (int e = 0; e < X; e++) {
+        const int a0 = cnt[e], n = cnt[e + 1] - a0;
+        if (n == 0)
+            continue;
+        for (int r = 0; r < n; r++)
+            memcpy(c->moe_x + (size_t)r * E, in + (size_t)(c->moe_tok[a0 + r] / K) * E,
+                   (size_t)E * sizeof(float));
+        const lf_mat g = lf_moe_expert(&L->exps[LF_EXP_GATE], X, e);
+        const lf_mat u = lf_moe_expert(&L->exps[LF_EXP_UP], X, e);
+        const lf_mat d = lf_moe_expert(&L->exps[LF_EXP_DOWN], X, e);
+        lf_matmul(c->pool, &g, c->moe_x, n, c->moe_h, c->work);
+        lf_matmul(c->pool, &u, c->moe_x, n, c->moe_h2, c->work);
+        lf_swiglu(c->moe_h, c->moe_h2, (int64_t)n * Fe);
+        lf_matmul(c->pool, &d, c->moe_h, n, c->moe_y, c->work);
+        for (int r = 0; r < n; r++) {
+            const int a = c->moe_tok[a0 + r];
+            const float w = c->moe_w[a], *y = c->moe_y + (size_t)r * E;
+            float *o = out + (size_t)(a / K) * E;
+            for (int64_t i = 0; i < E; i++)
+                o[i] += w * y[i];
+        }
+    }
+}
+
+/* The dense FFN (or a shared expert) of layer L on in[nb] into c->tmp. */
+static void dense_ffn(lf_ctx *c, const lf_layer *L, int s0, const float *in, int nb) {
+    const int64_t F = L->w[LF_W_GATE].rows;
+    if (nb == 1 && c->fuse) {
+        const int sl[2] = {s0 + LF_W_GATE, s0 + LF_W_UP};
+        const lf_mat *ws[2] = {&L->w[LF_W_GATE], &L->w[LF_W_UP]};
+        float *const ys[2] = {c->hb, c->hb2};
+        mm_fused1(c, sl, ws, 2, in, ys);
+    } else {
+        mm(c, s0 + LF_W_GATE, &L->w[LF_W_GATE], in, nb, c->hb);
+        mm(c, s0 + LF_W_UP, &L->w[LF_W_UP], in, nb, c->hb2);
+    }
+    if (c->m->hp.act == LF_ACT_GELU) {
+        lf_gelu(c->hb, (int64_t)nb * F);
+        lf_mul(c->hb, c->hb2, (int64_t)nb * F);
+    } else {
+        lf_swiglu(c->hb, c->hb2, (int64_t)nb * F);
+    }
+    mm(c, s0 + LF_W_DOWN, &L->w[LF_W_DOWN], c->hb, nb, c->tmp);
+}
+
+/* The mixture-of-experts FFN of layer L on in[nb] into c->tmp: routing,
+ * the chosen experts, plus the shared expert (× its sigmoid gate). */
+static void moe_ffn(lf_ctx *c, const lf_layer *L, int s0, const float *in, int nb) {
+    const lf_model_params *hp = &c->m->hp;
+    const int K = hp->n_expert_used, X = hp->n_expert;
+    const int64_t E = hp->n_embd;
+    lf_matmul(c->pool, &L->router, in, nb, c->moe_logits, c->work);
+    for (int i = 0; i < nb; i++)
+        lf_moe_route(hp, c->moe_logits + (size_t)i * X, L->exp_bias, c->moe_ids + (size_t)i * K,
+                     c->moe_w + (size_t)i * K, c->moe_p);
+    if (!(nb == 1 && moe_decode(c, L, in, c->moe_acc)))
+        moe_batch(c, L, in, nb, c->moe_acc);
+    if (!L->w[LF_W_GATE].data) {
+        memcpy(c->tmp, c->moe_acc, (size_t)nb * (size_t)E * sizeof(float));
+        return;
+    }
+    dense_ffn(c, L, s0, in, nb);
+    if (L->shexp_gate)
+        for (int i = 0; i < nb; i++) {
+            const float gl = lf_dot_f32(L->shexp_gate, in + (size_t)i * E, E);
+            lf_scale(c->tmp + (size_t)i * E, 1.0f / (1.0f + expf(-gl)), E);
+        }
+    lf_add(c->tmp, c->moe_acc, (int64_t)nb * E);
+}
+
 /* One batch of nb tokens at pos0; out_rows logits rows (0, 1 = last, nb)
  * written to logits. */
 static void eval_batch(lf_ctx *c, const int32_t *tokens, int nb, int pos0, float *logits,
                        int out_rows) {
     const lf_model *m = c->m;
     const lf_model_params *hp = &m->hp;
-    const int64_t E = hp->n_embd, F = hp->n_ff;
+    const int64_t E = hp->n_embd;
     const int64_t nq = (int64_t)hp->n_head * hp->head_dim, nk = (int64_t)hp->n_head_kv * hp->head_dim;
     const int64_t nv = (int64_t)hp->n_head_kv * hp->head_dim_v;
     const float eps = hp->norm_eps;
@@ -811,22 +1082,10 @@ static void eval_batch(lf_ctx *c, const int32_t *tokens, int nb, int pos0, float
             rmsnorm_rows(c->xb, c->x, L->ffn_norm, nb, E, eps);
             in = c->xb;
         }
-        if (nb == 1 && c->fuse) {
-            const int sl[2] = {s0 + LF_W_GATE, s0 + LF_W_UP};
-            const lf_mat *ws[2] = {&L->w[LF_W_GATE], &L->w[LF_W_UP]};
-            float *const ys[2] = {c->hb, c->hb2};
-            mm_fused1(c, sl, ws, 2, in, ys);
-        } else {
-            mm(c, s0 + LF_W_GATE, &L->w[LF_W_GATE], in, nb, c->hb);
-            mm(c, s0 + LF_W_UP, &L->w[LF_W_UP], in, nb, c->hb2);
-        }
-        if (hp->act == LF_ACT_GELU) {
-            lf_gelu(c->hb, (int64_t)nb * F);
-            lf_mul(c->hb, c->hb2, (int64_t)nb * F);
-        } else {
-            lf_swiglu(c->hb, c->hb2, (int64_t)nb * F);
-        }
-        mm(c, s0 + LF_W_DOWN, &L->w[LF_W_DOWN], c->hb, nb, c->tmp);
+        if (hp->n_expert > 0)
+            moe_ffn(c, L, s0, in, nb);
+        else
+            dense_ffn(c, L, s0, in, nb);
         if (L->post_ffn_norm)
             rmsnorm_rows(c->tmp, c->tmp, L->post_ffn_norm, nb, E, eps);
         if (hp->residual_mult > 0)

@@ -25,6 +25,8 @@ static const char *const arch_names[LF_ARCH_COUNT] = {
     [LF_ARCH_LLAMA] = "llama",   [LF_ARCH_QWEN2] = "qwen2",   [LF_ARCH_QWEN3] = "qwen3",
     [LF_ARCH_GEMMA] = "gemma",   [LF_ARCH_GEMMA2] = "gemma2", [LF_ARCH_GEMMA3] = "gemma3",
     [LF_ARCH_PHI3] = "phi3",     [LF_ARCH_OLMO2] = "olmo2",   [LF_ARCH_GRANITE] = "granite",
+    [LF_ARCH_QWEN2MOE] = "qwen2moe", [LF_ARCH_QWEN3MOE] = "qwen3moe", [LF_ARCH_OLMOE] = "olmoe",
+    [LF_ARCH_GRANITEMOE] = "granitemoe",
 };
 
 const char *lf_arch_name(lf_arch a) {
@@ -48,7 +50,8 @@ int lf_arch_parse(const char *name, lf_arch *out, lf_error *err) {
     }
     return lf_error_set(err, LF_EUNSUPP,
                         "architecture '%s' is not supported (llama, mistral, qwen2, qwen3, "
-                        "gemma, gemma2, gemma3, phi3, olmo2, granite)", name);
+                        "gemma, gemma2, gemma3, phi3, olmo2, granite, qwen2moe, qwen3moe, "
+                        "olmoe, granitemoe)", name);
 }
 
 void lf_model_params_init(lf_model_params *hp, lf_arch arch) {
@@ -60,14 +63,26 @@ void lf_model_params_init(lf_model_params *hp, lf_arch arch) {
     hp->act = LF_ACT_SILU;
     /* llama.cpp's rope type per architecture: only llama uses consecutive
      * pairs (its converter permutes Q/K rows for that). */
-    hp->rope_neox = arch != LF_ARCH_LLAMA && arch != LF_ARCH_GRANITE;
+    hp->rope_neox = arch != LF_ARCH_LLAMA && arch != LF_ARCH_GRANITE &&
+                    arch != LF_ARCH_GRANITEMOE;
+    /* llama.cpp's gating per family: softmax then top k everywhere here;
+     * the k weights renormalised for Mixtral, qwen3moe and granitemoe */
+    hp->gating = LF_MOE_SOFTMAX;
+    hp->moe_norm_topk = arch == LF_ARCH_LLAMA || arch == LF_ARCH_QWEN3MOE ||
+                        arch == LF_ARCH_GRANITEMOE;
     switch (arch) {
+    case LF_ARCH_QWEN2MOE:
+        hp->n_expert_shared = 1;
+        hp->moe_shexp_gate = true;
+        /* attention as qwen2 */
+        /* fall through */
     case LF_ARCH_QWEN2:
         hp->qkv_bias = true;
         hp->norm_eps = 1e-6f;
         hp->rope_base = 1000000.0f;
         break;
     case LF_ARCH_QWEN3:
+    case LF_ARCH_QWEN3MOE:
         hp->qk_norm = true;
         hp->norm_eps = 1e-6f;
         hp->rope_base = 1000000.0f;
@@ -101,6 +116,10 @@ void lf_model_params_init(lf_model_params *hp, lf_arch arch) {
         hp->rope_base_swa = 10000.0f;
         hp->norm_eps = 1e-6f;
         break;
+    case LF_ARCH_OLMOE:
+        hp->qk_norm = true;
+        hp->qk_norm_full = true;
+        break;
     case LF_ARCH_OLMO2:
         hp->no_pre_norm = true;
         hp->post_norms = true;
@@ -114,6 +133,15 @@ void lf_model_params_init(lf_model_params *hp, lf_arch arch) {
         hp->embd_mult = 12.0f;
         hp->residual_mult = 0.22f;
         hp->logit_scale = 8.0f;
+        hp->tied = true;
+        break;
+    case LF_ARCH_GRANITEMOE:
+        /* granite-3.0-1b-a400m's multipliers; llama.cpp requires all four
+         * keys in a granitemoe file, the attention scale included */
+        hp->embd_mult = 12.0f;
+        hp->residual_mult = 0.22f;
+        hp->logit_scale = 6.0f;
+        hp->attn_scale = 0.015625f;
         hp->tied = true;
         break;
     default:
@@ -168,6 +196,38 @@ int lf_model_params_check(lf_model_params *hp, lf_error *err) {
         ((hp->arch == LF_ARCH_GEMMA2 && hp->n_layer == 46) ||
          (hp->arch == LF_ARCH_GEMMA3 && hp->n_layer == 62)))
         hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+    if (hp->n_expert < 0 || hp->n_expert > LF_MOE_MAX_EXPERTS)
+        return lf_error_set(err, LF_EINVAL, "hparams: n_expert = %d, must be 0..%d",
+                            hp->n_expert, LF_MOE_MAX_EXPERTS);
+    if (hp->n_expert > 0) {
+        if (hp->n_expert_used < 1 || hp->n_expert_used > hp->n_expert ||
+            hp->n_expert_used > LF_MOE_MAX_USED)
+            return lf_error_set(err, LF_EINVAL,
+                                "hparams: n_expert_used = %d, must be 1..%d with %d experts",
+                                hp->n_expert_used, LF_MOE_MAX_USED < hp->n_expert ? LF_MOE_MAX_USED
+                                                                                  : hp->n_expert,
+                                hp->n_expert);
+        if (hp->n_ff_exp <= 0)
+            hp->n_ff_exp = hp->n_ff;
+        /* llama.cpp sizes these families' experts by feed_forward_length
+         * (they have no dense FFN to size): keep the two equal */
+        if (hp->arch == LF_ARCH_LLAMA || hp->arch == LF_ARCH_OLMOE ||
+            hp->arch == LF_ARCH_GRANITEMOE)
+            hp->n_ff = hp->n_ff_exp;
+        if (hp->n_expert_shared < 0)
+            return lf_error_set(err, LF_EINVAL, "hparams: n_expert_shared = %d",
+                                hp->n_expert_shared);
+        if (hp->n_ff_shexp <= 0)
+            hp->n_ff_shexp = hp->n_ff_exp;
+        if ((unsigned)hp->gating > LF_MOE_SIGMOID)
+            return lf_error_set(err, LF_EINVAL, "hparams: unknown expert gating %d",
+                                (int)hp->gating);
+        if (hp->moe_weights_scale < 0 || !isfinite(hp->moe_weights_scale))
+            return lf_error_set(err, LF_EINVAL, "hparams: expert weights scale %g",
+                                (double)hp->moe_weights_scale);
+    } else {
+        hp->n_expert_used = hp->n_ff_exp = hp->n_expert_shared = hp->n_ff_shexp = 0;
+    }
     if (!hp->name[0])
         snprintf(hp->name, sizeof hp->name, "%s", lf_arch_name(hp->arch));
     return 0;
@@ -320,6 +380,73 @@ static lf_mat mat_rows(const lf_mat *w, int64_t r0, int64_t n) {
     return v;
 }
 
+/* An expert tensor: ne = [cols, rows, n_expert] exactly. */
+static int want_exps(lf_model *m, const char *name, int64_t cols, int64_t rows, lf_mat *out,
+                     lf_error *err) {
+    const lf_model_tensor *t;
+    int rc = want(m, name, cols, rows * m->hp.n_expert, true, &t, err);
+    if (rc < 0)
+        return rc;
+    if (t->n_dims != 3 || t->ne[1] != rows)
+        return lf_error_set(err, LF_EMISMATCH,
+                            "tensor %s has shape [%lld, %lld, %lld], expected [%lld, %lld, %d] "
+                            "from the hyperparameters", name, (long long)t->ne[0],
+                            (long long)t->ne[1], (long long)t->ne[2], (long long)cols,
+                            (long long)rows, m->hp.n_expert);
+    *out = t->mat;
+    return 0;
+}
+
+/* The mixture-of-experts FFN of layer il: router, expert tensors, the
+ * optional selection bias, shared expert and its gate. */
+static int bind_moe(lf_model *m, int il, lf_error *err) {
+    lf_model_params *hp = &m->hp;
+    lf_layer *L = &m->layers[il];
+    const int64_t E = hp->n_embd, Fe = hp->n_ff_exp, Fs = hp->n_ff_shexp;
+    char name[96];
+    int rc;
+#define NM(stem, suffix) snprintf(name, sizeof name, "blk.%d.%s.%s", il, stem, suffix)
+    NM("ffn_gate_inp", "weight");
+    if ((rc = want_mat(m, name, E, hp->n_expert, true, &L->router, NULL, err)) < 0)
+        return rc;
+    static const char *const stems[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+    for (int k = 0; k < 3; k++) {
+        NM(stems[k], "weight");
+        if ((rc = want_exps(m, name, k == LF_EXP_DOWN ? Fe : E, k == LF_EXP_DOWN ? E : Fe,
+                            &L->exps[k], err)) < 0)
+            return rc;
+        if (L->exps[k].interleaved)
+            return lf_error_set(err, LF_EINVAL, "%s: interleaved expert tensors", name);
+    }
+    NM("exp_probs_b", "bias");
+    if ((rc = want_vec(m, name, hp->n_expert, false, &L->exp_bias, err)) < 0)
+        return rc;
+    /* shared expert: all three or none */
+    NM("ffn_gate_shexp", "weight");
+    if (lf_model_find_tensor(m, name)) {
+        if ((rc = want_mat(m, name, E, Fs, true, &L->w[LF_W_GATE], &L->w_tensor[LF_W_GATE],
+                           err)) < 0)
+            return rc;
+        NM("ffn_up_shexp", "weight");
+        if ((rc = want_mat(m, name, E, Fs, true, &L->w[LF_W_UP], &L->w_tensor[LF_W_UP], err)) < 0)
+            return rc;
+        NM("ffn_down_shexp", "weight");
+        if ((rc = want_mat(m, name, Fs, E, true, &L->w[LF_W_DOWN], &L->w_tensor[LF_W_DOWN],
+                           err)) < 0)
+            return rc;
+        NM("ffn_gate_inp_shexp", "weight");
+        if ((rc = want_vec(m, name, E, false, &L->shexp_gate, err)) < 0)
+            return rc;
+    } else {
+        for (int s = LF_W_GATE; s <= LF_W_DOWN; s++) {
+            memset(&L->w[s], 0, sizeof L->w[s]);
+            L->w_tensor[s] = -1;
+        }
+    }
+#undef NM
+    return 0;
+}
+
 int lf_model_bind(lf_model *m, lf_error *err) {
     lf_model_params *hp = &m->hp;
     const int64_t E = hp->n_embd, V = hp->n_vocab, F = hp->n_ff;
@@ -384,9 +511,13 @@ int lf_model_bind(lf_model *m, lf_error *err) {
         if ((rc = want_mat(m, name, no, E, true, &L->w[LF_W_O], &L->w_tensor[LF_W_O], err)) < 0)
             return rc;
 
-        /* feed-forward, gate separate or fused into up (phi3) */
+        /* feed-forward: experts (+ a shared one in the dense slots), or
+         * dense with the gate separate or fused into up (phi3) */
         NM("ffn_gate", "weight");
-        if (lf_model_find_tensor(m, name)) {
+        if (hp->n_expert > 0) {
+            if ((rc = bind_moe(m, il, err)) < 0)
+                return rc;
+        } else if (lf_model_find_tensor(m, name)) {
             if ((rc = want_mat(m, name, E, F, true, &L->w[LF_W_GATE], &L->w_tensor[LF_W_GATE],
                                err)) < 0)
                 return rc;
@@ -403,10 +534,12 @@ int lf_model_bind(lf_model *m, lf_error *err) {
             L->w[LF_W_UP] = mat_rows(&f, F, F);
             L->w_tensor[LF_W_GATE] = L->w_tensor[LF_W_UP] = -1;
         }
-        NM("ffn_down", "weight");
-        if ((rc = want_mat(m, name, F, E, true, &L->w[LF_W_DOWN], &L->w_tensor[LF_W_DOWN],
-                           err)) < 0)
-            return rc;
+        if (hp->n_expert == 0) {
+            NM("ffn_down", "weight");
+            if ((rc = want_mat(m, name, F, E, true, &L->w[LF_W_DOWN], &L->w_tensor[LF_W_DOWN],
+                               err)) < 0)
+                return rc;
+        }
 
         /* optional parts; the architecture's flags are a default, the file
          * decides (a qwen2 file without biases still runs) */
@@ -444,6 +577,20 @@ int lf_model_bind(lf_model *m, lf_error *err) {
         any_bias |= L->bq || L->bk || L->bv;
         any_qkn |= L->q_norm != NULL;
         any_post |= L->post_attn_norm != NULL;
+    }
+    if (hp->n_expert > 0) {
+        /* the file decides whether there are shared experts and a gate */
+        bool shexp = m->layers[0].w[LF_W_GATE].data != NULL;
+        for (int il = 1; il < hp->n_layer; il++)
+            if ((m->layers[il].w[LF_W_GATE].data != NULL) != shexp ||
+                (m->layers[il].shexp_gate != NULL) != (m->layers[0].shexp_gate != NULL))
+                return lf_error_set(err, LF_EFORMAT,
+                                    "layer %d: shared experts differ from layer 0's", il);
+        if (!shexp)
+            hp->n_expert_shared = 0;
+        else if (hp->n_expert_shared == 0)
+            hp->n_expert_shared = 1;
+        hp->moe_shexp_gate = m->layers[0].shexp_gate != NULL;
     }
     hp->qkv_bias = any_bias;
     hp->qk_norm = any_qkn;
@@ -505,6 +652,53 @@ static int mix_to_ftype(lf_mix mix) {
     return -1;
 }
 
+/* The {arch}.expert_* keys llama.cpp writes; gating and normalisation
+ * default to the family's (lf_model_params_init) unless the file says. */
+static int read_moe(const lf_gguf *g, const char *a, const char *path, lf_model_params *hp,
+                    lf_error *err) {
+    int rc, gating = 0;
+    float scale = 0;
+    if ((rc = key_int(g, a, "expert_count", &hp->n_expert, false, path, err)) < 0 ||
+        (rc = key_int(g, a, "expert_used_count", &hp->n_expert_used, false, path, err)) < 0 ||
+        (rc = key_int(g, a, "expert_feed_forward_length", &hp->n_ff_exp, false, path, err)) < 0 ||
+        (rc = key_int(g, a, "expert_shared_feed_forward_length", &hp->n_ff_shexp, false, path,
+                      err)) < 0 ||
+        (rc = key_int(g, a, "expert_shared_count", &hp->n_expert_shared, false, path, err)) < 0 ||
+        (rc = key_int(g, a, "expert_gating_func", &gating, false, path, err)) < 0 ||
+        (rc = key_float(g, a, "expert_weights_scale", &scale, path, err)) < 0)
+        return rc;
+    if (hp->n_expert == 0)
+        return 0;
+    if (hp->n_expert_used <= 0)
+        return lf_error_set(err, LF_EFORMAT, "%s: %s.expert_count = %d but no expert_used_count",
+                            path, a, hp->n_expert);
+    /* llama.cpp's defaults for files without the expert widths */
+    bool qwen = hp->arch == LF_ARCH_QWEN2MOE || hp->arch == LF_ARCH_QWEN3MOE;
+    if (hp->n_ff_exp == 0 && qwen)
+        hp->n_ff_exp = hp->n_ff / hp->n_expert_used;
+    if (hp->n_ff_shexp == 0 && hp->arch == LF_ARCH_QWEN2MOE)
+        hp->n_ff_shexp = hp->n_ff;
+    /* llama.cpp's gating function numbers: 1 softmax, 2 sigmoid, 3 softmax
+     * over the chosen weights */
+    if (gating == 1)
+        hp->gating = LF_MOE_SOFTMAX;
+    else if (gating == 2)
+        hp->gating = LF_MOE_SIGMOID;
+    else if (gating == 3)
+        hp->gating = LF_MOE_TOPK_SOFTMAX;
+    else if (gating != 0)
+        return lf_error_set(err, LF_EUNSUPP, "%s: %s.expert_gating_func = %d is not supported",
+                            path, a, gating);
+    char key[128];
+    snprintf(key, sizeof key, "%s.expert_weights_norm", a);
+    const lf_gguf_kv *kv = lf_gguf_find_kv(g, key);
+    if (kv && kv->type == LF_GGUF_BOOL)
+        hp->moe_norm_topk = kv->v.b;
+    if (scale > 0)
+        hp->moe_weights_scale = scale;
+    return 0;
+}
+
 static int read_hparams(const lf_gguf *g, const char *path, lf_model_params *hp,
                         lf_error *err) {
     char arch_s[64];
@@ -545,6 +739,8 @@ static int read_hparams(const lf_gguf *g, const char *path, lf_model_params *hp,
         (rc = key_float(g, a, "embedding_scale", &hp->embd_mult, path, err)) < 0 ||
         (rc = key_float(g, a, "residual_scale", &hp->residual_mult, path, err)) < 0 ||
         (rc = key_float(g, a, "logit_scale", &hp->logit_scale, path, err)) < 0)
+        return rc;
+    if ((rc = read_moe(g, a, path, hp, err)) < 0)
         return rc;
     /* RoPE scaling: rope.scaling.type + factor, or the older scale_linear */
     char key[128], st[32] = "";
@@ -773,6 +969,9 @@ size_t lf_model_weight_bytes(const lf_model *m) {
         const lf_model_tensor *t = &m->tensors[i];
         if (strcmp(t->name, "token_embd.weight") == 0)
             s += t->mat.row_bytes;          /* one row looked up per token */
+        else if (m->hp.n_expert > 0 && strstr(t->name, "_exps."))
+            /* a token reads only its n_expert_used experts' rows */
+            s += tensor_bytes(t) / (size_t)m->hp.n_expert * (size_t)m->hp.n_expert_used;
         else
             s += tensor_bytes(t);
     }
@@ -973,6 +1172,16 @@ int lf_model_save_gguf(const lf_model *m, const char *path, lf_error *err) {
         SET(lf_gguf_writer_set_f32(w, K("logit_scale"), hp->logit_scale));
     if (hp->attn_scale > 0)
         SET(lf_gguf_writer_set_f32(w, K("attention.scale"), hp->attn_scale));
+    if (hp->n_expert > 0) {
+        SET(lf_gguf_writer_set_u32(w, K("expert_count"), (uint32_t)hp->n_expert));
+        SET(lf_gguf_writer_set_u32(w, K("expert_used_count"), (uint32_t)hp->n_expert_used));
+        SET(lf_gguf_writer_set_u32(w, K("expert_feed_forward_length"), (uint32_t)hp->n_ff_exp));
+        if (hp->n_expert_shared > 0)
+            SET(lf_gguf_writer_set_u32(w, K("expert_shared_feed_forward_length"),
+                                       (uint32_t)hp->n_ff_shexp));
+        if (hp->moe_weights_scale > 0)
+            SET(lf_gguf_writer_set_f32(w, K("expert_weights_scale"), hp->moe_weights_scale));
+    }
 #undef K
     /* tokenizer: copied from the file the weights came from, else minimal */
     bool have_tok = false;

@@ -15,6 +15,14 @@
  * for the others. Gemma files carry their RMSNorm weights with the +1 already
  * added by the converter, so every norm here is plain x·w.
  *
+ * Mixture of experts (qwen2moe, qwen3moe, olmoe, granitemoe, Mixtral as
+ * llama with experts): a router (ffn_gate_inp) picks n_expert_used of the
+ * 3-D expert tensors ffn_{gate,up,down}_exps per token, with the family's
+ * gating (lf_moe_gating); optional shared experts (ffn_*_shexp) run for
+ * every token. Only the chosen experts' rows are read: decode multiplies
+ * the k experts in two pool jobs; a batch is grouped by expert so each
+ * expert's weights stream once per batch.
+ *
  * Threading: an lf_model is read-only after load and may be shared by any
  * number of contexts and threads. An lf_ctx is used by one thread at a time;
  * its evaluation runs on the lf_pool given at creation.
@@ -51,6 +59,12 @@ typedef enum lf_arch {
     LF_ARCH_PHI3,
     LF_ARCH_OLMO2,       /* no pre-norms: post-norms, full-width QK-norm */
     LF_ARCH_GRANITE,     /* llama + embedding/residual/logit multipliers */
+    /* mixture-of-experts families (GGUF names qwen2moe, qwen3moe, olmoe,
+     * granitemoe); Mixtral is "llama" with {arch}.expert_count */
+    LF_ARCH_QWEN2MOE,    /* qwen2 + experts + a sigmoid-gated shared expert */
+    LF_ARCH_QWEN3MOE,    /* qwen3 + experts, chosen weights renormalised */
+    LF_ARCH_OLMOE,       /* pre-norms, full-width QK-norm, experts */
+    LF_ARCH_GRANITEMOE,  /* granite + experts */
     LF_ARCH_COUNT
 } lf_arch;
 
@@ -127,7 +141,14 @@ typedef struct lf_model_params {
     lf_moe_gating gating;  /* router logits → expert weights */
     bool moe_norm_topk;    /* rescale the k chosen weights to sum to 1 */
     float moe_weights_scale; /* chosen weights × this, 0 = 1 */
+    bool moe_shexp_gate;   /* the shared expert's output × sigmoid(g·x), with
+                            * g = blk.N.ffn_gate_inp_shexp (qwen2moe) */
 } lf_model_params;
+
+/* Most experts a token may use (n_expert_used), and most experts a layer
+ * may have (llama.cpp's limit). */
+#define LF_MOE_MAX_USED 32
+#define LF_MOE_MAX_EXPERTS 512
 
 /* Fills hp with arch's structural defaults (RoPE pairing, activation,
  * gemma/qwen flags, eps 1e-5, base 10000) and zero shapes. */
@@ -180,6 +201,11 @@ int lf_model_synth(lf_model **out, const lf_model_params *hp, lf_mix mix,
                    uint64_t seed, lf_error *err);
 int lf_model_synth_ex(lf_model **out, const lf_model_params *hp, lf_mix mix,
                       uint64_t seed, lf_pool *pool, lf_error *err);
+/* Bytes of all tensors lf_model_synth(hp, mix) would allocate, computed
+ * without allocating (so a caller can refuse a model that does not fit
+ * first); LF_ERANGE when the sum overflows, LF_EINVAL for a bad hp. */
+int lf_model_synth_bytes(const lf_model_params *hp, lf_mix mix, uint64_t *bytes,
+                         lf_error *err);
 /* rows × cols weights of type t at dst (lf_row_size(t, cols) bytes a
  * row), generated as lf_model_synth generates a matrix: valid blocks,
  * finite fp16 scales, dequantized values ~N(0, sigma) with per-block
@@ -214,7 +240,8 @@ uint64_t lf_model_mem_budget(const lf_model *m);
 const lf_model_params *lf_model_hparams(const lf_model *m);
 const lf_vocab *lf_model_vocab(const lf_model *m);          /* may be NULL */
 /* Bytes read per decoded token for the weights: all matrices and vectors
- * including the output projection, plus one token-embedding row. */
+ * including the output projection, plus one token-embedding row; of the
+ * expert tensors only the n_expert_used / n_expert share a token uses. */
 size_t lf_model_weight_bytes(const lf_model *m);
 /* Bytes of all tensors as stored (file size minus metadata). */
 size_t lf_model_total_bytes(const lf_model *m);

@@ -37,7 +37,27 @@ typedef struct lf_layer {
     const float *post_attn_norm;/* [n_embd] or NULL */
     const float *post_ffn_norm; /* [n_embd] or NULL */
     const float *bq, *bk, *bv;  /* [n_head*hd], [n_kv*hd], [n_kv*hdv] or NULL */
+    /* mixture of experts (hp.n_expert > 0); the shared expert, when there
+     * is one, sits in w[LF_W_GATE/UP/DOWN] (n_ff_shexp rows) */
+    lf_mat router;              /* n_expert rows × n_embd (ffn_gate_inp) */
+    lf_mat exps[3];             /* gate, up: n_expert·n_ff_exp rows × n_embd;
+                                 * down: n_expert·n_embd rows × n_ff_exp */
+    const float *exp_bias;      /* [n_expert] selection bias (exp_probs_b) or NULL */
+    const float *shexp_gate;    /* [n_embd] ffn_gate_inp_shexp or NULL */
 } lf_layer;
+
+/* Expert slots of lf_layer.exps, in the order of lf_wslot's FFN slots. */
+enum { LF_EXP_GATE = 0, LF_EXP_UP, LF_EXP_DOWN };
+
+/* Rows of expert e of an expert tensor (exps[k]) as a matrix of its own. */
+lf_mat lf_moe_expert(const lf_mat *exps, int n_expert, int e);
+/* Routing of one token (model/moe.c): from the router's logits
+ * [hp->n_expert] and the optional selection bias, the hp->n_expert_used
+ * chosen experts (ids, highest selection score first, the lower index
+ * among equals) and their weights, with hp's gating, normalisation and
+ * scale. scratch: n_expert floats. Thread-safe. */
+void lf_moe_route(const lf_model_params *hp, const float *logits, const float *bias,
+                  int32_t *ids, float *weights, float *scratch);
 
 struct lf_model {
     lf_model_params hp;

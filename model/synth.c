@@ -336,8 +336,10 @@ static void synth_worker(void *arg, int ith, int nth) {
     free(tmp);
 }
 
-static int add_tensor(lf_model *m, const char *name, lf_type type, int64_t cols, int64_t rows,
-                      uint32_t n_dims, lf_error *err) {
+/* Adds a tensor of ne = [cols, rows] (n_dims 1 or 2) or, for n_dims 3,
+ * [cols, rows, ne2] (expert tensors), stored as rows·ne2 matrix rows. */
+static int add_tensor3(lf_model *m, const char *name, lf_type type, int64_t cols, int64_t rows,
+                       int64_t ne2, uint32_t n_dims, lf_error *err) {
     lf_model_tensor *t = &m->tensors[m->n_tensors];
     char *nm = strdup(name);
     if (!nm || lf_model_own(m, nm) < 0)
@@ -345,7 +347,7 @@ static int add_tensor(lf_model *m, const char *name, lf_type type, int64_t cols,
     if (lf_row_size(type, cols) == 0)
         return lf_error_set(err, LF_EINVAL, "synth: %s: %lld columns do not fit %s blocks", name,
                             (long long)cols, lf_type_name(type));
-    size_t bytes = lf_row_size(type, cols) * (size_t)rows;
+    size_t bytes = lf_row_size(type, cols) * (size_t)rows * (size_t)ne2;
     void *data = lf_model_alloc_owned(m, bytes);
     if (!data)
         return lf_error_set(err, LF_ENOMEM, "synth: %s: cannot allocate %zu bytes", name, bytes);
@@ -353,10 +355,24 @@ static int add_tensor(lf_model *m, const char *name, lf_type type, int64_t cols,
     t->n_dims = n_dims;
     t->ne[0] = cols;
     t->ne[1] = rows;
-    t->ne[2] = t->ne[3] = 1;
-    t->mat = lf_mat_make(type, rows, cols, data);
+    t->ne[2] = ne2;
+    t->ne[3] = 1;
+    t->mat = lf_mat_make(type, rows * ne2, cols, data);
     m->n_tensors++;
     return 0;
+}
+
+/* *sum += the bytes of a [cols, rows, ne2] tensor of type t; false on
+ * overflow or a row that does not fit the type's blocks. */
+static bool dry_add(uint64_t *sum, lf_type t, int64_t cols, int64_t rows, int64_t ne2) {
+    size_t rb = lf_row_size(t, cols), b;
+    if (rb == 0 || !lf_mul_size(rb, (size_t)rows, &b) || !lf_mul_size(b, (size_t)ne2, &b) ||
+        *sum + b < *sum) {
+        *sum = UINT64_MAX;
+        return false;
+    }
+    *sum += b;
+    return true;
 }
 
 static lf_type mat_type(lf_mix mix, const lf_mix_model *mm, const char *name, int il,
@@ -365,6 +381,114 @@ static lf_type mat_type(lf_mix mix, const lf_mix_model *mm, const char *name, in
     if (!lf_type_supported(t) || lf_row_size(t, cols) == 0)
         t = LF_TYPE_F16;
     return t;
+}
+
+/* The tensors of hp in mix, in file order: added to m (kinds[i] their
+ * generator) or, with dry_bytes, only their bytes summed there
+ * (overflow-checked: UINT64_MAX when the sum does not fit). */
+static int plan_tensors(lf_model *m, const lf_model_params *hp, lf_mix mix, tkind *kinds,
+                        uint64_t *dry_bytes, lf_error *err) {
+    const int64_t E = hp->n_embd, V = hp->n_vocab, F = hp->n_ff, NL = hp->n_layer;
+    const int64_t nq = (int64_t)hp->n_head * hp->head_dim, nk = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t nv = (int64_t)hp->n_head_kv * hp->head_dim_v, no = (int64_t)hp->n_head * hp->head_dim_v;
+    int rc = 0;
+    /* llama.cpp's mix rules look at GQA and tied output too */
+    lf_mix_model mm = {.n_layer = hp->n_layer, .n_gqa = hp->n_head / hp->n_head_kv,
+                       .tied_output = hp->tied};
+    char name[96];
+#define ADD(kind_, type_, cols_, rows_, nd_) ADD3(kind_, type_, cols_, rows_, 1, nd_)
+#define ADD3(kind_, type_, cols_, rows_, ne2_, nd_)                                       \
+    do {                                                                                  \
+        if (dry_bytes) {                                                                  \
+            if (!dry_add(dry_bytes, (type_), (cols_), (rows_), (ne2_)))                   \
+                return lf_error_set(err, LF_ERANGE, "synth: %s: size overflows", name);   \
+        } else {                                                                          \
+            kinds[m->n_tensors] = (kind_);                                                \
+            if ((rc = add_tensor3(m, name, (type_), (cols_), (rows_), (ne2_), (nd_), err)) < 0) \
+                return rc;                                                                \
+        }                                                                                 \
+    } while (0)
+#define ADD_MAT(il_, cols_, rows_) ADD(K_MATRIX, mat_type(mix, &mm, name, (il_), (cols_)), cols_, rows_, 2)
+#define ADD_EXPS(il_, cols_, rows_, ne2_) \
+    ADD3(K_MATRIX, mat_type(mix, &mm, name, (il_), (cols_)), cols_, rows_, ne2_, 3)
+    snprintf(name, sizeof name, "token_embd.weight");
+    ADD_MAT(-1, E, V);
+    snprintf(name, sizeof name, "output_norm.weight");
+    ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
+    if (!hp->tied) {
+        snprintf(name, sizeof name, "output.weight");
+        ADD_MAT(-1, E, V);
+    }
+    for (int il = 0; il < NL; il++) {
+#define NM(s) snprintf(name, sizeof name, "blk.%d.%s", il, s)
+        if (!hp->no_pre_norm) {
+            NM("attn_norm.weight"); ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
+        }
+        NM("attn_q.weight");      ADD_MAT(il, E, nq);
+        NM("attn_k.weight");      ADD_MAT(il, E, nk);
+        NM("attn_v.weight");      ADD_MAT(il, E, nv);
+        if (hp->qkv_bias) {
+            NM("attn_q.bias");    ADD(K_BIAS, LF_TYPE_F32, nq, 1, 1);
+            NM("attn_k.bias");    ADD(K_BIAS, LF_TYPE_F32, nk, 1, 1);
+            NM("attn_v.bias");    ADD(K_BIAS, LF_TYPE_F32, nv, 1, 1);
+        }
+        if (hp->qk_norm) {
+            NM("attn_q_norm.weight"); ADD(K_NORM, LF_TYPE_F32, hp->qk_norm_full ? nq : hp->head_dim, 1, 1);
+            NM("attn_k_norm.weight"); ADD(K_NORM, LF_TYPE_F32, hp->qk_norm_full ? nk : hp->head_dim, 1, 1);
+        }
+        NM("attn_output.weight"); ADD_MAT(il, no, E);
+        if (hp->post_norms) {
+            NM("post_attention_norm.weight"); ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
+        }
+        if (!hp->no_pre_norm) {
+            NM("ffn_norm.weight");  ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
+        }
+        if (hp->n_expert > 0) {
+            /* llama.cpp's layout: the router stays F32, the experts are
+             * 3-D [cols, rows, n_expert] in the mix's types */
+            const int64_t X = hp->n_expert, Fe = hp->n_ff_exp, Fs = hp->n_ff_shexp;
+            NM("ffn_gate_inp.weight");  ADD(K_MATRIX, LF_TYPE_F32, E, X, 2);
+            NM("ffn_gate_exps.weight"); ADD_EXPS(il, E, Fe, X);
+            NM("ffn_up_exps.weight");   ADD_EXPS(il, E, Fe, X);
+            NM("ffn_down_exps.weight"); ADD_EXPS(il, Fe, E, X);
+            if (hp->n_expert_shared > 0) {
+                if (hp->moe_shexp_gate) {
+                    NM("ffn_gate_inp_shexp.weight"); ADD(K_BIAS, LF_TYPE_F32, E, 1, 1);
+                }
+                NM("ffn_gate_shexp.weight"); ADD_MAT(il, E, Fs);
+                NM("ffn_up_shexp.weight");   ADD_MAT(il, E, Fs);
+                NM("ffn_down_shexp.weight"); ADD_MAT(il, Fs, E);
+            }
+        } else {
+            NM("ffn_gate.weight");    ADD_MAT(il, E, F);
+            NM("ffn_up.weight");      ADD_MAT(il, E, F);
+            NM("ffn_down.weight");    ADD_MAT(il, F, E);
+        }
+        if (hp->post_norms) {
+            NM("post_ffw_norm.weight"); ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
+        }
+#undef NM
+    }
+#undef ADD_EXPS
+#undef ADD_MAT
+#undef ADD3
+#undef ADD
+    return rc;
+}
+
+int lf_model_synth_bytes(const lf_model_params *hp_in, lf_mix mix, uint64_t *bytes,
+                         lf_error *err) {
+    *bytes = 0;
+    if ((unsigned)mix >= LF_MIX_COUNT)
+        return lf_error_set(err, LF_EINVAL, "synth: unknown mix %d", (int)mix);
+    lf_model_params hp = *hp_in;
+    int rc = lf_model_params_check(&hp, err);
+    if (rc < 0)
+        return rc;
+    lf_model dry;   /* only read for its shape; nothing is added */
+    memset(&dry, 0, sizeof dry);
+    dry.hp = hp;
+    return plan_tensors(&dry, &hp, mix, NULL, bytes, err);
 }
 
 int lf_model_synth_ex(lf_model **out, const lf_model_params *hp_in, lf_mix mix, uint64_t seed,
@@ -380,10 +504,9 @@ int lf_model_synth_ex(lf_model **out, const lf_model_params *hp_in, lf_mix mix, 
     if (!m)
         return lf_error_set(err, LF_ENOMEM, "synth: out of memory");
     m->mix = mix;
-    const int64_t E = hp.n_embd, V = hp.n_vocab, F = hp.n_ff, NL = hp.n_layer;
-    const int64_t nq = (int64_t)hp.n_head * hp.head_dim, nk = (int64_t)hp.n_head_kv * hp.head_dim;
-    const int64_t nv = (int64_t)hp.n_head_kv * hp.head_dim_v, no = (int64_t)hp.n_head * hp.head_dim_v;
-    int per_layer = 9 + (hp.qkv_bias ? 3 : 0) + (hp.qk_norm ? 2 : 0) + (hp.post_norms ? 2 : 0);
+    const int64_t NL = hp.n_layer;
+    int per_layer = 9 + (hp.qkv_bias ? 3 : 0) + (hp.qk_norm ? 2 : 0) + (hp.post_norms ? 2 : 0) +
+                    (hp.n_expert > 0 ? 8 : 0);
     int max_t = 3 + (int)NL * per_layer;
     m->tensors = calloc((size_t)max_t, sizeof *m->tensors);
     tkind *kinds = calloc((size_t)max_t, sizeof *kinds);
@@ -392,59 +515,8 @@ int lf_model_synth_ex(lf_model **out, const lf_model_params *hp_in, lf_mix mix, 
         lf_model_free(m);
         return lf_error_set(err, LF_ENOMEM, "synth: out of memory");
     }
-    /* llama.cpp's mix rules look at GQA and tied output too */
-    lf_mix_model mm = {.n_layer = hp.n_layer, .n_gqa = hp.n_head / hp.n_head_kv,
-                       .tied_output = hp.tied};
-    char name[96];
-#define ADD(kind_, type_, cols_, rows_, nd_)                                              \
-    do {                                                                                  \
-        kinds[m->n_tensors] = (kind_);                                                    \
-        if ((rc = add_tensor(m, name, (type_), (cols_), (rows_), (nd_), err)) < 0)        \
-            goto fail;                                                                    \
-    } while (0)
-#define ADD_MAT(il_, cols_, rows_) ADD(K_MATRIX, mat_type(mix, &mm, name, (il_), (cols_)), cols_, rows_, 2)
-    snprintf(name, sizeof name, "token_embd.weight");
-    ADD_MAT(-1, E, V);
-    snprintf(name, sizeof name, "output_norm.weight");
-    ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
-    if (!hp.tied) {
-        snprintf(name, sizeof name, "output.weight");
-        ADD_MAT(-1, E, V);
-    }
-    for (int il = 0; il < NL; il++) {
-#define NM(s) snprintf(name, sizeof name, "blk.%d.%s", il, s)
-        if (!hp.no_pre_norm) {
-            NM("attn_norm.weight"); ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
-        }
-        NM("attn_q.weight");      ADD_MAT(il, E, nq);
-        NM("attn_k.weight");      ADD_MAT(il, E, nk);
-        NM("attn_v.weight");      ADD_MAT(il, E, nv);
-        if (hp.qkv_bias) {
-            NM("attn_q.bias");    ADD(K_BIAS, LF_TYPE_F32, nq, 1, 1);
-            NM("attn_k.bias");    ADD(K_BIAS, LF_TYPE_F32, nk, 1, 1);
-            NM("attn_v.bias");    ADD(K_BIAS, LF_TYPE_F32, nv, 1, 1);
-        }
-        if (hp.qk_norm) {
-            NM("attn_q_norm.weight"); ADD(K_NORM, LF_TYPE_F32, hp.qk_norm_full ? nq : hp.head_dim, 1, 1);
-            NM("attn_k_norm.weight"); ADD(K_NORM, LF_TYPE_F32, hp.qk_norm_full ? nk : hp.head_dim, 1, 1);
-        }
-        NM("attn_output.weight"); ADD_MAT(il, no, E);
-        if (hp.post_norms) {
-            NM("post_attention_norm.weight"); ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
-        }
-        if (!hp.no_pre_norm) {
-            NM("ffn_norm.weight");  ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
-        }
-        NM("ffn_gate.weight");    ADD_MAT(il, E, F);
-        NM("ffn_up.weight");      ADD_MAT(il, E, F);
-        NM("ffn_down.weight");    ADD_MAT(il, F, E);
-        if (hp.post_norms) {
-            NM("post_ffw_norm.weight"); ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
-        }
-#undef NM
-    }
-#undef ADD_MAT
-#undef ADD
+    if ((rc = plan_tensors(m, &hp, mix, kinds, NULL, err)) < 0)
+        goto fail;
 
     /* chunk plan: ~1 MiB of rows per chunk, a function of shapes only */
     synth_tensor *st = calloc((size_t)m->n_tensors, sizeof *st);

@@ -5,6 +5,9 @@
  * cache that stores every position of every layer (sliding-window layers of
  * Gemma are counted in full, which over- rather than under-estimates); the
  * compute buffer and runtime overhead are approximations, stated below.
+ * A mixture-of-experts model needs every expert resident (the router may
+ * pick any), but a decoded token reads only its k experts: memory counts
+ * the whole model, bytes per token the expected share.
  */
 #include "recommend/recommend.h"
 
@@ -49,10 +52,10 @@ int lf_rec_weight_bytes(const lf_catalog_model *m, lf_mix mix, lf_rec_memory *ou
         return lf_error_set(err, LF_EINVAL, "recommend: unknown mix %d", (int)mix);
     lf_mix_model mm = {.n_layer = m->n_layer,
                        .n_gqa = m->n_head / m->n_head_kv,
-                       .n_expert = 0,
+                       .n_expert = m->n_expert,
                        .tied_output = m->tied_embeddings};
     uint64_t total = 0, read = 0;
-    double mat = 0;
+    double mat = 0, read_f = 0;
     int n = lf_catalog_n_tensors(m);
     for (int i = 0; i < n; i++) {
         lf_catalog_tensor t;
@@ -62,13 +65,21 @@ int lf_rec_weight_bytes(const lf_catalog_model *m, lf_mix mix, lf_rec_memory *ou
         if (row == 0)
             return lf_error_set(err, LF_EINVAL, "recommend: %s: %s: %lld columns fit no type",
                                 m->name, t.name, (long long)t.ne0);
-        uint64_t bytes = (uint64_t)row * (uint64_t)t.ne1;
+        uint64_t bytes = (uint64_t)row * (uint64_t)t.ne1 * (uint64_t)t.ne2;
         total += bytes;
         bool embd = strcmp(t.name, "token_embd.weight") == 0;
         /* Decoding looks up one embedding row, unless the embedding is also
          * the output projection, which reads all of it. */
         if (embd && !m->tied_embeddings) {
             read += row;
+        } else if (t.ne2 > 1) {
+            /* A per-expert tensor: a token reads its k experts' slices,
+             * the expected bytes k/n of the whole (the router's choice
+             * varies by token, its share does not). */
+            double share = m->n_expert_used > 0 ? (double)m->n_expert_used / (double)t.ne2 : 1;
+            read_f += (double)bytes * share;
+            if (t.ne1 > 1)
+                mat += (double)t.ne0 * (double)t.ne1 * (double)t.ne2 * share;
         } else {
             read += bytes;
             if (t.ne1 > 1)
@@ -76,7 +87,7 @@ int lf_rec_weight_bytes(const lf_catalog_model *m, lf_mix mix, lf_rec_memory *ou
         }
     }
     out->weights = total;
-    out->weights_read = read;
+    out->weights_read = read + (uint64_t)(read_f + 0.5);
     out->matmul_params = mat;
     return 0;
 }
@@ -124,6 +135,12 @@ uint64_t lf_rec_compute_bytes(const lf_catalog_model *m, int64_t n_ctx) {
         return 0;
     int64_t E = m->n_embd, Q = (int64_t)m->n_head * m->head_dim,
             KV = (int64_t)m->n_head_kv * m->head_dim, F = m->n_ff;
+    if (lf_catalog_model_is_moe(m)) {
+        /* the batch's rows pass through k experts (and any shared one),
+         * plus one router logit per expert */
+        F = (int64_t)m->n_ff_exp * m->n_expert_used + (int64_t)m->n_ff_shexp * m->n_expert_shared +
+            m->n_expert / 2;
+    }
     uint64_t act = 4u * (uint64_t)ub * (uint64_t)(2 * E + Q + 2 * KV + 2 * F);
     uint64_t scores = 4u * (uint64_t)ub * (uint64_t)n_ctx;
     uint64_t logits = 4u * (uint64_t)m->n_vocab;

@@ -124,11 +124,16 @@ int lf_rec_observation_from_result(const lf_catalog *cat, const lf_device *d,
         depth += r->n_gen / 2;   /* the mean position the generated tokens read */
 
     const lf_catalog_model *m = catalog_model(cat, r);
+    double resident = 0;   /* bytes the model streams from over many tokens */
     if (m) {
         lf_rec_memory mem;
         if (lf_rec_weight_bytes(m, mix, &mem, NULL) < 0)
             return 0;
         lf_strlcpy(out->model, m->name, sizeof out->model);
+        out->moe = lf_catalog_model_is_moe(m);
+        /* a MoE token reads k experts, but successive tokens pick others:
+         * the whole model is the working set */
+        resident = out->moe ? (double)mem.weights : (double)mem.weights_read;
         out->weight_bytes = mem.weights_read;
         out->params = mem.matmul_params;
         out->kv_bytes = r->kind == LF_TEST_TG ? lf_rec_kv_bytes(m, depth, kv) : 0;
@@ -144,6 +149,7 @@ int lf_rec_observation_from_result(const lf_catalog *cat, const lf_device *d,
         out->weight_bytes = wb > 0 ? (uint64_t)wb : 0;
         out->params = params > 0 ? params : 0;
         out->kv_bytes = r->kind == LF_TEST_TG && kvb > 0 ? (uint64_t)kvb : 0;
+        resident = (double)out->weight_bytes;
     }
     lf_strlcpy(out->mix, lf_mix_name(mix), sizeof out->mix);
     out->test = r->kind == LF_TEST_PP ? LF_REC_PP : LF_REC_TG;
@@ -159,7 +165,7 @@ int lf_rec_observation_from_result(const lf_catalog *cat, const lf_device *d,
      * from memory: its "efficiency" against the DRAM roof says nothing
      * about the models the recommender sizes, and its prefill is all
      * per-token overhead. */
-    if (d && (double)out->weight_bytes < cache_floor(d))
+    if (d && resident < cache_floor(d))
         return 0;
     return 1;
 }

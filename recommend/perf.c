@@ -24,6 +24,11 @@
  *   - a model measured in other mixes carries its own factor (the median log
  *     ratio of its efficiencies to the other models' levels): an odd shape
  *     (a huge vocabulary, narrow rows) is slow or fast in every mix;
+ *   - a mixture-of-experts model gathers k experts' rows per token, which
+ *     costs more per byte than one streamed matrix: its efficiency is the
+ *     dense level times a factor learned from this device's MoE
+ *     observations (the dense levels and slopes learn from dense ones
+ *     only); unmeasured, a typical factor makes it an estimate;
  *   - the interval from the robust spread (1.4826 × MAD) of log residuals.
  *
  * An exact observation of the same configuration is reported as measured;
@@ -46,6 +51,15 @@ double lf_rec_default_efficiency(lf_rec_kind kind, lf_rec_test test) {
     if (test == LF_REC_TG)
         return kind == LF_REC_GPU ? 0.70 : kind == LF_REC_UNIFIED ? 0.65 : 0.60;
     return kind == LF_REC_GPU ? 0.35 : kind == LF_REC_UNIFIED ? 0.30 : 0.25;
+}
+
+/* Gathering k experts' rows reaches less of the roof than one streamed
+ * matrix (shorter runs per expert, the router and its top-k between); a
+ * typical CPU engine decodes a sparse model at roughly 0.7 of the dense
+ * efficiency per byte read. Replaced by the device's own factor as soon as
+ * one MoE model was measured. */
+double lf_rec_default_moe_factor(lf_rec_test test) {
+    return test == LF_REC_TG ? 0.70 : 0.60;
 }
 
 const char *lf_rec_test_name(lf_rec_test t) { return t == LF_REC_PP ? "pp" : "tg"; }
@@ -198,7 +212,8 @@ static bool within_mix_slope(const lf_rec_observation *obs, int n, lf_rec_test t
     int m = 0;
     for (int i = 0; idx && i < n; i++) {
         const lf_rec_observation *o = &obs[i];
-        if (o->test != test || !obs_usable(o) || (threads > 0 && o->threads != threads))
+        if (o->test != test || !obs_usable(o) || o->moe ||
+            (threads > 0 && o->threads != threads))
             continue;
         /* decodes deep in a context carry the KV cost, learned separately */
         if (test == LF_REC_TG && o->kv_bytes * 20 >= o->weight_bytes)
@@ -286,6 +301,55 @@ static double learn_kv_mult(const lf_rec_calibration *cal, const lf_rec_observat
     return r;
 }
 
+static bool level_at(const lf_rec_calibration *cal, lf_rec_test test, int threads,
+                     const char *mix, const char *exclude_model, bool mix_only, bool moe,
+                     double x, double *buf, double *eff, double *half, int *npoints);
+
+/* The MoE factor of each test: the median log ratio of the MoE
+ * observations' efficiencies to the dense level of their mix, size and
+ * thread count. Without dense observations the ratio has no reference and
+ * MoE levels come from MoE observations alone (level_at with moe). */
+static void learn_moe(lf_rec_calibration *cal) {
+    for (int t = 0; t < 2; t++) {
+        cal->moe[t].n = 0;
+        cal->moe[t].factor = 1.0;
+        cal->moe[t].half = 0;
+    }
+    int n = cal->n_obs;
+    double *buf = n > 0 ? malloc(sizeof(double) * (size_t)n * 5) : NULL;
+    if (!buf)
+        return;   /* no observations, or no memory: the default factor stands */
+    double *r = buf + 3 * (size_t)n;
+    for (int t = 0; t < 2; t++) {
+        lf_rec_test test = (lf_rec_test)t;
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            const lf_rec_observation *o = &cal->obs[i];
+            if (o->test != test || !o->moe || !obs_usable(o))
+                continue;
+            double xo, yo, lvl, h;
+            int np;
+            obs_point(o, cal->pp_absolute, cal->kv_mult, &xo, &yo);
+            if (yo > 0 && level_at(cal, test, o->threads, o->mix, NULL, false, false, xo, buf,
+                                   &lvl, &h, &np) && lvl > 0)
+                r[k++] = log(yo / lvl);
+        }
+        if (k == 0)
+            continue;
+        double u = median(r, k);
+        for (int i = 0; i < k; i++)
+            r[i] = fabs(r[i] - u);
+        double spread = k > 1 ? 1.4826 * median(r, k) : 0;
+        double h = 2.0 * spread;
+        if (h < 0.08)
+            h = 0.08;
+        cal->moe[t].n = k;
+        cal->moe[t].factor = exp(u);
+        cal->moe[t].half = h * (1.0 + 1.0 / sqrt((double)k));
+    }
+    free(buf);
+}
+
 int lf_rec_calibrate(lf_rec_calibration *cal, const lf_rec_observation *obs, int n,
                      lf_rec_kind kind, lf_error *err) {
     memset(cal, 0, sizeof *cal);
@@ -325,7 +389,7 @@ int lf_rec_calibrate(lf_rec_calibration *cal, const lf_rec_observation *obs, int
             int k = 0;
             for (int i = 0; i < n; i++) {
                 const lf_rec_observation *o = &obs[i];
-                if (o->test != test || !obs_usable(o))
+                if (o->test != test || !obs_usable(o) || o->moe)
                     continue;
                 if (c >= 0 && lf_rec_class_of(o->mix) != (lf_rec_class)c)
                     continue;
@@ -338,6 +402,7 @@ int lf_rec_calibrate(lf_rec_calibration *cal, const lf_rec_observation *obs, int
         }
     }
     free(xs);
+    learn_moe(cal);
     return 0;
 }
 
@@ -364,8 +429,8 @@ static bool same_config(const lf_rec_observation *o, lf_rec_test test, const lf_
  * interval's log half-width and the number of points; false when no set
  * has any. */
 static bool level_at(const lf_rec_calibration *cal, lf_rec_test test, int threads,
-                     const char *mix, const char *exclude_model, bool mix_only, double x,
-                     double *buf, double *eff, double *half, int *npoints) {
+                     const char *mix, const char *exclude_model, bool mix_only, bool moe,
+                     double x, double *buf, double *eff, double *half, int *npoints) {
     static const struct { int scope; bool any_threads; double widen; } sets[] = {
         {0, false, 0.0}, {1, false, 0.05}, {2, false, 0.15},
         {0, true, 0.10}, {1, true, 0.15},  {2, true, 0.25},
@@ -380,7 +445,7 @@ static bool level_at(const lf_rec_calibration *cal, lf_rec_test test, int thread
         int k = 0;
         for (int i = 0; i < cal->n_obs; i++) {
             const lf_rec_observation *o = &cal->obs[i];
-            if (o->test != test || !obs_usable(o))
+            if (o->test != test || !obs_usable(o) || o->moe != moe)
                 continue;
             if (!sets[si].any_threads && o->threads != threads)
                 continue;
@@ -462,7 +527,8 @@ static bool model_factor(const lf_rec_calibration *cal, lf_rec_test test, int th
         double xo, yo, lvl, h;
         int k;
         obs_point(o, cal->pp_absolute, cal->kv_mult, &xo, &yo);
-        if (yo > 0 && level_at(cal, test, o->threads, o->mix, model, true, xo, buf, &lvl, &h, &k) &&
+        if (yo > 0 &&
+            level_at(cal, test, o->threads, o->mix, model, true, false, xo, buf, &lvl, &h, &k) &&
             lvl > 0)
             r[n++] = log(yo / lvl);
     }
@@ -571,7 +637,9 @@ int lf_rec_predict(const lf_rec_calibration *cal, const lf_rec_target *t, lf_rec
     bool found = false;
     int k = 0;
     double lvl, lvl_half;
-    if (level_at(cal, test, t->threads, w->mix, NULL, false, x, buf, &lvl, &lvl_half, &k)) {
+    const struct lf_rec_moe_fit *mf = &cal->moe[test];
+    if (level_at(cal, test, t->threads, w->mix, NULL, false, false, x, buf, &lvl, &lvl_half,
+                 &k)) {
         eff = lvl;
         half = lvl_half;
         out->source = LF_REC_CALIBRATED;
@@ -579,17 +647,40 @@ int lf_rec_predict(const lf_rec_calibration *cal, const lf_rec_target *t, lf_rec
         found = true;
         double u, u_half;
         int nu;
-        if (model_factor(cal, test, t->threads, w->model, buf, &u, &u_half, &nu) &&
-            level_at(cal, test, t->threads, w->mix, w->model, false, x, buf, &lvl, &lvl_half, &k)) {
+        bool own = model_factor(cal, test, t->threads, w->model, buf, &u, &u_half, &nu) &&
+                   level_at(cal, test, t->threads, w->mix, w->model, false, false, x, buf, &lvl,
+                            &lvl_half, &k);
+        if (own) {
+            /* the model's own factor (for a MoE model it carries the cost
+             * of its experts too) */
             eff = lvl * exp(u);
             half = u_half > lvl_half ? u_half : lvl_half;
             out->n_points = k + nu;
+        } else if (w->moe && mf->n > 0) {
+            eff = lvl * mf->factor;
+            half = lvl_half + mf->half;
+            out->n_points = k + mf->n;
+        } else if (w->moe) {
+            /* the dense level is measured, the MoE cost is not */
+            eff = lvl * lf_rec_default_moe_factor(test);
+            half = lvl_half + log(1.5);
+            out->source = LF_REC_ESTIMATED;
         }
+    } else if (w->moe && level_at(cal, test, t->threads, w->mix, NULL, false, true, x, buf, &lvl,
+                                  &lvl_half, &k)) {
+        /* only MoE models were measured: their own level */
+        eff = lvl;
+        half = lvl_half;
+        out->source = LF_REC_CALIBRATED;
+        out->n_points = k;
+        found = true;
     }
     free(buf);
     if (!found) {
         eff = lf_rec_default_efficiency(cal->kind, test);
         half = log(1.5);
+        if (w->moe)
+            eff *= lf_rec_default_moe_factor(test);
         out->source = LF_REC_ESTIMATED;
     }
     if (eff < 0.001)
@@ -657,7 +748,7 @@ int lf_rec_validate(const lf_rec_observation *obs, int n, lf_rec_kind kind,
                            .int8_tops = o->compute_tops, .fp32_tflops = o->compute_tops,
                            .threads = o->threads};
         lf_rec_workload w = {.model = o->model, .mix = o->mix, .weight_bytes = o->weight_bytes,
-                             .kv_bytes = o->kv_bytes, .params = o->params};
+                             .kv_bytes = o->kv_bytes, .params = o->params, .moe = o->moe};
         lf_rec_prediction p;
         if (lf_rec_predict(&cal, &t, o->test, &w, &p, NULL) < 0)
             continue;   /* e.g. pp without any peak: nothing to compare */

@@ -86,20 +86,23 @@ typedef struct lf_rec_adapter {
 } lf_rec_adapter;
 
 typedef struct lf_rec_memory {   /* bytes */
-    uint64_t weights;          /* all tensors as stored under the mix */
-    uint64_t weights_read;     /* read per decoded token (token_embd: one row unless tied) */
+    uint64_t weights;          /* all tensors as stored under the mix (MoE: every expert) */
+    uint64_t weights_read;     /* read per decoded token (token_embd: one row unless tied;
+                                  MoE: the expected bytes, k of n experts) */
     uint64_t kv_cache;         /* K and V for the whole context */
     uint64_t adapters;
     uint64_t compute;          /* activations and scratch for a 512-token batch */
     uint64_t overhead;         /* runtime: 64 MiB + 1% of the weights */
     uint64_t total;
-    double matmul_params;      /* elements of the matrices a token passes through */
+    double matmul_params;      /* elements of the matrices a token passes through
+                                  (MoE: k of n experts) */
 } lf_rec_memory;
 
 /* Weight bytes of m under mix: each tensor of lf_catalog_tensor_at gets
  * lf_mix_tensor_type_model (vectors stay F32; a type whose block does not
  * divide the row falls back to F16, as synth does) and costs
- * lf_row_size(type, ne0) × ne1. Fills weights, weights_read and
+ * lf_row_size(type, ne0) × ne1 × ne2; a per-expert tensor (ne2 > 1) is read
+ * n_expert_used / ne2 per token. Fills weights, weights_read and
  * matmul_params of *out (other fields untouched). LF_EINVAL for a bad mix. */
 int lf_rec_weight_bytes(const lf_catalog_model *m, lf_mix mix, lf_rec_memory *out,
                         lf_error *err);
@@ -133,6 +136,8 @@ typedef struct lf_rec_observation {
     int threads;
     double bandwidth_gbs;      /* read bandwidth of the device at the time */
     double compute_tops;       /* compute peak at the time (1e12/s); 0 = unknown */
+    bool moe;                  /* a mixture-of-experts model (weight_bytes and params
+                                  are then the expected k-of-n share) */
 } lf_rec_observation;
 
 /* Quant classes calibrated separately: they differ in how close to the
@@ -175,12 +180,26 @@ typedef struct lf_rec_calibration {
     } slopes[17];
     bool pp_absolute;          /* some pp observation had no compute peak: pp
                                   efficiencies are achieved TOPS, not fractions */
+    /* Mixture-of-experts models gather their k experts' rows from a large
+     * set instead of streaming one matrix, which costs more per byte: their
+     * efficiency is the dense level at the same mix, size and thread count
+     * times a factor learned from this device's MoE observations (the
+     * median ratio, index LF_REC_PP / LF_REC_TG). Dense levels, classes and
+     * slopes are learned from dense observations only. */
+    struct lf_rec_moe_fit {
+        int n;                 /* MoE observations behind the factor; 0 = none */
+        double factor;         /* observed ÷ dense level (1 when n == 0) */
+        double half;           /* log half-width of its interval */
+    } moe[2];
     const lf_rec_observation *obs;   /* borrowed: must outlive the calibration */
     int n_obs;
 } lf_rec_calibration;
 
 /* Typical efficiencies when nothing was measured (fractions of the roof). */
 double lf_rec_default_efficiency(lf_rec_kind kind, lf_rec_test test);
+/* The MoE factor assumed before any MoE model was measured on the device
+ * (a prediction that uses it is an estimate). */
+double lf_rec_default_moe_factor(lf_rec_test test);
 
 /* Learns efficiencies from obs (n may be 0: then every prediction is an
  * estimate). obs is borrowed, not copied. Observations with non-positive
@@ -206,6 +225,8 @@ typedef struct lf_rec_workload {
     uint64_t weight_bytes;     /* read per token */
     uint64_t kv_bytes;         /* KV read per token at this depth */
     double params;             /* matmul params */
+    bool moe;                  /* mixture of experts: bytes and params are the
+                                  expected k-of-n share; the MoE factor applies */
 } lf_rec_workload;
 
 /* tokens/s of test for w on t. Measured when obs hold the same model, mix,
@@ -217,6 +238,10 @@ typedef struct lf_rec_workload {
  * class at t->threads, then the same three at any thread count (each step
  * widening the interval); a set of 4+ points spanning 2x in size gets a
  * size slope. Else estimated from defaults (interval ×/÷1.5).
+ * A MoE workload (w->moe) is the dense level times this device's learned
+ * MoE factor (calibrated), or times the model's own factor when it was
+ * measured in other mixes; with no MoE observation at all, times the
+ * default factor, and then it is an estimate whatever the dense level.
  * LF_EINVAL if the target lacks the bandwidth (tg) or compute peak (pp)
  * the model needs and nothing was measured. */
 int lf_rec_predict(const lf_rec_calibration *cal, const lf_rec_target *t, lf_rec_test test,
@@ -267,6 +292,23 @@ typedef struct lf_rec_constraints {
 /* Defaults: context 4096, memory_fraction 0.9, KV F16, no other limits. */
 void lf_rec_constraints_init(lf_rec_constraints *c);
 
+/* The constraints a candidate can fail (lf_rec_candidate.failed), for
+ * summaries by reason. */
+enum {
+    LF_REC_FAIL_LICENSE = 1u << 0,
+    LF_REC_FAIL_TASK = 1u << 1,
+    LF_REC_FAIL_CONTEXT = 1u << 2,
+    LF_REC_FAIL_KLD = 1u << 3,
+    LF_REC_FAIL_QUALITY = 1u << 4,
+    LF_REC_FAIL_MEMORY = 1u << 5,
+    LF_REC_FAIL_SPEED = 1u << 6,
+    LF_REC_FAIL_TTFT = 1u << 7,
+    LF_REC_N_FAIL = 8
+};
+#define LF_REC_MISS_CATEGORY 1000.0
+/* "memory", "decode speed", …: one LF_REC_FAIL_* bit's name. */
+const char *lf_rec_fail_name(unsigned bit);
+
 typedef struct lf_rec_candidate {
     const lf_catalog_model *model;
     const lf_catalog_quant *quant;
@@ -283,6 +325,10 @@ typedef struct lf_rec_candidate {
     bool pareto;               /* on the front among fitting candidates */
     int rank;                  /* 1 = winner; 0 = rejected */
     char reason[256];          /* why rejected ("needs 9.8 GiB > 7.2 GiB usable; …") */
+    unsigned failed;           /* LF_REC_FAIL_* bits of the constraints it fails */
+    double miss;               /* how far from fitting: the sum over failed limits of
+                                * how far past each it is (0.2 = 20%), plus
+                                * LF_REC_MISS_CATEGORY per license or task */
 } lf_rec_candidate;
 
 typedef struct lf_rec_result {
@@ -290,6 +336,7 @@ typedef struct lf_rec_result {
     int n;
     int n_fit;
     int winner;                /* index into cand, -1 if nothing fits */
+    int nearest;               /* the rejected candidate with the least miss, -1 none */
     int context;               /* the context used */
 } lf_rec_result;
 
@@ -300,6 +347,11 @@ int lf_rec_recommend(const lf_catalog *cat, const lf_rec_target *t,
                      const lf_rec_constraints *c, const lf_rec_calibration *cal,
                      lf_rec_result *out, lf_error *err);
 void lf_rec_result_free(lf_rec_result *r);
+
+/* "MoE 30.5B/3.3B": a sparse model's total and active parameters (the
+ * shape's counts, embedding included) for tables and reports; "" for a
+ * dense model. Returns buf. */
+char *lf_rec_moe_label(const lf_catalog_model *m, char *buf, size_t size);
 
 /* The quality formula, exposed for reports and sweep: score × exp(−kld). */
 double lf_rec_quality(double score, double kld);
@@ -326,6 +378,10 @@ typedef struct lf_rec_fit_input {
  * decode speed, time to first token. Returns true when none failed. */
 bool lf_rec_fit_check(const lf_rec_fit_input *f, const lf_rec_constraints *k, char *reason,
                       size_t size);
+/* lf_rec_fit_check's judgement as the LF_REC_FAIL_* bits that failed (0:
+ * fits); adds to *miss (may be NULL) how far past its limits f is. */
+unsigned lf_rec_fit_judge(const lf_rec_fit_input *f, const lf_rec_constraints *k, char *reason,
+                          size_t size, double *miss);
 /* The runtime's own memory next to the weights: 64 MiB + 1% of them. */
 uint64_t lf_rec_overhead_bytes(uint64_t weights);
 /* Order of fitting candidates: higher quality first (differences under

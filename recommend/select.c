@@ -75,32 +75,80 @@ static void add_reason(char *reason, size_t size, const char *fmt, ...) {
     va_end(ap);
 }
 
-bool lf_rec_fit_check(const lf_rec_fit_input *f, const lf_rec_constraints *k, char *reason,
-                      size_t size) {
-    size_t before = strlen(reason);
+/* How far a measure is past its limit, relative to the limit: 0.25 = 25%
+ * over (or, for a floor, the limit 25% above the value). */
+static double over(double value, double limit) {
+    return value > 0 && limit > 0 ? value / limit - 1.0 : 1.0;
+}
+
+const char *lf_rec_fail_name(unsigned bit) {
+    switch (bit) {
+    case LF_REC_FAIL_LICENSE: return "license";
+    case LF_REC_FAIL_TASK: return "task";
+    case LF_REC_FAIL_CONTEXT: return "context";
+    case LF_REC_FAIL_KLD: return "KLD";
+    case LF_REC_FAIL_QUALITY: return "quality";
+    case LF_REC_FAIL_MEMORY: return "memory";
+    case LF_REC_FAIL_SPEED: return "decode speed";
+    case LF_REC_FAIL_TTFT: return "time to first token";
+    default: return "?";
+    }
+}
+
+unsigned lf_rec_fit_judge(const lf_rec_fit_input *f, const lf_rec_constraints *k, char *reason,
+                          size_t size, double *miss) {
+    unsigned failed = 0;
+    double m = 0;
     char a[32], b[32];
-    if (k->context > f->n_ctx_max)
+    if (k->context > f->n_ctx_max) {
         add_reason(reason, size, "context %lld > model max %d", (long long)k->context, f->n_ctx_max);
-    if (k->max_kld > 0 && !isnan(f->kld) && f->kld > k->max_kld)
+        failed |= LF_REC_FAIL_CONTEXT;
+        m += over((double)k->context, f->n_ctx_max);
+    }
+    if (k->max_kld > 0 && !isnan(f->kld) && f->kld > k->max_kld) {
         add_reason(reason, size, "KLD %.4g > %.4g", f->kld, k->max_kld);
-    if (k->min_quality > 0 && !isnan(f->quality) && f->quality < k->min_quality)
+        failed |= LF_REC_FAIL_KLD;
+        m += over(f->kld, k->max_kld);
+    }
+    if (k->min_quality > 0 && !isnan(f->quality) && f->quality < k->min_quality) {
         add_reason(reason, size, "quality %.1f < %.1f", f->quality, k->min_quality);
-    if (f->mem_total > f->budget)
+        failed |= LF_REC_FAIL_QUALITY;
+        m += over(k->min_quality, f->quality);
+    }
+    if (f->mem_total > f->budget) {
         add_reason(reason, size, "needs %s > %s usable",
                    lf_format_bytes(a, sizeof a, (double)f->mem_total),
                    lf_format_bytes(b, sizeof b, (double)f->budget));
-    if (k->min_tps > 0 && f->tg < k->min_tps)
+        failed |= LF_REC_FAIL_MEMORY;
+        m += over((double)f->mem_total, (double)f->budget);
+    }
+    if (k->min_tps > 0 && f->tg < k->min_tps) {
         add_reason(reason, size, "tg %.1f tok/s < %g at %lld ctx", f->tg, k->min_tps,
                    (long long)k->context);
+        failed |= LF_REC_FAIL_SPEED;
+        m += over(k->min_tps, f->tg);
+    }
     if (k->max_ttft_s > 0) {
         if (isnan(f->ttft_s)) {
-            if (f->ttft_unknown_fails)
+            if (f->ttft_unknown_fails) {
                 add_reason(reason, size, "ttft unknown (no compute peak)");
+                failed |= LF_REC_FAIL_TTFT;
+                m += 1.0;
+            }
         } else if (f->ttft_s > k->max_ttft_s) {
             add_reason(reason, size, "ttft %.2f s > %g s", f->ttft_s, k->max_ttft_s);
+            failed |= LF_REC_FAIL_TTFT;
+            m += over(f->ttft_s, k->max_ttft_s);
         }
     }
-    return strlen(reason) == before;
+    if (miss)
+        *miss += m;
+    return failed;
+}
+
+bool lf_rec_fit_check(const lf_rec_fit_input *f, const lf_rec_constraints *k, char *reason,
+                      size_t size) {
+    return lf_rec_fit_judge(f, k, reason, size, NULL) == 0;
 }
 
 int lf_rec_rank_cmp(double quality_a, double tg_a, double quality_b, double tg_b) {
@@ -150,7 +198,8 @@ static int evaluate(lf_rec_candidate *c, const lf_rec_target *t, const lf_rec_co
     lf_rec_workload w = {.model = m->name, .mix = c->quant->name,
                          .weight_bytes = c->mem.weights_read,
                          .kv_bytes = lf_rec_kv_bytes(m, ctx, k->kv_type),
-                         .params = c->mem.matmul_params};
+                         .params = c->mem.matmul_params,
+                         .moe = lf_catalog_model_is_moe(m)};
     if ((rc = lf_rec_predict(cal, t, LF_REC_TG, &w, &c->tg, err)) < 0)
         return rc;
     w.kv_bytes = 0;
@@ -162,14 +211,23 @@ static int evaluate(lf_rec_candidate *c, const lf_rec_target *t, const lf_rec_co
                     ? (double)prompt / c->pp.value + 1.0 / c->tg0.value
                     : NAN;
 
-    if (k->licenses && *k->licenses && !in_list(k->licenses, m->license, false))
+    /* A license or task is not a matter of degree: it puts a candidate
+     * far from fitting (LF_REC_MISS_CATEGORY) whatever else it meets. */
+    c->miss = 0;
+    if (k->licenses && *k->licenses && !in_list(k->licenses, m->license, false)) {
         add_reason(c->reason, sizeof c->reason, "license %s not allowed", m->license);
-    if (k->task && *k->task && !lf_catalog_model_has_task(m, k->task))
+        c->failed |= LF_REC_FAIL_LICENSE;
+        c->miss += LF_REC_MISS_CATEGORY;
+    }
+    if (k->task && *k->task && !lf_catalog_model_has_task(m, k->task)) {
         add_reason(c->reason, sizeof c->reason, "no task '%s' (has %s)", k->task, m->tasks);
+        c->failed |= LF_REC_FAIL_TASK;
+        c->miss += LF_REC_MISS_CATEGORY;
+    }
     lf_rec_fit_input f = {.n_ctx_max = m->n_ctx, .kld = c->quant->kld, .quality = c->quality,
                     .mem_total = c->mem.total, .budget = c->budget, .tg = c->tg.value,
                     .ttft_s = c->ttft_s, .ttft_unknown_fails = !c->pp_known};
-    lf_rec_fit_check(&f, k, c->reason, sizeof c->reason);
+    c->failed |= lf_rec_fit_judge(&f, k, c->reason, sizeof c->reason, &c->miss);
     c->fits = c->reason[0] == '\0';
     return 0;
 }
@@ -179,6 +237,7 @@ int lf_rec_recommend(const lf_catalog *cat, const lf_rec_target *t,
                      lf_rec_result *out, lf_error *err) {
     memset(out, 0, sizeof *out);
     out->winner = -1;
+    out->nearest = -1;
     if (!cat || !t || !k || !cal)
         return lf_error_set(err, LF_EINVAL, "recommend: missing argument");
     if (t->usable_memory == 0 || !(t->bandwidth_gbs > 0))
@@ -241,6 +300,10 @@ int lf_rec_recommend(const lf_catalog *cat, const lf_rec_target *t,
         out->cand[i].pareto = !dom;
     }
     out->winner = out->n_fit > 0 ? 0 : -1;
+    out->nearest = -1;
+    for (int i = out->n_fit; i < out->n; i++)
+        if (out->nearest < 0 || out->cand[i].miss < out->cand[out->nearest].miss)
+            out->nearest = i;
     return 0;
 }
 
@@ -251,4 +314,25 @@ void lf_rec_result_free(lf_rec_result *r) {
     r->cand = NULL;
     r->n = r->n_fit = 0;
     r->winner = -1;
+}
+
+/* Billions with the precision people quote them at: 235B, 30.5B, 0.43B. */
+static void fmt_b(char *buf, size_t size, double params) {
+    double b = params / 1e9;
+    snprintf(buf, size, b >= 100 ? "%.0fB" : b >= 1 ? "%.1fB" : "%.2fB", b);
+}
+
+char *lf_rec_moe_label(const lf_catalog_model *m, char *buf, size_t size) {
+    if (size == 0)
+        return buf;
+    buf[0] = '\0';
+    if (!lf_catalog_model_is_moe(m))
+        return buf;
+    double tot, act;
+    char a[16], b[16];
+    lf_catalog_param_counts(m, &tot, &act, NULL);
+    fmt_b(a, sizeof a, tot);
+    fmt_b(b, sizeof b, act);
+    snprintf(buf, size, "MoE %s/%s", a, b);
+    return buf;
 }

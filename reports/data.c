@@ -186,7 +186,8 @@ size_t rp_thread_counts(const lf_report_input *in, const char *dev, const char *
     return n;
 }
 
-size_t rp_thread_series(const lf_report_input *in, const char *dev, size_t *idx, size_t max) {
+size_t rp_thread_series(const lf_report_input *in, const char *dev, size_t *idx, size_t max,
+                        int min_counts) {
     size_t n = 0;
     for (size_t i = 0; i < in->n_results && n < max; i++) {
         const lf_report_result *r = &in->results[i];
@@ -197,7 +198,7 @@ size_t rp_thread_series(const lf_report_input *in, const char *dev, size_t *idx,
             dup = same(in->results[idx[s]].model, r->model) &&
                   same(in->results[idx[s]].quant, r->quant);
         int thr[2];
-        if (!dup && rp_thread_counts(in, dev, r->model, r->quant, thr, 2) >= 2)
+        if (!dup && rp_thread_counts(in, dev, r->model, r->quant, thr, 2) >= (size_t)min_counts)
             idx[n++] = i;
     }
     return n;

@@ -204,6 +204,12 @@ static void sec_device(rp_doc *d, const lf_report_input *in) {
     }
 }
 
+/* Why a result can pass 100% of its roof: the roof is DRAM bandwidth. */
+#define OVER_ROOF_NOTE                                                                         \
+    "* Above 100% of the roof: the model's weights fit in the CPU caches, which are read "   \
+    "faster than the main-memory bandwidth the roof is measured for. Such a small model's "  \
+    "speed says little about larger ones (recommend leaves them out of its calibration)."
+
 static void sec_roofline(rp_doc *d, const lf_report_input *in, const rp_plots *pl) {
     section(d, "roofline", "Roofline");
     const char *dev = in->n_devices ? in->devices[0].id : NULL;
@@ -219,6 +225,7 @@ static void sec_roofline(rp_doc *d, const lf_report_input *in, const rp_plots *p
                                  "Of bandwidth roof (median, range)"};
     static const char *tests[2] = {"tg", "pp"};
     size_t shown = 0;
+    bool over_roof = false;
     for (int t = 0; t < 2; t++) {
         double ai_lo = INFINITY, ai_hi = 0, gf_lo = INFINITY, gf_hi = 0, fr[256];
         size_t n = 0, nf = 0;
@@ -252,8 +259,9 @@ static void sec_roofline(rp_doc *d, const lf_report_input *in, const rp_plots *p
                     fr[j - 1] = x;
                 }
             double med = nf % 2 ? fr[nf / 2] : (fr[nf / 2 - 1] + fr[nf / 2]) / 2;
-            snprintf(fs, sizeof fs, "%.0f%% (%.0f\xE2\x80\x93%.0f%%)", 100 * med, 100 * fr[0],
-                     100 * fr[nf - 1]);
+            snprintf(fs, sizeof fs, "%.0f%% (%.0f\xE2\x80\x93%.0f%%)%s", 100 * med,
+                     100 * fr[0], 100 * fr[nf - 1], fr[nf - 1] > 1 ? " *" : "");
+            over_roof |= fr[nf - 1] > 1;
         } else {
             rp_fmt(fs, sizeof fs, NAN, 0);
         }
@@ -261,6 +269,8 @@ static void sec_roofline(rp_doc *d, const lf_report_input *in, const rp_plots *p
                             gf, fs};
         row(d, c);
     }
+    if (over_roof)
+        text(d, RP_NOTE, "%s", OVER_ROOF_NOTE);
     if (!shown && pl->p[RP_PLOT_ROOFLINE].state == RP_PLOT_NODATA)
         text(d, RP_PARA, "No data: neither a measured bandwidth and compute peak nor results "
                          "with bytes per token. Run `localfit probe` and `localfit bench`.");
@@ -327,6 +337,7 @@ static void sec_throughput(rp_doc *d, const lf_report_input *in, const rp_plots 
         image(d, pl, plots[t], names[t]);
     }
     text(d, RP_H3, "All results");
+    bool over_roof = false;   /* a result above 100% of the roof: say why */
     static const char *hdr[10] = {"Model", "Quant", "Adapter", "Test", "Threads", "Median",
                                   "95% CI", "Bytes/token", "Of roofline", "Commit"};
     table(d, 10, 0x1F0, hdr);
@@ -361,9 +372,11 @@ static void sec_throughput(rp_doc *d, const lf_report_input *in, const rp_plots 
         else
             rp_fmt(bpt, sizeof bpt, NAN, 0);
         if (rp_known(r->roofline_fraction))
-            snprintf(rf, sizeof rf, "%.0f%%", 100 * r->roofline_fraction);
+            snprintf(rf, sizeof rf, "%.0f%%%s", 100 * r->roofline_fraction,
+                     r->roofline_fraction > 1 ? " *" : "");
         else
             rp_fmt(rf, sizeof rf, NAN, 0);
+        over_roof |= rp_known(r->roofline_fraction) && r->roofline_fraction > 1;
         char commit[11];
         lf_strlcpy(commit, rp_str(r->commit), sizeof commit);
         const char *c[10] = {r->model, r->quant, rp_str(r->adapter)[0] ? r->adapter : "none",
@@ -374,6 +387,8 @@ static void sec_throughput(rp_doc *d, const lf_report_input *in, const rp_plots 
             row(d, c);
         rp_buf_free(&test);
     }
+    if (over_roof)
+        text(d, RP_NOTE, "%s", OVER_ROOF_NOTE);
 out:
     if (models.oom || quants.oom)
         d->oom = true;
@@ -417,7 +432,7 @@ static void sec_threads(rp_doc *d, const lf_report_input *in, const rp_plots *pl
     const lf_report_device *dv = in->n_devices ? &in->devices[0] : NULL;
     const char *dev = dv ? dv->id : NULL;
     size_t ser[4];
-    size_t nser = rp_thread_series(in, dev, ser, 4);
+    size_t nser = rp_thread_series(in, dev, ser, 4, 2);
     if (!nser && !(dv && dv->n_bw_curve)) {
         text(d, RP_PARA, "No data: no bandwidth curve and no token generation at several "
                          "thread counts. Run `localfit probe` and `localfit bench --threads "

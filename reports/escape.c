@@ -147,3 +147,49 @@ char *lf_report_escape_html(const char *s) { return escape_new(rp_esc_html, s); 
 char *lf_report_escape_md(const char *s) { return escape_new(rp_esc_md, s); }
 char *lf_report_escape_csv(const char *s) { return escape_new(rp_esc_csv, s); }
 char *lf_report_escape_gnuplot(const char *s) { return escape_new(rp_esc_gnuplot, s); }
+
+/* Whether the n bytes at p are printable ASCII without a backquote: what
+ * a code span may hold verbatim. */
+static bool plain_code(const char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] >= 0x7f || p[i] == '`')
+            return false;
+    return n > 0;
+}
+
+/* fn applied to the n bytes at p as a string. */
+static void apply_n(rp_buf *b, void (*fn)(rp_buf *, const char *), const char *p, size_t n) {
+    char *t = malloc(n + 1);
+    if (!t) {
+        b->oom = true;
+        return;
+    }
+    memcpy(t, p, n);
+    t[n] = '\0';
+    fn(b, t);
+    free(t);
+}
+
+void rp_prose(rp_buf *b, const char *s, void (*text)(rp_buf *, const char *),
+              void (*code)(rp_buf *, const char *), const char *open, const char *close) {
+    const char *p = s ? s : "";
+    for (;;) {
+        const char *q = strchr(p, '`');
+        const char *e = q ? strchr(q + 1, '`') : NULL;
+        if (!e || !plain_code(q + 1, (size_t)(e - q - 1))) {
+            /* no (further) code span: the rest, up to and with a lone
+             * backquote, is text */
+            const char *end = q ? q + 1 : p + strlen(p);
+            apply_n(b, text, p, (size_t)(end - p));
+            if (!q)
+                return;
+            p = end;
+            continue;
+        }
+        apply_n(b, text, p, (size_t)(q - p));
+        rp_buf_puts(b, open);
+        apply_n(b, code, q + 1, (size_t)(e - q - 1));
+        rp_buf_puts(b, close);
+        p = e + 1;
+    }
+}

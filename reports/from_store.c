@@ -39,6 +39,11 @@
 
 typedef struct dev_slot {
     lf_device dev;
+    /* a device known only from imported llama-bench results: what it
+     * recorded (CPU, GPU, backends), no probe, no measured peaks */
+    bool imported;
+    char backends[128];
+    char id[80];     /* the stored id whole (an imported one is longer than lf_device.id) */
     lf_report_kv kv[16];
     lf_report_bw_point curve[LF_CURVE_MAX];
 } dev_slot;
@@ -122,6 +127,21 @@ static void fill_device(lf_report_bundle *b, size_t i) {
     const lf_device *d = &s->dev;
     char v[512], x[64], y[64];
     size_t n = 0;
+    if (s->imported) {
+        /* only what llama-bench recorded: no topology, limits or peaks */
+        add_kv(s, &n, b, "Source", "imported llama-bench results (not probed by localfit)");
+        add_kv(s, &n, b, "CPU", d->cpu.brand[0] ? d->cpu.brand : "unknown");
+        add_kv(s, &n, b, "GPUs", d->n_gpus ? d->gpus[0].name : "none recorded");
+        add_kv(s, &n, b, "Backends", s->backends[0] ? s->backends : "unknown");
+        lf_report_device *rd = &b->devices[i];
+        memset(rd, 0, sizeof *rd);
+        rd->id = keep(b, s->id);
+        rd->slug = keep(b, d->slug);
+        rd->profile = s->kv;
+        rd->n_profile = n;
+        rd->bandwidth_gbs = rd->peak_fp32_gflops = rd->peak_int8_gops = NAN;
+        return;
+    }
     if (d->cpu.brand[0] || d->cpu.codename[0]) {
         int l = snprintf(v, sizeof v, "%s", d->cpu.brand[0] ? d->cpu.brand : d->cpu.vendor);
         if (d->cpu.codename[0] && l > 0 && (size_t)l < sizeof v)
@@ -190,7 +210,7 @@ static void fill_device(lf_report_bundle *b, size_t i) {
 
     lf_report_device *rd = &b->devices[i];
     memset(rd, 0, sizeof *rd);
-    rd->id = keep(b, d->id);
+    rd->id = keep(b, s->id[0] ? s->id : d->id);
     rd->slug = keep(b, d->slug);
     rd->profile = s->kv;
     rd->n_profile = n;
@@ -214,15 +234,23 @@ static bool same_config(const lf_result *a, const lf_result *b) {
            !strcmp(a->model, b->model) && !strcasecmp(a->quant, b->quant) &&
            !strcmp(a->adapter, b->adapter) && !strcasecmp(a->kv_type, b->kv_type) &&
            !strcasecmp(a->backend, b->backend) && !strcmp(a->config, b->config) &&
-           !strcasecmp(a->isa, b->isa);
+           !strcasecmp(a->isa, b->isa) && !strcmp(a->engine, b->engine) &&
+           !strncmp(a->model_path, "shape:", 6) == !strncmp(b->model_path, "shape:", 6);
 }
 
+/* Another engine's result (bench --engine llama.cpp) is shown beside
+ * localfit's under the same model, named: "tiny [llama.cpp]". */
+static bool other_engine(const lf_result *r) { return r->engine[0] && strcmp(r->engine, "localfit"); }
+
 /* Weight bytes and matmul parameters of a result's model: the catalog's
- * exact counts, else what the bench recorded with the result. */
+ * exact counts, else what the bench recorded with the result. *held
+ * (bits per weight divide by it) is the matmul parameters the weights
+ * hold: for a mixture of experts every expert, where *params (a token's
+ * FLOPs) counts k of n. */
 static void model_size(const lf_catalog *cat, const lf_result *r, uint64_t *wbytes,
-                       double *params) {
+                       double *params, double *held) {
     *wbytes = 0;
-    *params = NAN;
+    *params = *held = NAN;
     lf_mix mix;
     size_t lp = strlen(r->model_path);
     bool gguf = lp > 5 && !strcasecmp(r->model_path + lp - 5, ".gguf");
@@ -233,8 +261,13 @@ static void model_size(const lf_catalog *cat, const lf_result *r, uint64_t *wbyt
                 continue;
             lf_rec_memory mem;
             if (lf_rec_weight_bytes(m, mix, &mem, NULL) == 0) {
+                double tot;
+                lf_catalog_param_counts(m, &tot, NULL, NULL);
                 *wbytes = mem.weights;
                 *params = mem.matmul_params;
+                /* every weight the file holds, embeddings and norms too (as
+                 * sweep counts them: one bits-per-weight figure for one row) */
+                *held = tot;
             }
             return;
         }
@@ -242,7 +275,7 @@ static void model_size(const lf_catalog *cat, const lf_result *r, uint64_t *wbyt
     if (r->weight_bytes > 0)
         *wbytes = (uint64_t)r->weight_bytes;
     if (r->n_params > 0)
-        *params = r->n_params;
+        *params = *held = r->n_params;
 }
 
 typedef struct run_info {
@@ -258,14 +291,18 @@ static const run_info *find_run(const run_info *ri, size_t n, int64_t id) {
     return NULL;
 }
 
-static void add_result(lf_report_bundle *b, const lf_catalog *cat, const lf_device *d,
+static void add_result(lf_report_bundle *b, const lf_catalog *cat, const lf_device *d, const char *id,
                        const lf_result *r, const run_info *run) {
     if (!grow(b, (void **)&b->results, &b->cap_results, b->in.n_results, sizeof *b->results))
         return;
     lf_report_result *o = &b->results[b->in.n_results++];
     memset(o, 0, sizeof *o);
-    o->device_id = keep(b, d->id);
-    o->model = keep(b, r->model[0] ? r->model : r->model_path);
+    o->device_id = keep(b, id);
+    o->model = other_engine(r) ? keepf(b, "%s [%s]", r->model[0] ? r->model : r->model_path, r->engine)
+               /* a built-in shape has random weights: not the file of that name */
+               : !strncmp(r->model_path, "shape:", 6)
+                   ? keepf(b, "%s (synthetic)", r->model[0] ? r->model : r->model_path + 6)
+                   : keep(b, r->model[0] ? r->model : r->model_path);
     o->quant = keep(b, r->quant);
     /* the adapter as a reader tells runs apart: merged ones say so */
     o->adapter = !r->adapter[0] ? NULL
@@ -281,10 +318,10 @@ static void add_result(lf_report_bundle *b, const lf_catalog *cat, const lf_devi
     o->value = r->median;
     o->ci_low = r->ci_low;
     o->ci_high = r->ci_high;
-    double params;
-    model_size(cat, r, &o->weight_bytes, &params);
+    double params, held;
+    model_size(cat, r, &o->weight_bytes, &params, &held);
     o->flops_per_token = params > 0 ? 2.0 * params : NAN;
-    o->bits_per_weight = o->weight_bytes && params > 0 ? (double)o->weight_bytes * 8.0 / params : NAN;
+    o->bits_per_weight = o->weight_bytes && held > 0 ? (double)o->weight_bytes * 8.0 / held : NAN;
     o->bytes_per_token = r->bytes_per_token;
     o->roofline_fraction = r->roofline_frac;
     double bw = lf_rec_device_bandwidth(d, r->threads);
@@ -305,7 +342,9 @@ static void series_name(const lf_result *r, char *buf, size_t size) {
     if (r->n_depth > 0 && l > 0 && (size_t)l < size)
         l += snprintf(buf + l, size - (size_t)l, " d%d", r->n_depth);
     if (r->adapter[0] && l > 0 && (size_t)l < size)
-        snprintf(buf + l, size - (size_t)l, " +%s", r->adapter);
+        l += snprintf(buf + l, size - (size_t)l, " +%s", r->adapter);
+    if (other_engine(r) && l > 0 && (size_t)l < size)
+        snprintf(buf + l, size - (size_t)l, " [%s]", r->engine);
 }
 
 /* History over commits from the reported device's results (newest run
@@ -417,25 +456,34 @@ static double quality_bpw(const lf_catalog *cat, const lf_quality *q, const lf_r
         if (strcmp(r->model, q->model) || strcasecmp(r->quant, q->variant))
             continue;
         uint64_t wb;
-        double params;
-        model_size(cat, r, &wb, &params);
-        if (wb && params > 0)
-            return (double)wb * 8.0 / params;
+        double params, held;
+        model_size(cat, r, &wb, &params, &held);
+        if (wb && held > 0)
+            return (double)wb * 8.0 / held;
     }
     lf_result fake;
     lf_result_init(&fake);
     lf_strlcpy(fake.model, q->model, sizeof fake.model);
     lf_strlcpy(fake.quant, q->variant, sizeof fake.quant);
     uint64_t wb;
-    double params;
-    model_size(cat, &fake, &wb, &params);
-    if (wb && params > 0)
-        return (double)wb * 8.0 / params;
+    double params, held;
+    model_size(cat, &fake, &wb, &params, &held);
+    if (wb && held > 0)
+        return (double)wb * 8.0 / held;
     const lf_catalog_quant *cq = cat ? lf_catalog_find_quant(cat, q->variant) : NULL;
     return cq ? cq->bpw : NAN;
 }
 
 /* ---- recommendations ---- */
+
+/* A recommendation's model as the report names it: a mixture of experts
+ * with its total and active size ("Qwen3 30B A3B (MoE 30.5B/3.3B)"). */
+static const char *rec_model_name(lf_report_bundle *b, const lf_catalog_model *m) {
+    char moe[48];
+    if (!lf_catalog_model_is_moe(m))
+        return keep(b, m->display);
+    return keepf(b, "%s (%s)", m->display, lf_rec_moe_label(m, moe, sizeof moe));
+}
 
 static void build_recs(lf_report_bundle *b, lf_store *st, const lf_catalog *cat,
                        const lf_device *d, const lf_rec_constraints *given) {
@@ -457,7 +505,8 @@ static void build_recs(lf_report_bundle *b, lf_store *st, const lf_catalog *cat,
     if (lf_rec_calibrate(&cal, obs, n_obs, t.kind, NULL) < 0 ||
         lf_rec_recommend(cat, &t, &k, &cal, &r, NULL) < 0)
         goto out;
-    b->recs = calloc(N_FIT_RECS + N_REJECTED_RECS, sizeof *b->recs);
+    /* + 1: the best mixture-of-experts model that fits, when it ranks lower */
+    b->recs = calloc(N_FIT_RECS + N_REJECTED_RECS + 1, sizeof *b->recs);
     if (!b->recs) {
         b->oom = true;
         goto out;
@@ -473,11 +522,20 @@ static void build_recs(lf_report_bundle *b, lf_store *st, const lf_catalog *cat,
                  n_obs, n_obs == 1 ? "" : "s");
     b->in.rec_constraints = keep(b, buf);
     size_t n = 0;
-    for (int i = 0; i < r.n_fit && n < N_FIT_RECS; i++) {
+    int best_moe = -1;   /* a sparse model decodes like its active size: show one */
+    for (int i = 0; i < r.n_fit && best_moe < 0; i++)
+        if (lf_catalog_model_is_moe(r.cand[i].model))
+            best_moe = i;
+    for (int i = 0; i < r.n_fit; i++) {
+        if (n >= N_FIT_RECS && i != best_moe) {
+            if (best_moe < i)
+                break;
+            continue;
+        }
         const lf_rec_candidate *c = &r.cand[i];
         lf_report_rec *o = &b->recs[n++];
         o->rank = c->rank;
-        o->model = keep(b, c->model->display);
+        o->model = rec_model_name(b, c->model);
         o->quant = keep(b, c->quant->name);
         o->tg = c->tg.value;
         o->tg_low = c->tg.lo;
@@ -520,7 +578,7 @@ static void build_recs(lf_report_bundle *b, lf_store *st, const lf_catalog *cat,
         const lf_rec_candidate *c = &r.cand[best];
         lf_report_rec *o = &b->recs[n++];
         o->rank = 0;
-        o->model = keep(b, c->model->display);
+        o->model = rec_model_name(b, c->model);
         o->quant = keep(b, c->quant->name);
         o->tg = c->tg.value;
         o->tg_low = c->tg.lo;
@@ -542,17 +600,19 @@ out:
 /* ---- the whole input ---- */
 
 static int load_device_results(lf_report_bundle *b, lf_store *st, const lf_catalog *cat,
-                               const lf_device *d, bool with_history, lf_error *err) {
+                               const dev_slot *slot, bool with_history, lf_error *err) {
+    const lf_device *d = &slot->dev;
+    const char *id = slot->id[0] ? slot->id : d->id;
     lf_result *res = NULL;
     int nr = 0;
     lf_run *runs = NULL;
     int nruns = 0;
     run_info *ri = NULL;
-    int rc = lf_store_device_results(st, d->id, -1, &res, &nr, err);
+    int rc = lf_store_device_results(st, id, -1, &res, &nr, err);
     if (rc < 0)
         return rc;
     lf_run_filter f = LF_RUN_FILTER_INIT;
-    f.device_id = d->id;
+    f.device_id = id;
     if ((rc = lf_store_runs_list(st, &f, &runs, &nruns, err)) < 0)
         goto out;
     ri = calloc((size_t)nruns + 1, sizeof *ri);
@@ -567,7 +627,7 @@ static int load_device_results(lf_report_bundle *b, lf_store *st, const lf_catal
         for (int j = 0; j < i && !newer; j++)
             newer = same_config(&res[j], &res[i]);
         if (!newer)
-            add_result(b, cat, d, &res[i], find_run(ri, (size_t)nruns, res[i].run_id));
+            add_result(b, cat, d, id, &res[i], find_run(ri, (size_t)nruns, res[i].run_id));
     }
     if (with_history) {
         build_history(b, res, nr, ri, (size_t)nruns);
@@ -592,13 +652,86 @@ out:
     return rc;
 }
 
+/* The id of the stored device query names (an id, an id prefix or a slug,
+ * as lf_rec_device_find matches them), or "" when none does. */
+static void resolve_device_id(lf_store *st, const char *query, char *id, size_t size) {
+    id[0] = '\0';
+    char *json = NULL;
+    if (lf_store_device_get(st, query, NULL, 0, &json, NULL) == 0) {
+        free(json);
+        lf_strlcpy(id, query, size);
+        return;
+    }
+    lf_run *runs = NULL;
+    int nr = 0;
+    if (lf_store_runs_list(st, NULL, &runs, &nr, NULL) < 0)
+        return;
+    size_t ql = strlen(query);
+    for (int i = 0; i < nr && !id[0]; i++)
+        if (runs[i].device_id[0] &&
+            (!strncasecmp(runs[i].device_id, query, ql) || !strcasecmp(runs[i].device_slug, query)))
+            lf_strlcpy(id, runs[i].device_id, size);
+    free(runs);
+}
+
+/* A device for the report: a localfit profile (lf_rec_device_find), or one
+ * stored by `localfit import` of llama-bench results (schema
+ * localfit.device/imported, often a GPU machine): its CPU, GPU and backends
+ * as llama-bench recorded them, marked imported in the slot. */
+static int find_device(lf_store *st, const char *query, dev_slot *slot, lf_error *err) {
+    slot->imported = false;
+    slot->id[0] = '\0';
+    lf_error local = {0};   /* the code decides, whether or not the caller wants the message */
+    int rc = lf_rec_device_find(st, query, &slot->dev, &local);
+    if (rc < 0 && err)
+        *err = local;
+    if (rc != LF_EFORMAT)
+        return rc;
+    char id[80], slug[80] = "";
+    char *json = NULL;
+    resolve_device_id(st, query, id, sizeof id);
+    if (!id[0] || lf_store_device_get(st, id, slug, sizeof slug, &json, NULL) < 0)
+        return rc;
+    json_t *root = json_loads(json, 0, NULL);
+    free(json);
+    const char *schema = json_string_value(json_object_get(root, "schema"));
+    if (!schema || strcmp(schema, "localfit.device/imported")) {
+        json_decref(root);
+        return rc;   /* lf_rec_device_find's message stands */
+    }
+    lf_device *d = &slot->dev;
+    memset(d, 0, sizeof *d);
+    lf_strlcpy(d->schema, schema, sizeof d->schema);
+    lf_strlcpy(d->id, id, sizeof d->id);   /* may be cut short: slot->id holds it whole */
+    lf_strlcpy(slot->id, id, sizeof slot->id);
+    lf_strlcpy(d->slug, slug[0] ? slug : id, sizeof d->slug);
+    const char *cpu = json_string_value(json_object_get(root, "cpu_info"));
+    const char *gpu = json_string_value(json_object_get(root, "gpu_info"));
+    const char *be = json_string_value(json_object_get(root, "backends"));
+    lf_strlcpy(d->cpu.brand, cpu ? cpu : "", sizeof d->cpu.brand);
+    d->cpu.family = -1;
+    if (gpu && *gpu) {
+        d->n_gpus = 1;
+        lf_strlcpy(d->gpus[0].name, gpu, sizeof d->gpus[0].name);
+    }
+    lf_strlcpy(slot->backends, be ? be : "", sizeof slot->backends);
+    slot->imported = true;
+    json_decref(root);
+    if (err) {
+        err->code = 0;
+        err->msg[0] = '\0';
+    }
+    return 0;
+}
+
 /* Resolves the reported device when none is named: this machine (the
  * caller's o->this_device id) if the store knows it, else the device of the
  * newest run. Reads only: the caller probed. */
 static int default_device(lf_report_bundle *b, lf_store *st, const lf_report_store_opts *o,
-                          lf_device *out, lf_error *err) {
+                          dev_slot *slot, lf_error *err) {
     int rc = LF_ENOTFOUND;
-    if (o->this_device && *o->this_device && lf_rec_device_find(st, o->this_device, out, NULL) == 0) {
+    const lf_device *out = &slot->dev;
+    if (o->this_device && *o->this_device && find_device(st, o->this_device, slot, NULL) == 0) {
         snprintf(b->note, sizeof b->note, "this machine (%s)", out->slug);
         rc = 0;
     }
@@ -612,7 +745,7 @@ static int default_device(lf_report_bundle *b, lf_store *st, const lf_report_sto
     rc = lf_error_set(err, LF_ENOTFOUND, "%s holds no device profile to report on: run "
                       "`localfit run` or `localfit bench` first", lf_store_path(st));
     for (int i = 0; i < n; i++)
-        if (runs[i].device_id[0] && lf_rec_device_find(st, runs[i].device_id, out, NULL) == 0) {
+        if (runs[i].device_id[0] && find_device(st, runs[i].device_id, slot, NULL) == 0) {
             snprintf(b->note, sizeof b->note,
                      "this machine is not in the store; the newest run's device %s", out->slug);
             err->code = 0;
@@ -642,27 +775,28 @@ int lf_report_from_store(lf_store *st, const lf_report_store_opts *o, lf_report_
     }
     int rc;
     if (o->device) {
-        if ((rc = lf_rec_device_find(st, o->device, &b->slots[0].dev, err)) < 0)
+        if ((rc = find_device(st, o->device, &b->slots[0], err)) < 0)
             goto fail;
         snprintf(b->note, sizeof b->note, "device %s", b->slots[0].dev.slug);
-    } else if ((rc = default_device(b, st, o, &b->slots[0].dev, err)) < 0) {
+    } else if ((rc = default_device(b, st, o, &b->slots[0], err)) < 0) {
         goto fail;
     }
     size_t nd = 1;
     for (int i = 0; i < o->n_compare; i++) {
-        if ((rc = lf_rec_device_find(st, o->compare[i], &b->slots[nd].dev, err)) < 0) {
+        if ((rc = find_device(st, o->compare[i], &b->slots[nd], err)) < 0) {
             lf_error_wrap(err, "--compare");
             goto fail;
         }
         bool dup = false;
         for (size_t k = 0; k < nd && !dup; k++)
-            dup = !strcmp(b->slots[k].dev.id, b->slots[nd].dev.id);
+            dup = !strcmp(b->slots[k].id[0] ? b->slots[k].id : b->slots[k].dev.id,
+                          b->slots[nd].id[0] ? b->slots[nd].id : b->slots[nd].dev.id);
         if (!dup)
             nd++;
     }
     for (size_t i = 0; i < nd; i++) {
         fill_device(b, i);
-        if ((rc = load_device_results(b, st, o->catalog, &b->slots[i].dev, i == 0, err)) < 0)
+        if ((rc = load_device_results(b, st, o->catalog, &b->slots[i], i == 0, err)) < 0)
             goto fail;
     }
     if (o->catalog) {

@@ -164,13 +164,13 @@ int rp_render_html(const rp_doc *doc, const lf_report_input *in, const char *dir
             break;
         case RP_PARA:
             rp_buf_puts(o, in_section ? "<p>" : "<p class=\"meta\">");
-            rp_esc_html(o, b->text);
+            rp_prose(o, b->text, rp_esc_html, rp_esc_html, "<code>", "</code>");
             rp_buf_puts(o, "</p>\n");
             break;
         case RP_NOTE:
         case RP_WARN:
             rp_buf_puts(o, b->kind == RP_NOTE ? "<p class=\"note\">" : "<p class=\"warn\">");
-            rp_esc_html(o, b->text);
+            rp_prose(o, b->text, rp_esc_html, rp_esc_html, "<code>", "</code>");
             rp_buf_puts(o, "</p>\n");
             break;
         case RP_TABLE: table(o, b); break;

@@ -43,6 +43,12 @@ void rp_esc_gnuplot(rp_buf *b, const char *s);   /* with the quotes */
 /* Appends s as valid UTF-8 without control characters (newline/tab -> ' '),
  * the form every escaper starts from. */
 void rp_clean_text(rp_buf *b, const char *s);
+/* Prose whose `backquoted` parts are commands: each balanced pair of
+ * backquotes around plain printable ASCII becomes open + the part through
+ * code + close; everything else goes through text (an unpaired backquote
+ * too). So markdown shows a code span, not a backslash-escaped backquote. */
+void rp_prose(rp_buf *b, const char *s, void (*text)(rp_buf *, const char *),
+              void (*code)(rp_buf *, const char *), const char *open, const char *close);
 
 /* Standard base64 (RFC 4648, with padding) of n bytes. */
 void rp_base64(rp_buf *b, const unsigned char *p, size_t n);
@@ -78,9 +84,11 @@ double rp_best_rate(const lf_report_input *in, const char *device_id, const char
 void rp_models_quants(const lf_report_input *in, const char *device_id, rp_strset *models,
                       rp_strset *quants);
 /* Thread scaling: indices of results standing for distinct (model, quant)
- * pairs with tg (no adapter, depth 0) at two or more thread counts on dev
- * (NULL = any device), at most max; and a pair's thread counts ascending. */
-size_t rp_thread_series(const lf_report_input *in, const char *dev, size_t *idx, size_t max);
+ * pairs with tg (no adapter, depth 0) at min_counts or more thread counts
+ * on dev (NULL = any device), at most max; and a pair's thread counts
+ * ascending. */
+size_t rp_thread_series(const lf_report_input *in, const char *dev, size_t *idx, size_t max,
+                        int min_counts);
 size_t rp_thread_counts(const lf_report_input *in, const char *dev, const char *model,
                         const char *quant, int *thr, size_t max);
 /* FLOPs per token of a result: flops_per_token when set, else 2 × params

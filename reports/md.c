@@ -1,11 +1,19 @@
 /*
  * Markdown rendering of the report document (GitHub-flavoured: pipe
- * tables). Every text and cell goes through rp_esc_md, so a model name can
+ * tables). Every text and cell goes through rp_esc_md (paragraphs keep
+ * their `commands` as code spans: rp_prose), so a model name can
  * neither split a table (|, newline), start formatting (` * _ [ ] ~) nor
  * inject HTML (& < > become entities: markdown passes raw HTML through).
  * Pictures are referenced as the PNG files beside report.md, SVG linked.
  */
 #include "reports/internal.h"
+
+/* Inside a code span markdown shows every character as it is: checked
+ * plain ASCII by rp_prose, copied. */
+static void code_raw(rp_buf *o, const char *s) { rp_buf_puts(o, s); }
+
+/* Paragraph text: commands in backquotes as code spans, the rest escaped. */
+static void prose(rp_buf *o, const char *s) { rp_prose(o, s, rp_esc_md, code_raw, "`", "`"); }
 
 static void cell(rp_buf *o, const char *s) {
     rp_buf_putc(o, ' ');
@@ -39,15 +47,15 @@ int rp_render_md(const rp_doc *doc, const lf_report_input *in, rp_buf *o, lf_err
         case RP_H1: rp_buf_puts(o, "# "); rp_esc_md(o, b->text); rp_buf_puts(o, "\n\n"); break;
         case RP_H2: rp_buf_puts(o, "## "); rp_esc_md(o, b->text); rp_buf_puts(o, "\n\n"); break;
         case RP_H3: rp_buf_puts(o, "### "); rp_esc_md(o, b->text); rp_buf_puts(o, "\n\n"); break;
-        case RP_PARA: rp_esc_md(o, b->text); rp_buf_puts(o, "\n\n"); break;
+        case RP_PARA: prose(o, b->text); rp_buf_puts(o, "\n\n"); break;
         case RP_NOTE:
             rp_buf_puts(o, "> **Note:** ");
-            rp_esc_md(o, b->text);
+            prose(o, b->text);
             rp_buf_puts(o, "\n\n");
             break;
         case RP_WARN:
             rp_buf_puts(o, "> **Warning:** ");
-            rp_esc_md(o, b->text);
+            prose(o, b->text);
             rp_buf_puts(o, "\n\n");
             break;
         case RP_TABLE: table(o, b); break;

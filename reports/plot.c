@@ -58,6 +58,61 @@ static bool on_device(const lf_report_result *r, const char *dev) {
 
 static void gp_str(rp_buf *b, const char *s) { rp_esc_gnuplot(b, s); }
 
+#define LABEL_MAX 40      /* characters of a name on a chart: longer squash the plot */
+
+/* A name (model, quant, device, series) as a chart label: at most
+ * LABEL_MAX characters, a longer one cut at a character boundary with an
+ * ellipsis (the tables keep it whole). */
+static void gp_label(rp_buf *b, const char *s) {
+    rp_buf t = {0};
+    rp_clean_text(&t, s ? s : "");
+    const char *c = rp_buf_cstr(&t);
+    if (!c) {
+        b->oom = true;
+        return;
+    }
+    size_t chars = 0, cut = 0;
+    for (size_t i = 0; c[i]; i++)
+        if (((unsigned char)c[i] & 0xC0) != 0x80 && ++chars == LABEL_MAX)
+            cut = i;   /* the byte where the last kept character would start */
+    if (chars > LABEL_MAX) {
+        t.s[cut] = '\0';
+        t.len = cut;
+        rp_buf_puts(&t, "\xe2\x80\xa6");   /* U+2026 */
+    }
+    gp_str(b, rp_buf_cstr(&t) ? t.s : "");
+    if (t.oom)
+        b->oom = true;
+    rp_buf_free(&t);
+}
+
+/* What a limit left out of a chart, e.g. "3 more quantizations not drawn
+ * (the tables list them all)", into msg ("" when nothing), so a capped
+ * chart is not mistaken for the whole set. */
+static void omitted(char *msg, size_t size, size_t more_series, const char *series_what,
+                    size_t more_groups, const char *groups_what) {
+    msg[0] = '\0';
+    if (!more_series && !more_groups)
+        return;
+    int n = 0;
+    if (more_series)
+        n = snprintf(msg, size, "%zu more %s", more_series, series_what);
+    if (more_groups && n >= 0 && (size_t)n < size)
+        snprintf(msg + n, size - (size_t)n, "%s%zu more %s", n ? " and " : "", more_groups,
+                 groups_what);
+    size_t l = strlen(msg);
+    snprintf(msg + l, size - l, " not drawn (the tables list them all)");
+}
+
+/* The omitted note at the bottom left of the chart (after style's reset). */
+static void gp_note(rp_buf *b, const char *note) {
+    if (!note || !*note)
+        return;
+    rp_buf_puts(b, "set label 900 ");
+    gp_str(b, note);
+    rp_buf_puts(b, " at screen 0.01, screen 0.02 left font ',9' tc rgb '#a04000'\n");
+}
+
 /* Numbers in scripts: %.9g is exact enough and never locale-dependent for
  * the C locale the library assumes; non-finite values never get here. */
 static void gp_num(rp_buf *b, double v) { rp_buf_printf(b, "%.9g", v); }
@@ -91,11 +146,13 @@ static void outputs(rp_buf *b, rp_plot_id id, const char *plot_cmd) {
 }
 
 /* Grouped bars: groups along x (labels), one series per bar colour
- * (titles), v[s * ng + g] = value or NAN. */
+ * (titles), v[s * ng + g] = value or NAN; note (may be NULL) says what
+ * was left out. */
 static void grouped_bars(rp_buf *b, rp_plot_id id, const char *title, const char *ylabel,
                          const char *const *groups, size_t ng, const char *const *series,
-                         size_t ns, const double *v) {
+                         size_t ns, const double *v, const char *note) {
     style(b, title);
+    gp_note(b, note);
     double w = 0.8 / (double)ns;
     rp_buf_puts(b, "set style fill solid 0.85 border -1\n");
     rp_buf_printf(b, "set boxwidth %.6f absolute\n", w * 0.92);
@@ -116,7 +173,7 @@ static void grouped_bars(rp_buf *b, rp_plot_id id, const char *title, const char
     rp_buf_printf(b, "\nset xrange [-0.6:%.6f]\nset xtics (", (double)ng - 0.4);
     for (size_t g = 0; g < ng; g++) {
         rp_buf_puts(b, g ? ", " : "");
-        gp_str(b, groups[g]);
+        gp_label(b, groups[g]);
         rp_buf_printf(b, " %zu", g);
     }
     rp_buf_puts(b, ")\n");
@@ -140,7 +197,7 @@ static void grouped_bars(rp_buf *b, rp_plot_id id, const char *title, const char
         rp_buf_puts(b, "EOD\n");
         rp_buf_printf(&cmd, "%s$s%zu using 1:2 with boxes lt %zu title ", drawn++ ? ", " : "", s,
                       s % MAX_SERIES + 1);
-        gp_str(&cmd, series[s]);
+        gp_label(&cmd, series[s]);
         rp_buf_printf(&cmd, ", $s%zu using 1:2:($2 >= 100 ? sprintf('%%.0f', $2) : "
                             "sprintf('%%.3g', $2)) with labels offset 0,0.6 font ',8' notitle",
                       s);
@@ -261,7 +318,9 @@ static bool script_throughput(const lf_report_input *in, rp_buf *b, rp_plot_id i
         char title[200];
         snprintf(title, sizeof title, "%s: best tokens/s (no adapter, empty context)",
                  !strcmp(test, "tg") ? "Token generation" : "Prompt processing");
-        grouped_bars(b, id, title, "tokens/s", models.v, nm, quants.v, nq, v);
+        char note[200];
+        omitted(note, sizeof note, quants.n - nq, "quantizations", models.n - nm, "models");
+        grouped_bars(b, id, title, "tokens/s", models.v, nm, quants.v, nq, v, note);
     }
     if (models.oom || quants.oom)
         b->oom = true;
@@ -339,7 +398,7 @@ static bool script_quality(const lf_report_input *in, rp_buf *b) {
             rp_buf dt = {0};
             rp_clean_text(&dt, models.v[m]);
             rp_buf_puts(&dt, src ? " (published)" : " (measured)");
-            gp_str(&cmd, rp_buf_cstr(&dt) ? dt.s : "");
+            gp_label(&cmd, rp_buf_cstr(&dt) ? dt.s : "");
             if (dt.oom)
                 cmd.oom = true;
             rp_buf_free(&dt);
@@ -389,7 +448,9 @@ static bool script_threads(const lf_report_input *in, rp_buf *b) {
     const lf_report_device *d = in->n_devices ? &in->devices[0] : NULL;
     const char *dev = primary_id(in);
     size_t ser[MAX_SERIES - 1];   /* the last colour is the bandwidth curve's */
-    size_t nser = rp_thread_series(in, dev, ser, MAX_SERIES - 1);
+    size_t nser = rp_thread_series(in, dev, ser, MAX_SERIES - 1, 2);
+    if (!nser)   /* one thread count measured: its points, not an empty axis */
+        nser = rp_thread_series(in, dev, ser, MAX_SERIES - 1, 1);
     int thr[64];
     bool curve = d && d->n_bw_curve > 0;
     if (!nser && !curve)
@@ -400,11 +461,14 @@ static bool script_threads(const lf_report_input *in, rp_buf *b) {
     rp_buf cmd = {0};
     rp_buf_puts(&cmd, "plot ");
     int n = 0;
+    int tmin = INT_MAX, tmax = 0;   /* thread counts drawn: one alone needs a range */
     if (curve) {
         rp_buf_puts(b, "set y2label 'read bandwidth (GB/s)'\nset y2tics\nset y2range [0:*]\n"
                        "$bw << EOD\n");
         for (size_t i = 0; i < d->n_bw_curve; i++)
             if (d->bw_curve[i].threads > 0 && isfinite(d->bw_curve[i].gbs)) {
+                tmin = d->bw_curve[i].threads < tmin ? d->bw_curve[i].threads : tmin;
+                tmax = d->bw_curve[i].threads > tmax ? d->bw_curve[i].threads : tmax;
                 rp_buf_printf(b, "%d ", d->bw_curve[i].threads);
                 gp_num(b, d->bw_curve[i].gbs);
                 rp_buf_putc(b, '\n');
@@ -421,6 +485,8 @@ static bool script_threads(const lf_report_input *in, rp_buf *b) {
         for (size_t t = 0; t < nt; t++) {
             double v = rp_best_rate(in, dev, r0->model, r0->quant, "tg", thr[t]);
             if (isfinite(v)) {
+                tmin = thr[t] < tmin ? thr[t] : tmin;
+                tmax = thr[t] > tmax ? thr[t] : tmax;
                 rp_buf_printf(b, "%d ", thr[t]);
                 gp_num(b, v);
                 rp_buf_putc(b, '\n');
@@ -433,10 +499,19 @@ static bool script_threads(const lf_report_input *in, rp_buf *b) {
         rp_clean_text(&t, r0->model);
         rp_buf_putc(&t, ' ');
         rp_clean_text(&t, r0->quant);
-        gp_str(&cmd, rp_buf_cstr(&t) ? t.s : "");
+        gp_label(&cmd, rp_buf_cstr(&t) ? t.s : "");
         if (t.oom)
             cmd.oom = true;
         rp_buf_free(&t);
+    }
+    if (tmin == tmax) {
+        /* One thread count: gnuplot cannot autoscale a log axis over one
+         * value (the chart came out empty); centre it, and say there is no
+         * scaling to see yet. */
+        rp_buf_printf(b, "set xrange [%g:%g]\nset xtics (%d)\n", tmin / 2.0, tmin * 2.0, tmin);
+        rp_buf_printf(b, "set label 901 'one thread count measured (%d): run bench with "
+                         "several, e.g. -t 1,2' at graph 0.02, graph 0.95 left font ',9' "
+                         "tc rgb '#a04000'\n", tmin);
     }
     if (cmd.oom)
         b->oom = true;
@@ -564,9 +639,11 @@ static bool script_devices(const lf_report_input *in, rp_buf *b) {
                 dn[d] = in->devices[d].slug ? in->devices[d].slug : rp_str(in->devices[d].id);
             char title[200];
             snprintf(title, sizeof title, "Device comparison: best %s tokens/s", tests[t]);
+            char note[200];
+            omitted(note, sizeof note, in->n_devices - nd, "devices", 0, "");
             if (!b->oom)
                 grouped_bars(b, RP_PLOT_DEVICES, title, "tokens/s", (const char *const *)lab,
-                             ng, dn, nd, v);
+                             ng, dn, nd, v, note);
             done = true;
         } else if (ng) {
             b->oom = true;

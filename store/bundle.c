@@ -84,6 +84,7 @@ static json_t *result_to_json(const lf_result *r, bool with_samples, const doubl
     json_object_set_new(o, "kv_type", json_string(r->kv_type));
     json_object_set_new(o, "isa", json_string(r->isa));
     json_object_set_new(o, "backend", json_string(r->backend));
+    json_object_set_new(o, "engine", json_string(r->engine));
     json_object_set_new(o, "config", json_string(r->config));
     json_object_set_new(o, "unit", json_string(lf_unit_name(r->unit)));
     json_object_set_new(o, "median", jreal(r->median));
@@ -366,6 +367,7 @@ static int read_result(const jctx *c, json_t *o, lf_result *r, double **samples,
         {"backend", r->backend, sizeof r->backend},
         {"config", r->config, sizeof r->config},
         {"energy_note", r->energy_note, sizeof r->energy_note},
+        {"engine", r->engine, sizeof r->engine},
     };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if ((rc = jstr(c, o, strs[i].k, strs[i].dst, strs[i].size, err)) < 0)
@@ -576,6 +578,12 @@ static int import_bundle(lf_store *st, const char *name, json_t *root, lf_import
             int n;
             if ((rc = read_result(&c, rv, &r, &samples, &n, err)) < 0)
                 return rc;
+            /* a bundle from before schema v4 has no engine: its imported
+             * llama-bench runs were measured by llama.cpp (as the v4
+             * migration marks them), everything else by localfit */
+            if (!r.engine[0])
+                lf_strlcpy(r.engine, strcmp(run.source, "llama-bench") ? "localfit" : "llama.cpp",
+                           sizeof r.engine);
             rc = lf_store_insert_result(st, run.id, &r, samples, n, err);
             free(samples);
             if (rc < 0)
@@ -717,8 +725,10 @@ int lf_store_import_file(lf_store *st, const char *path, const lf_import_opts *o
         size_t n = fread(buf + len, 1, cap - len, f);
         len += n;
         if (n == 0) {
-            if (ferror(f))
-                rc = lf_error_set(err, LF_EIO, "%s: read error", path);
+            if (ferror(f))   /* EISDIR: fopen opens a directory, fread fails */
+                rc = lf_error_set(err, LF_EIO, "%s: %s", path,
+                                  errno == EISDIR ? "is a directory, not a file to import"
+                                                  : "read error");
             break;
         }
     }

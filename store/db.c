@@ -42,7 +42,10 @@
  * v3: results gain the figures other modules read (weight_bytes, n_params,
  *     kv_bytes, flops_per_token, roof_gbs, peak_gops, compute_frac), back-
  *     filled from each old row's extra JSON so an old database reads the
- *     same; extra is for display from then on. */
+ *     same; extra is for display from then on.
+ * v4: results gain engine (who measured: "localfit", or "llama.cpp" for
+ *     llama-bench's records), part of a test's identity; rows of imported
+ *     llama-bench runs are marked llama.cpp, all others localfit. */
 static const char *const migration[LF_STORE_SCHEMA_VERSION + 1] = {
     [1] =
         "PRAGMA application_id = 1279674708;\n" /* LF_APP_ID */
@@ -148,6 +151,11 @@ static const char *const migration[LF_STORE_SCHEMA_VERSION + 1] = {
         "  compute_frac = " LF_SQL_X_COMPUTE_FRAC("extra") "\n"
         "WHERE json_valid(extra);\n"
         "PRAGMA user_version = 3;\n",
+    [4] =
+        "ALTER TABLE results ADD COLUMN engine TEXT NOT NULL DEFAULT 'localfit';\n"
+        "UPDATE results SET engine = 'llama.cpp'\n"
+        "WHERE run_id IN (SELECT id FROM runs WHERE source = 'llama-bench');\n"
+        "PRAGMA user_version = 4;\n",
 };
 
 /* ---- errors ------------------------------------------------------------ */
@@ -595,6 +603,66 @@ static int migrate(lf_store *st, lf_error *err) {
     return 0;
 }
 
+/* Whether a writer cannot use path, and why (into why). WAL writes the
+ * file and creates -wal and -shm files beside it, so both the file and its
+ * directory must be writable (access(2): the process's own rights, a
+ * read-only mount included). */
+static bool write_obstacle(const char *path, char *why, size_t size) {
+    char dir[PATH_MAX];
+    lf_strlcpy(dir, path, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        lf_strlcpy(dir, ".", sizeof dir);
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (access(path, W_OK) != 0) {
+        snprintf(why, size, "the file is not writable (%s)", strerror(errno));
+        return true;
+    }
+    if (access(dir, W_OK) != 0) {
+        snprintf(why, size, "its directory %s is not writable (%s), and SQLite keeps its -wal and -shm "
+                 "files there", dir, strerror(errno));
+        return true;
+    }
+    return false;
+}
+
+/* A reader of a WAL database normally maps a -shm file beside it, which a
+ * read-only directory or file does not allow ("attempt to write a readonly
+ * database"). When this process cannot write there, nobody it could be
+ * racing with writes through this path either, so the file is opened as
+ * immutable (no locks, no -shm): unless a -wal file with content is there
+ * (a writer that crashed, or one with other rights), whose pages an
+ * immutable open would not see; then the plain read-only open is tried and
+ * its error stands. The URI form needs the path percent-encoded. */
+static int open_readonly(lf_store *st, const char *path) {
+    char why[PATH_MAX + 160], wal[PATH_MAX + 8];
+    struct stat ws;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    bool wal_data = stat(wal, &ws) == 0 && ws.st_size > 0;
+    if (!write_obstacle(path, why, sizeof why) || wal_data)
+        return sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL);
+    size_t n = strlen(path);
+    char *uri = malloc(3 * n + 32);
+    if (!uri)
+        return SQLITE_NOMEM;
+    size_t k = (size_t)sprintf(uri, "file:");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("/-_.~", c))
+            uri[k++] = (char)c;
+        else
+            k += (size_t)sprintf(uri + k, "%%%02X", c);
+    }
+    strcpy(uri + k, "?immutable=1");
+    int rc = sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    free(uri);
+    return rc;
+}
+
 int lf_store_open(lf_store **out, const char *path, int flags, lf_error *err) {
     *out = NULL;
     if (!path || !*path)
@@ -613,6 +681,15 @@ int lf_store_open(lf_store **out, const char *path, int flags, lf_error *err) {
             return rc;
     } else if (S_ISDIR(sb.st_mode)) {
         return lf_error_set(err, LF_EINVAL, "%s is a directory, not a database file", path);
+    } else if (!ro) {
+        /* an existing file this process cannot write through: a reader
+         * falls back to read-only, a writer is told why at once */
+        char why[PATH_MAX + 160];
+        bool blocked = write_obstacle(path, why, sizeof why);
+        if (blocked && (flags & LF_STORE_RO_FALLBACK))
+            return lf_store_open(out, path, (flags & ~LF_STORE_RO_FALLBACK) | LF_STORE_READONLY, err);
+        if (blocked)
+            return lf_error_set(err, LF_EIO, "%s is read-only: %s; results cannot be stored there", path, why);
     }
 
     lf_store *st = calloc(1, sizeof *st);
@@ -624,9 +701,8 @@ int lf_store_open(lf_store **out, const char *path, int flags, lf_error *err) {
     if (gethostname(st->host, sizeof st->host - 1) < 0)
         st->host[0] = '\0';
 
-    int oflags = ro ? SQLITE_OPEN_READONLY
-                    : SQLITE_OPEN_READWRITE | (nocreate ? 0 : SQLITE_OPEN_CREATE);
-    int rc = sqlite3_open_v2(path, &st->db, oflags, NULL);
+    int oflags = SQLITE_OPEN_READWRITE | (nocreate ? 0 : SQLITE_OPEN_CREATE);
+    int rc = ro ? open_readonly(st, path) : sqlite3_open_v2(path, &st->db, oflags, NULL);
     if (rc != SQLITE_OK) {
         rc = lf_store_sqlerr(st, rc, err, "opening the database");
         lf_store_close(st);

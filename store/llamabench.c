@@ -260,6 +260,7 @@ static int record_result(const char *name, int idx, json_t *rec, const lf_import
     else
         lf_strlcpy(r->kv_type, tk, sizeof r->kv_type);
     lf_strlcpy(r->backend, rec_str(rec, "backends"), sizeof r->backend);
+    lf_strlcpy(r->engine, "llama.cpp", sizeof r->engine);
 
     /* Settings that change speed between otherwise equal tests. */
     char fa[16] = "";
@@ -488,5 +489,79 @@ int lf_store_import_llama(lf_store *st, const char *name, json_t *records,
     }
     free(done);
     free(idx);
+    return rc;
+}
+
+/* ---- parsing without storing (bench --engine llama.cpp) -------------------------- */
+
+int lf_store_llama_parse(const char *name, const char *text, size_t len, lf_summarize_fn summarize,
+                         lf_run_full *out, lf_error *err) {
+    memset(out, 0, sizeof *out);
+    /* The same detection as imports: a '[' first means -o json, anything
+     * else is read as -o jsonl. */
+    size_t a = 0;
+    while (a < len && isspace((unsigned char)text[a]))
+        a++;
+    if (a == len)
+        return lf_error_set(err, LF_EFORMAT, "%s: no output (expected llama-bench JSON)", name);
+    json_t *recs = NULL;
+    int rc;
+    if (text[a] == '[') {
+        json_error_t je;
+        recs = json_loadb(text + a, len - a, 0, &je);
+        if (!recs || !json_is_array(recs)) {
+            json_decref(recs);
+            return lf_error_set(err, LF_EFORMAT, "%s: not llama-bench JSON: line %d: %s", name,
+                                je.line, recs ? "expected an array" : je.text);
+        }
+    } else if ((rc = lf_store_parse_jsonl(name, text + a, len - a, &recs, err)) < 0) {
+        return rc;
+    }
+    size_t n = json_array_size(recs);
+    if (n == 0) {
+        json_decref(recs);
+        return lf_error_set(err, LF_EFORMAT, "%s: no llama-bench records", name);
+    }
+    lf_import_opts o = {.format = LF_IMPORT_LLAMA_JSON, .summarize = summarize};
+    out->results = calloc(n, sizeof *out->results);
+    out->samples = calloc(n, sizeof *out->samples);
+    out->n_samples_stored = calloc(n, sizeof *out->n_samples_stored);
+    if (!out->results || !out->samples || !out->n_samples_stored) {
+        json_decref(recs);
+        lf_run_full_free(out);
+        memset(out, 0, sizeof *out);
+        return lf_error_set(err, LF_ENOMEM, "%s: out of memory", name);
+    }
+    rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        json_t *rec = json_array_get(recs, i);
+        if (!json_is_object(rec) ||
+            (!json_object_get(rec, "n_prompt") && !json_object_get(rec, "n_gen"))) {
+            rc = lf_error_set(err, LF_EFORMAT,
+                              "%s: record %zu is not a llama-bench result (no n_prompt / n_gen)",
+                              name, i);
+            break;
+        }
+        rc = record_result(name, (int)i, rec, &o, &out->results[i], &out->samples[i],
+                           &out->n_samples_stored[i], err);
+        if (rc == 0)
+            out->n_results++;
+    }
+    if (rc == 0) {
+        json_t *first = json_array_get(recs, 0);
+        long long bn = -1;
+        rec_int(first, "build_number", &bn);
+        if (bn >= 0)
+            snprintf(out->run.tool_version, sizeof out->run.tool_version, "llama-bench b%lld", bn);
+        else
+            lf_strlcpy(out->run.tool_version, "llama-bench", sizeof out->run.tool_version);
+        lf_strlcpy(out->run.source, "llama-bench", sizeof out->run.source);
+        lf_strlcpy(out->run.git_commit, rec_str(first, "build_commit"), sizeof out->run.git_commit);
+    }
+    json_decref(recs);
+    if (rc < 0) {
+        lf_run_full_free(out);
+        memset(out, 0, sizeof *out);
+    }
     return rc;
 }

@@ -96,6 +96,7 @@ void lf_result_init(lf_result *r) {
     r->weight_bytes = r->n_params = r->kv_bytes = r->flops_per_token = NAN;
     r->roof_gbs = r->peak_gops = r->compute_frac = NAN;
     r->peak_rss = -1;
+    memcpy(r->engine, "localfit", sizeof "localfit");
 }
 
 void lf_quality_init(lf_quality *q) {
@@ -435,7 +436,7 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
                           "n_depth, kv_type, isa, backend, config, unit, median, mean, stddev, "
                           "ci_low, ci_high, n_samples, bytes_per_token, roofline_frac, peak_rss, "
                           "joules_per_token, energy_note, extra, weight_bytes, n_params, "
-                          "kv_bytes, flops_per_token, roof_gbs, peak_gops, compute_frac) "
+                          "kv_bytes, flops_per_token, roof_gbs, peak_gops, compute_frac, engine) "
                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                           "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
                           "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, "
@@ -446,7 +447,8 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
                           "coalesce(?34, " LF_SQL_X_FLOPS_PER_TOKEN("?30") "), "
                           "coalesce(?35, " LF_SQL_X_ROOF_GBS("?30") "), "
                           "coalesce(?36, " LF_SQL_X_PEAK_GOPS("?30") "), "
-                          "coalesce(?37, " LF_SQL_X_COMPUTE_FRAC("?30") "))",
+                          "coalesce(?37, " LF_SQL_X_COMPUTE_FRAC("?30") "), "
+                          "coalesce(nullif(?38, ''), 'localfit'))",
                           &s, err);
     if (rc < 0)
         return rc;
@@ -484,6 +486,7 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
                                r->roof_gbs, r->peak_gops, r->compute_frac};
     for (int i = 0; i < 7; i++)
         lf_bind_real_or_null(s, 31 + i, promoted[i]);
+    lf_bind_text(s, 38, r->engine);
     if ((rc = lf_store_step_done(st, s, "storing a result", err)) < 0)
         return rc;
     int64_t id = sqlite3_last_insert_rowid(st->db);
@@ -805,7 +808,7 @@ int lf_store_find_baseline(lf_store *st, const char *device_id, const char *bran
     "x.kv_type, x.isa, x.backend, x.config, x.unit, x.median, x.mean, x.stddev, "          \
     "x.ci_low, x.ci_high, x.n_samples, x.bytes_per_token, x.roofline_frac, x.peak_rss, "   \
     "x.joules_per_token, x.energy_note, x.extra, x.weight_bytes, x.n_params, x.kv_bytes, "  \
-    "x.flops_per_token, x.roof_gbs, x.peak_gops, x.compute_frac "
+    "x.flops_per_token, x.roof_gbs, x.peak_gops, x.compute_frac, x.engine "
 
 static void read_result(sqlite3_stmt *s, lf_result *r) {
     lf_result_init(r);
@@ -851,6 +854,7 @@ static void read_result(sqlite3_stmt *s, lf_result *r) {
                           &r->roof_gbs, &r->peak_gops, &r->compute_frac};
     for (int i = 0; i < 7; i++)
         *promoted[i] = lf_col_real(s, 31 + i);
+    lf_col_text(s, 38, r->engine, sizeof r->engine);
 }
 
 /* Runs a result query with ?1 bound to an int64 and ?2 to an optional

@@ -56,7 +56,7 @@
 #include <stdio.h>
 
 /* The schema version this build writes and understands. */
-#define LF_STORE_SCHEMA_VERSION 3
+#define LF_STORE_SCHEMA_VERSION 4
 
 /* ======================================================================
  * Opening
@@ -206,6 +206,10 @@ typedef struct lf_result {
     char kv_type[32];           /* "f16", "q8_0" */
     char isa[16];               /* kernel ISA level ("avx2"), "" for imports */
     char backend[64];           /* "cpu", or llama-bench's backends ("CUDA") */
+    char engine[16];            /* who ran the test: "localfit" (the default, and
+                                   rows from before schema v4) or "llama.cpp"
+                                   (llama-bench, run by `bench --engine` or
+                                   imported); part of the match key */
     char config[256];           /* other settings that make tests differ
                                    ("ngl=99 b=2048 ub=512 fa=1"); part of
                                    the match key in comparisons */
@@ -415,6 +419,18 @@ int lf_store_import(lf_store *st, const char *name, const char *text, size_t len
 /* Reads path ("-" = stdin) and calls lf_store_import. */
 int lf_store_import_file(lf_store *st, const char *path, const lf_import_opts *opts,
                          lf_import_stats *stats, lf_error *err);
+
+/* llama-bench's output (`-o json` or `-o jsonl`, text of len bytes named
+ * name in messages) read into result records without storing anything:
+ * each record as lf_store_import would store it (identity, statistics
+ * through summarize (NULL: no CI), samples in tokens/s, engine
+ * "llama.cpp"), in out->results / samples / n_samples_stored; out->run
+ * gets the tool version, source and build commit. out is the caller's
+ * (lf_run_full_free). LF_EFORMAT naming name and the record when the text
+ * is not llama-bench output (empty, garbage, a record without n_prompt /
+ * n_gen); LF_ENOMEM. On failure out is empty. */
+int lf_store_llama_parse(const char *name, const char *text, size_t len, lf_summarize_fn summarize,
+                         lf_run_full *out, lf_error *err);
 
 /* Writes a "localfit.bundle/1" JSON document with the given runs (ids;
  * n == 0: all runs), their devices, results, samples and quality. */

@@ -251,11 +251,129 @@ static void test_reports(void **state) {
     lf_compare_report_free(&rep);
 }
 
+
+/* Repro of "blind at small n": 3 samples a side, the smallest possible rank
+ * p is 0.1. A 10x slowdown (the scalar kernels) and a 2x slowdown (two
+ * llama-bench files of 3 samples) are regressions; an unchanged test is
+ * inconclusive with the reason, never "same"; an overlapping 20% change
+ * at that size is inconclusive too. */
+static void test_small_n(void **state) {
+    (void)state;
+    fake_run base, cand;
+    fake_init(&base, "aaaaaaaa-0000-4000-8000-000000000001", "main");
+    fake_init(&cand, "bbbbbbbb-0000-4000-8000-000000000002", "feature");
+    fake_add(&base, LF_TEST_TG, "kq", 1, 160, 3, 1);
+    fake_add(&cand, LF_TEST_TG, "kq", 1, 12, 3, 2);      /* 13x slower */
+    fake_add(&base, LF_TEST_PP, "kq", 1, 400, 3, 3);
+    fake_add(&cand, LF_TEST_PP, "kq", 1, 200, 3, 4);     /* 2x slower */
+    fake_add(&base, LF_TEST_TG, "kq", 2, 100, 3, 5);
+    fake_add(&cand, LF_TEST_TG, "kq", 2, 100, 3, 6);     /* unchanged */
+    fake_add(&base, LF_TEST_PP, "kq", 2, 100, 3, 7);
+    lf_result *r = fake_add(&cand, LF_TEST_PP, "kq", 2, 80, 3, 8);
+    /* overlap: one candidate value among the baseline's */
+    cand.store[3][2] = base.store[3][1] * 1.001;
+    (void)r;
+    lf_compare_opts o = LF_COMPARE_OPTS_INIT;
+    lf_compare_report rep;
+    lf_error err = {0};
+    assert_int_equal(lf_compare_runs(&base.rf, &cand.rf, &o, &rep, &err), 0);
+    assert_int_equal(rep.rows[0].verdict, LF_VERDICT_REGRESSION);
+    assert_string_equal(rep.rows[0].method, "welch-log");
+    assert_true(rep.rows[0].p < 0.01);
+    assert_int_equal(rep.rows[1].verdict, LF_VERDICT_REGRESSION);
+    assert_true(fabs(rep.rows[1].ratio - 0.5) < 0.02);
+    assert_int_equal(rep.rows[2].verdict, LF_VERDICT_INCONCLUSIVE);
+    assert_non_null(strstr(rep.rows[2].reason, "n=3+3: smallest possible rank p is 0.1"));
+    assert_int_equal(rep.rows[3].verdict, LF_VERDICT_INCONCLUSIVE);
+    assert_int_equal(rep.n_regressions, 2);
+    assert_int_equal(rep.n_inconclusive, 2);
+    assert_int_equal(rep.n_same, 0);
+    assert_true(isfinite(rep.rows[2].min_detect) && rep.rows[2].min_detect > 0);
+    char *md = render(lf_compare_write_md, &rep);
+    assert_non_null(strstr(md, "2 inconclusive"));
+    assert_non_null(strstr(md, "would have been detected"));
+    assert_non_null(strstr(md, "| inconclusive |"));
+    free(md);
+    lf_compare_report_free(&rep);
+    /* At 5 a side the rank test decides: an unchanged test is "same". */
+    fake_init(&base, "aaaaaaaa-0000-4000-8000-000000000001", "main");
+    fake_init(&cand, "bbbbbbbb-0000-4000-8000-000000000002", "feature");
+    fake_add(&base, LF_TEST_TG, "kq", 1, 100, 5, 9);
+    fake_add(&cand, LF_TEST_TG, "kq", 1, 100, 5, 10);
+    assert_int_equal(lf_compare_runs(&base.rf, &cand.rf, &o, &rep, &err), 0);
+    assert_int_equal(rep.rows[0].verdict, LF_VERDICT_SAME);
+    assert_string_equal(rep.rows[0].method, "mwu-exact");
+    assert_true(lf_compare_judged_any(&rep));
+    lf_compare_report_free(&rep);
+}
+
+/* A uniformly slower machine: the report names it; --normalize roof
+ * judges per GB/s of each run's roof and finds no change. */
+static void test_machine_speed(void **state) {
+    (void)state;
+    fake_run base, cand;
+    fake_init(&base, "aaaaaaaa-0000-4000-8000-000000000001", "main");
+    fake_init(&cand, "bbbbbbbb-0000-4000-8000-000000000002", "main");
+    for (int k = 0; k < 2; k++) {
+        fake_add(&base, LF_TEST_TG, "m", 1 + k, 100, 10, 11 + (uint64_t)k)->roof_gbs = 10;
+        fake_add(&cand, LF_TEST_TG, "m", 1 + k, 82, 10, 11 + (uint64_t)k)->roof_gbs = 8.2;
+    }
+    lf_compare_opts o = LF_COMPARE_OPTS_INIT;
+    lf_compare_report rep;
+    lf_error err = {0};
+    assert_int_equal(lf_compare_runs(&base.rf, &cand.rf, &o, &rep, &err), 0);
+    assert_int_equal(rep.n_regressions, 2);
+    assert_true(fabs(rep.roof_ratio - 0.82) < 1e-9);
+    char *md = render(lf_compare_write_md, &rep);
+    assert_non_null(strstr(md, "the machine was 18% slower in the candidate run"));
+    free(md);
+    lf_compare_report_free(&rep);
+    o.normalize = LF_NORM_ROOF;
+    assert_int_equal(lf_compare_runs(&base.rf, &cand.rf, &o, &rep, &err), 0);
+    assert_int_equal(rep.n_regressions, 0);
+    assert_int_equal(rep.n_same, 2);
+    assert_true(rep.rows[0].normalized);
+    assert_true(fabs(rep.rows[0].ratio - 1) < 1e-9);   /* same noise seeds: equal per roof */
+    assert_true(fabs(rep.rows[0].cand_median / rep.rows[0].base_median - 0.82) < 1e-9);
+    char *js = render(lf_compare_write_json, &rep);
+    json_t *root = json_loads(js, 0, NULL);
+    assert_non_null(root);
+    json_t *mach = json_object_get(root, "machine");
+    assert_string_equal(json_string_value(json_object_get(mach, "normalize")), "roof");
+    assert_true(fabs(json_real_value(json_object_get(mach, "roof_ratio")) - 0.82) < 1e-9);
+    json_decref(root);
+    free(js);
+    lf_compare_report_free(&rep);
+}
+
+/* Repro of "green with nothing measured": an empty candidate judges
+ * nothing (the CLI exits 3 on that). */
+static void test_nothing_judged(void **state) {
+    (void)state;
+    fake_run base, cand;
+    fake_init(&base, "aaaaaaaa-0000-4000-8000-000000000001", "main");
+    fake_init(&cand, "bbbbbbbb-0000-4000-8000-000000000002", "main");
+    fake_add(&base, LF_TEST_TG, "m", 1, 100, 10, 1);
+    lf_compare_opts o = LF_COMPARE_OPTS_INIT;
+    lf_compare_report rep;
+    lf_error err = {0};
+    assert_int_equal(lf_compare_runs(&base.rf, &cand.rf, &o, &rep, &err), 0);
+    assert_false(lf_compare_judged_any(&rep));
+    assert_int_equal(rep.n_unmatched, 1);
+    char *md = render(lf_compare_write_md, &rep);
+    assert_non_null(strstr(md, "nothing could be judged"));
+    free(md);
+    lf_compare_report_free(&rep);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdicts),
         cmocka_unit_test(test_matching),
         cmocka_unit_test(test_reports),
+        cmocka_unit_test(test_small_n),
+        cmocka_unit_test(test_machine_speed),
+        cmocka_unit_test(test_nothing_judged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,6 +138,12 @@ static void test_smoke_stored(void **state) {
     assert_int_equal(sum.n_results, 36);
     assert_int_equal(sum.n_skipped, 0);
     assert_int_equal(rf.n_results, 36);
+    /* The repetition floor: pp and tg take 5 samples (the smallest n at
+     * which the exact rank test can reach alpha 0.01), inside reps 3-5,
+     * even past the smoke suite's tiny time budget. */
+    for (int i = 0; i < rf.n_results; i++)
+        if (rf.results[i].kind == LF_TEST_PP || rf.results[i].kind == LF_TEST_TG)
+            assert_int_equal(rf.n_samples_stored[i], 5);
     assert_int_equal(cnt.n, 36);
     assert_false(sum.interrupted);
     assert_true(run.id > 0);
@@ -327,6 +333,16 @@ static void test_memory_refusal(void **state) {
     assert_int_equal(sum.n_planned, 2);
     assert_int_equal(sum.n_skipped, 1);
     assert_int_equal(sum.n_results, 1);
+
+    /* Everything skipped: the run fails and is kept as interrupted, never
+     * complete (a CI gate must not pass on a run that measured nothing). */
+    dev.limits.usable_memory = 1 << 10;
+    lf_run empty;
+    rc = lf_bench_run(&m, &o, &empty, &e2);
+    assert_int_equal(rc, LF_ENOTFOUND);
+    assert_non_null(strstr(e2.msg, "nothing was measured"));
+    assert_int_equal(sum.n_results, 0);
+    assert_int_equal(empty.status, LF_RUN_INTERRUPTED);
     lf_store_close(st);
     lf_bench_matrix_free(&m);
 }
@@ -424,7 +440,7 @@ static void test_output_formats(void **state) {
         assert_int_equal(n, cols);
         lines++;
     }
-    assert_int_equal(cols, 29);
+    assert_int_equal(cols, 30);   /* 29 + the engine (schema v4) */
     assert_int_equal(lines, 19);
     free(buf);
 

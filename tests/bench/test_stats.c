@@ -497,6 +497,79 @@ static void test_ratio_coverage(void **state) {
     }
 }
 
+
+/* The rank test's floor: 2 / C(na+nb, na), checked against the exact
+ * test itself on fully separated samples. */
+static void test_rank_floor(void **state) {
+    (void)state;
+    assert_true(fabs(lf_stats_mwu_min_p(3, 3) - 0.1) < 1e-12);
+    assert_true(fabs(lf_stats_mwu_min_p(4, 4) - 2.0 / 70) < 1e-12);
+    assert_true(fabs(lf_stats_mwu_min_p(5, 5) - 2.0 / 252) < 1e-12);
+    assert_int_equal(lf_stats_mwu_min_n(0.01), 5);
+    assert_int_equal(lf_stats_mwu_min_n(0.05), 4);
+    assert_true(fabs(lf_stats_signrank_min_p(8) - 2.0 / 256) < 1e-15);
+    for (int n = 2; n <= 7; n++) {
+        double a[8], b[8];
+        for (int i = 0; i < n; i++) {
+            a[i] = 10 + i;
+            b[i] = 100 + i;
+        }
+        lf_mwu m;
+        assert_int_equal(lf_stats_mann_whitney(a, n, b, n, &m), 0);
+        assert_true(m.exact);
+        assert_true(fabs(m.p - lf_stats_mwu_min_p(n, n)) < 1e-12);
+    }
+}
+
+/* Distribution functions against tabulated values (any statistics table):
+ * t(0.975; 1) = 12.7062, t(0.975; 10) = 2.22814, t(0.995; 2) = 9.92484,
+ * z(0.975) = 1.959964, P(T <= 2 | df 5) = 0.949030. */
+static void test_distributions(void **state) {
+    (void)state;
+    assert_true(fabs(lf_stats_normal_quantile(0.975) - 1.959964) < 1e-6);
+    assert_true(fabs(lf_stats_normal_quantile(0.05) + 1.644854) < 1e-6);
+    assert_true(fabs(lf_stats_t_quantile(0.975, 1) - 12.7062) < 1e-4);
+    assert_true(fabs(lf_stats_t_quantile(0.975, 10) - 2.22814) < 1e-5);
+    assert_true(fabs(lf_stats_t_quantile(0.995, 2) - 9.92484) < 1e-5);
+    assert_true(fabs(lf_stats_t_cdf(2.0, 5) - 0.949030) < 1e-6);
+    assert_true(fabs(lf_stats_t_cdf(-2.0, 5) - 0.050970) < 1e-6);
+    assert_true(fabs(lf_stats_t_cdf(0, 3) - 0.5) < 1e-12);
+    /* Large df tends to the normal. */
+    assert_true(fabs(lf_stats_t_quantile(0.975, 1e6) - 1.959964) < 1e-4);
+    assert_true(isnan(lf_stats_t_cdf(1, 0)));
+}
+
+/* Welch on logs: a hand computation. log a = {0, 0.1, 0.2}, log b = {1, 1.1,
+ * 1.2}: equal variances 0.01, t = -1 / sqrt(0.01/3 * 2) = -12.247, df 4,
+ * two-sided p = 2.53e-4. */
+static void test_welch_log(void **state) {
+    (void)state;
+    double a[3] = {1, exp(0.1), exp(0.2)}, b[3] = {exp(1), exp(1.1), exp(1.2)};
+    double p;
+    assert_int_equal(lf_stats_welch_log(a, 3, b, 3, &p), 0);
+    assert_true(fabs(p - 2 * lf_stats_t_cdf(-12.247449, 4)) < 1e-7);
+    assert_true(p > 2.4e-4 && p < 2.7e-4);
+    double z[2] = {1, 0};
+    assert_int_equal(lf_stats_welch_log(z, 2, b, 3, &p), LF_EINVAL);
+    assert_true(fabs(lf_stats_log_sd(a, 3) - 0.1) < 1e-12);
+}
+
+/* Detectable slowdown and the n needed: consistent with each other, and
+ * never below the rank floor. */
+static void test_detectable(void **state) {
+    (void)state;
+    double md = lf_stats_min_detectable(0.02, 10, 10, 0.01, 0.95);
+    double k = lf_stats_t_quantile(0.995, 18) + lf_stats_normal_quantile(0.95);
+    assert_true(fabs(md - (1 - exp(-k * 0.02 * sqrt(0.2)))) < 1e-12);
+    assert_true(lf_stats_min_detectable(0.02, 20, 20, 0.01, 0.95) < md);
+    int n = lf_stats_n_needed(0.03, 0.05, 0.01, 0.95, 100);
+    assert_true(lf_stats_min_detectable(0.03, n, n, 0.01, 0.95) <= 0.05);
+    assert_true(lf_stats_min_detectable(0.03, n - 1, n - 1, 0.01, 0.95) > 0.05);
+    assert_int_equal(lf_stats_n_needed(0.0001, 0.05, 0.01, 0.95, 100), 5);   /* the floor */
+    assert_int_equal(lf_stats_n_needed(NAN, 0.05, 0.01, 0.95, 100), 5);
+    assert_int_equal(lf_stats_n_needed(0.5, 0.05, 0.01, 0.95, 20), 20);      /* capped */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
@@ -513,6 +586,10 @@ int main(void) {
         cmocka_unit_test(test_aa_false_alarms),
         cmocka_unit_test(test_power),
         cmocka_unit_test(test_ratio_coverage),
+        cmocka_unit_test(test_rank_floor),
+        cmocka_unit_test(test_distributions),
+        cmocka_unit_test(test_welch_log),
+        cmocka_unit_test(test_detectable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -298,6 +298,40 @@ static void test_flags(void **state) {
     lf_bench_matrix_free(&m);
 }
 
+/* llama-bench's "-p 0" / "-n 0" skip a test; "isa = all" is every SIMD
+ * kernel set this CPU runs (the perf suite's --isa axis). */
+static void test_llama_conventions(void **state) {
+    (void)state;
+    lf_bench_matrix m;
+    lf_bench_matrix_init(&m);
+    lf_error err = {0};
+    assert_int_equal(m.parts[0].tests, 1u << LF_TEST_PP | 1u << LF_TEST_TG);
+    assert_int_equal(lf_bench_matrix_parse_flag(&m, "-p", "0", &err), 0);
+    assert_int_equal(m.parts[0].tests, 1u << LF_TEST_TG);
+    assert_int_equal(m.parts[0].n_prompt.n, 0);
+    assert_int_equal(m.parts[0].n_gen.n, 1);
+    assert_int_equal(lf_bench_matrix_parse_flag(&m, "-n", "0", &err), 0);
+    assert_int_equal(m.parts[0].tests, 0u);
+    /* 0 inside a list is no length */
+    assert_int_equal(lf_bench_matrix_parse_flag(&m, "-n", "0,8", &err), LF_EINVAL);
+    lf_bench_matrix_free(&m);
+
+    lf_bench_matrix_init(&m);
+    assert_int_equal(lf_bench_matrix_parse_flag(&m, "--isa", "all", &err), 0);
+    lf_isa cpu;
+    lf_isa_detect(&cpu);
+    int want = 0;
+    for (int l = LF_ISA_SCALAR + 1; l < LF_ISA_COUNT; l++)
+        if (lf_isa_supported(&cpu, (lf_isa_level)l))
+            assert_int_equal(m.isa.v[want++], l);   /* weakest first */
+    assert_int_equal(m.isa.n, want);
+    assert_int_equal(lf_bench_matrix_parse_flag(&m, "--isa", "scalar", &err), 0);   /* appends */
+    assert_int_equal(m.isa.v[m.isa.n - 1], LF_ISA_SCALAR);
+    assert_int_equal(lf_bench_matrix_parse_flag(&m, "--isa", "sse9", &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "all"));
+    lf_bench_matrix_free(&m);
+}
+
 static void test_adapter_specs(void **state) {
     (void)state;
     lf_bench_adapter a;
@@ -383,6 +417,7 @@ int main(void) {
         cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_adapter_specs),
+        cmocka_unit_test(test_llama_conventions),
         cmocka_unit_test(test_builtin_suites),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

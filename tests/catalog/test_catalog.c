@@ -3,7 +3,9 @@
  * internally consistent (a parameter count recomputed from the shapes must
  * match the published one, which catches typos in layer counts or widths),
  * lookups behave as documented, and corrupted files fail with messages that
- * name the file, the row and the key.
+ * name the file, the row and the key. Mixture-of-experts entries reproduce
+ * their published total and active parameter counts and their config.json
+ * shapes, with expert tensors in GGUF layout.
  */
 #include "catalog/catalog.h"
 #include "model/model.h"
@@ -58,20 +60,35 @@ static void test_sizes(void **state) {
 
 /* Parameters recomputed from the shapes with the usual llama-family
  * layout, independently of lf_catalog_tensor_at. */
-static double shape_params(const lf_catalog_model *m) {
+static double ffn_params(const lf_catalog_model *m, bool active) {
+    double E = m->n_embd;
+    if (m->n_expert == 0)
+        return 3.0 * E * m->n_ff;
+    /* router + routed experts (all, or the k a token uses) + shared ones */
+    double experts = active ? m->n_expert_used : m->n_expert;
+    return E * m->n_expert + experts * 3.0 * E * m->n_ff_exp +
+           3.0 * E * m->n_ff_shexp * m->n_expert_shared;
+}
+
+/* total (active false) or per-token (active true) parameters in billions,
+ * the embedding table counted (tied: once, as the output projection) */
+static double shape_params_of(const lf_catalog_model *m, bool active) {
     double E = m->n_embd, Q = (double)m->n_head * m->head_dim,
            KV = (double)m->n_head_kv * m->head_dim;
     double p = (double)m->n_vocab * E * (m->tied_embeddings ? 1 : 2) + E;
-    double blk = E * Q * 2 + E * KV * 2 + 3.0 * E * m->n_ff + 2 * E;
+    double blk = E * Q * 2 + E * KV * 2 + ffn_params(m, active) + 2 * E;
     if (m->qkv_bias)
         blk += Q + 2 * KV;
     return (p + m->n_layer * blk) / 1e9;
 }
 
+static double shape_params(const lf_catalog_model *m) { return shape_params_of(m, false); }
+
 static bool decoupled_head_dim(const lf_catalog_model *m) {
     /* Gemma and Qwen3 set head_dim independently; Mistral Nemo has 32 heads
      * of 128 on a 5120-wide model. */
     return strncmp(m->arch, "gemma", 5) == 0 || strcmp(m->arch, "qwen3") == 0 ||
+           strcmp(m->arch, "qwen3moe") == 0 || strcmp(m->arch, "gpt-oss") == 0 ||
            strstr(m->name, "nemo") != NULL;
 }
 
@@ -197,18 +214,33 @@ static void test_tensors(void **state) {
         for (int j = 0; j < n; j++) {
             lf_catalog_tensor t;
             assert_int_equal(lf_catalog_tensor_at(m, j, &t), 0);
-            assert_true(t.ne0 > 0 && t.ne1 > 0);
-            elems += (double)t.ne0 * t.ne1;
+            assert_true(t.ne0 > 0 && t.ne1 > 0 && t.ne2 > 0);
+            /* only expert tensors span experts, and they span all of them */
+            if (t.ne2 > 1)
+                assert_true(t.ne2 == m->n_expert && strstr(t.name, "_exps."));
+            elems += (double)t.ne0 * t.ne1 * t.ne2;
             mats += t.ne1 > 1;
         }
         lf_catalog_tensor t;
         assert_int_equal(lf_catalog_tensor_at(m, n, &t), LF_ERANGE);
-        /* matrices: embeddings (+ output) and 7 (phi3: 4) per block */
+        /* matrices: embeddings (+ output) and 7 (phi3: 4) per block; MoE:
+         * 4 attention, the router, 3 expert tensors, 3 per shared FFN */
         int per = strcmp(m->arch, "phi3") == 0 ? 4 : 7;
+        if (m->n_expert > 0)
+            per = 4 + 1 + 3 + (m->n_expert_shared > 0 ? 3 : 0);
         assert_int_equal(mats, (m->tied_embeddings ? 1 : 2) + (int64_t)per * m->n_layer);
-        /* the inventory holds the parameters, norms included */
+        /* the inventory holds the parameters, norms included (gpt-oss's
+         * biases and sinks are not in the formula: under 0.1%) */
         double rel = fabs(elems / 1e9 - shape_params(m)) / shape_params(m);
-        assert_true(rel < 0.001);
+        if (rel >= 0.001)
+            fail_msg("%s: inventory %.4fB, formula %.4fB", m->name, elems / 1e9, shape_params(m));
+        /* the catalog's own counts agree with the inventory and formula */
+        double tot, act, emb;
+        lf_catalog_param_counts(m, &tot, &act, &emb);
+        assert_true(fabs(tot - elems) <= 1e-9 * elems);
+        double fa = shape_params_of(m, true) * 1e9;
+        assert_true(fabs(act - fa) / fa < 0.001);
+        assert_true(m->n_expert > 0 ? act < 0.7 * tot : act == tot);
     }
     const lf_catalog_model *m = lf_catalog_find(c, "qwen2.5-0.5b-instruct");
     lf_catalog_tensor t;
@@ -338,7 +370,7 @@ static void test_bad_files(void **state) {
  * and Qwen3's Q/K norms then went missing from its byte counts). */
 static void test_hparams_round_trip(void **state) {
     const lf_catalog *c = *state;
-    int n_bias = 0, n_qk = 0, n_conv = 0;
+    int n_bias = 0, n_qk = 0, n_conv = 0, n_moe = 0;
     for (int i = 0; i < lf_catalog_n_models(c); i++) {
         const lf_catalog_model *m = lf_catalog_model_at(c, i);
         lf_model_params hp;
@@ -367,12 +399,177 @@ static void test_hparams_round_trip(void **state) {
             assert_int_equal(lf_catalog_tensor_at(m, t, &a), 0);
             assert_int_equal(lf_catalog_tensor_at(&back, t, &b), 0);
             assert_string_equal(a.name, b.name);
-            assert_true(a.ne0 == b.ne0 && a.ne1 == b.ne1);
+            assert_true(a.ne0 == b.ne0 && a.ne1 == b.ne1 && a.ne2 == b.ne2);
         }
+        assert_int_equal(back.n_expert, m->n_expert);
+        assert_int_equal(back.n_expert_used, m->n_expert_used);
+        n_moe += lf_catalog_model_is_moe(&back);
     }
     assert_true(n_conv > 0);
     assert_true(n_bias > 0);   /* the catalog has Qwen2-style biases ... */
     assert_true(n_qk > 0);     /* ... and Qwen3-style Q/K norms to check */
+    /* the MoE architectures the forward pass runs keep their experts */
+    lf_arch a;
+    if (lf_arch_parse("qwen3moe", &a, NULL) == 0)
+        assert_true(n_moe > 0);
+}
+
+/* ---- mixture of experts -------------------------------------------------
+ * The published totals and active counts, as the publishers state them
+ * (model cards and papers; figures given to one decimal or rounded to the
+ * hundred million, so the tolerance is 3% or half a unit of the last
+ * published digit, whichever is larger). OpenAI and IBM leave the input
+ * embedding out of "active"; Qwen, Mistral and AllenAI count it. */
+static void test_moe_published_counts(void **state) {
+    const lf_catalog *c = *state;
+    static const struct {
+        const char *name;
+        double total, total_unit, active, active_unit;
+        bool active_without_embd;
+    } pub[] = {
+        {"qwen3-30b-a3b", 30.5, 0.1, 3.3, 0.1, false},
+        {"qwen3-235b-a22b", 235, 1, 22, 1, false},
+        {"gpt-oss-20b", 20.91, 0.01, 3.61, 0.01, true},
+        {"gpt-oss-120b", 116.83, 0.01, 5.13, 0.01, true},
+        {"olmoe-1b-7b", 6.9, 0.1, 1.3, 0.1, false},
+        {"mixtral-8x7b", 46.7, 0.1, 12.9, 0.1, false},
+        {"granite-3.1-1b-a400m", 1.3, 0.1, 0.4, 0.1, true},
+        {"granite-3.1-3b-a800m", 3.3, 0.1, 0.8, 0.1, true},
+        {"qwen1.5-moe-a2.7b", 14.3, 0.1, 2.7, 0.1, false},
+    };
+    for (size_t i = 0; i < sizeof pub / sizeof pub[0]; i++) {
+        const lf_catalog_model *m = lf_catalog_find(c, pub[i].name);
+        if (!m)
+            fail_msg("no catalog model %s", pub[i].name);
+        assert_true(lf_catalog_model_is_moe(m));
+        assert_true(m->n_expert_used < m->n_expert);
+        double tot, act, emb;
+        lf_catalog_param_counts(m, &tot, &act, &emb);
+        if (pub[i].active_without_embd)
+            act -= emb;
+        tot /= 1e9;
+        act /= 1e9;
+        double tt = fmax(0.03 * pub[i].total, 0.5 * pub[i].total_unit);
+        double ta = fmax(0.03 * pub[i].active, 0.5 * pub[i].active_unit);
+        if (fabs(tot - pub[i].total) > tt || fabs(act - pub[i].active) > ta)
+            fail_msg("%s: shapes give %.3fB total / %.3fB active, published %.2fB / %.2fB",
+                     m->name, tot, act, pub[i].total, pub[i].active);
+        /* the dataset's own figures are the published ones */
+        assert_true(fabs(m->params_b - pub[i].total) <= tt);
+        assert_true(fabs(m->active_params_b - pub[i].active) <= ta);
+        assert_int_equal(m->active_excludes_embedding, pub[i].active_without_embd);
+    }
+}
+
+/* The shapes of the MoE entries against their config.json values, and
+ * the expert tensors in GGUF layout: [n_embd, n_ff_exp, n_expert] for gate
+ * and up, [n_ff_exp, n_embd, n_expert] for down, the router [n_embd,
+ * n_expert], and no dense FFN. */
+static void test_moe_shapes(void **state) {
+    const lf_catalog *c = *state;
+    static const struct {
+        const char *name;
+        int layer, embd, head, head_kv, head_dim, expert, used, ff_exp, vocab;
+    } cfg[] = {
+        {"qwen3-30b-a3b", 48, 2048, 32, 4, 128, 128, 8, 768, 151936},
+        {"qwen3-235b-a22b", 94, 4096, 64, 4, 128, 128, 8, 1536, 151936},
+        {"gpt-oss-20b", 24, 2880, 64, 8, 64, 32, 4, 2880, 201088},
+        {"gpt-oss-120b", 36, 2880, 64, 8, 64, 128, 4, 2880, 201088},
+        {"olmoe-1b-7b", 16, 2048, 16, 16, 128, 64, 8, 1024, 50304},
+        {"mixtral-8x7b", 32, 4096, 32, 8, 128, 8, 2, 14336, 32000},
+        {"granite-3.1-1b-a400m", 24, 1024, 16, 8, 64, 32, 8, 512, 49155},
+        {"granite-3.1-3b-a800m", 32, 1536, 24, 8, 64, 40, 8, 512, 49155},
+    };
+    for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++) {
+        const lf_catalog_model *m = lf_catalog_find(c, cfg[i].name);
+        assert_non_null(m);
+        assert_int_equal(m->n_layer, cfg[i].layer);
+        assert_int_equal(m->n_embd, cfg[i].embd);
+        assert_int_equal(m->n_head, cfg[i].head);
+        assert_int_equal(m->n_head_kv, cfg[i].head_kv);
+        assert_int_equal(m->head_dim, cfg[i].head_dim);
+        assert_int_equal(m->n_expert, cfg[i].expert);
+        assert_int_equal(m->n_expert_used, cfg[i].used);
+        assert_int_equal(m->n_ff_exp, cfg[i].ff_exp);
+        assert_int_equal(m->n_vocab, cfg[i].vocab);
+        int seen = 0;
+        for (int j = 0; j < lf_catalog_n_tensors(m); j++) {
+            lf_catalog_tensor t;
+            assert_int_equal(lf_catalog_tensor_at(m, j, &t), 0);
+            if (t.layer != 1)
+                continue;
+            assert_null(strstr(t.name, "ffn_gate.weight"));
+            assert_null(strstr(t.name, "ffn_down.weight"));
+            int64_t E = m->n_embd, F = m->n_ff_exp, X = m->n_expert;
+            if (strstr(t.name, "ffn_gate_inp.weight") && !strstr(t.name, "shexp"))
+                seen += t.ne0 == E && t.ne1 == X && t.ne2 == 1;
+            else if (strstr(t.name, "ffn_gate_exps.weight") || strstr(t.name, "ffn_up_exps.weight"))
+                seen += t.ne0 == E && t.ne1 == F && t.ne2 == X;
+            else if (strstr(t.name, "ffn_down_exps.weight"))
+                seen += t.ne0 == F && t.ne1 == E && t.ne2 == X;
+        }
+        if (seen != 4)
+            fail_msg("%s: %d of the 4 MoE tensors of block 1 have the GGUF shape", m->name, seen);
+    }
+    /* the shared expert of Qwen1.5-MoE, gated per token */
+    const lf_catalog_model *q = lf_catalog_find(c, "qwen1.5-moe-a2.7b");
+    assert_non_null(q);
+    bool gate = false, down = false;
+    for (int j = 0; j < lf_catalog_n_tensors(q); j++) {
+        lf_catalog_tensor t;
+        lf_catalog_tensor_at(q, j, &t);
+        gate |= !strcmp(t.name, "blk.0.ffn_gate_inp_shexp.weight") && t.ne0 == 2048 && t.ne1 == 1;
+        down |= !strcmp(t.name, "blk.0.ffn_down_shexp.weight") && t.ne0 == 5632 && t.ne1 == 2048;
+    }
+    assert_true(gate && down);
+}
+
+/* Expert keys are validated: the top k cannot exceed the experts, and a
+ * dense model cannot carry expert keys. */
+static void test_moe_bad_keys(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/lf_test_catalog_moe_%d", (int)getpid());
+    mkdir(tmpdir, 0700);
+    copy_file("quants.csv");
+    copy_file("gpus.csv");
+    static const char *MOE =
+        "{\"schema\":\"localfit.models/1\",\"models\":[{\"name\":\"tinymoe\",\"display\":\"T\","
+        "\"family\":\"t\",\"arch\":\"qwen3moe\",\"params_b\":0.01,\"license\":\"mit\","
+        "\"source\":\"https://x\",\"tasks\":[\"chat\"],\"n_layer\":2,\"n_embd\":64,\"n_head\":4,"
+        "\"n_head_kv\":2,\"head_dim\":16,\"n_ff\":128,\"n_vocab\":256,\"n_ctx\":512,"
+        "\"rope_theta\":10000.0,\"norm_eps\":1e-5,\"tied_embeddings\":true,"
+        "\"quality_score\":10,\"quality_metric\":\"m\",\"quality_source\":\"s\",\"verified\":false"
+        "%s}]}";
+    char buf[2048];
+    lf_error err = {0};
+    snprintf(buf, sizeof buf, MOE, ",\"n_expert\":8,\"n_expert_used\":2,\"n_ff_exp\":32");
+    write_file("models.json", buf);
+    assert_int_equal(load_tmp(&err), 0);
+    snprintf(buf, sizeof buf, MOE, ",\"n_expert\":8,\"n_expert_used\":9,\"n_ff_exp\":32");
+    write_file("models.json", buf);
+    assert_int_equal(load_tmp(&err), LF_ERANGE);
+    assert_non_null(strstr(err.msg, "(tinymoe)"));
+    assert_non_null(strstr(err.msg, "n_expert_used"));
+    snprintf(buf, sizeof buf, MOE, ",\"n_expert\":8,\"n_expert_used\":2");
+    write_file("models.json", buf);
+    assert_int_equal(load_tmp(&err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "'n_ff_exp' missing"));
+    snprintf(buf, sizeof buf, MOE, ",\"n_ff_exp\":32");
+    write_file("models.json", buf);
+    assert_int_equal(load_tmp(&err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "'n_ff_exp' needs n_expert"));
+    snprintf(buf, sizeof buf, MOE,
+             ",\"n_expert\":8,\"n_expert_used\":2,\"n_ff_exp\":32,\"expert_gating\":\"max\"");
+    write_file("models.json", buf);
+    assert_int_equal(load_tmp(&err), LF_EFORMAT);
+    assert_non_null(strstr(err.msg, "expert_gating"));
+    char p[512];
+    static const char *const files[] = {"models.json", "quants.csv", "gpus.csv"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", tmpdir, files[i]);
+        unlink(p);
+    }
+    rmdir(tmpdir);
 }
 
 int main(void) {
@@ -385,6 +582,9 @@ int main(void) {
         cmocka_unit_test(test_tensors),
         cmocka_unit_test(test_hparams_round_trip),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_moe_published_counts),
+        cmocka_unit_test(test_moe_shapes),
+        cmocka_unit_test(test_moe_bad_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

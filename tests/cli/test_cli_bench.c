@@ -4,7 +4,9 @@
  * leaves a database that passes integrity_check with every finished result
  * complete; two benches writing one new database at once both succeed),
  * Ctrl-C (SIGINT) keeping the run as interrupted with exit status 1, the
- * JSON and CSV outputs on stdout, and usage errors.
+ * JSON and CSV outputs on stdout, usage errors, and llama-bench's
+ * conventions (-o md|csv|json|jsonl|sql, -p 0 / -n 0, -pg, -r, -ctk/-ctv,
+ * -fa, -ngl).
  *
  * Kill points are counted in finished tests (the progress lines the
  * process prints after storing each result), not in time: the kill lands
@@ -287,6 +289,117 @@ static void test_usage(void **state) {
     }
 }
 
+/* Runs a quick tiny benchmark with extra args; stdout returned (caller
+ * frees), stderr into msg, exit status into *status. */
+static char *run_tiny(const char *const *extra, char *msg, size_t size, int *status) {
+    const char *args[40] = {"bench", "--suite", "smoke", "-m", "tiny", "-q", "q4_0", "--lora", "none",
+                            "--tests", "pp,tg", "--no-store", "--probe", "quick", "--progress", "none"};
+    int n = 16;
+    for (int i = 0; extra[i] && n < 39; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    child c;
+    spawn(&c, true, args);
+    char *out = read_out(&c);
+    int st = finish(&c, msg, size);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+}
+
+/* Lines of out whose second CSV field (the test) is kind. */
+static int csv_tests(const char *out, const char *kind) {
+    int n = 0;
+    char needle[32];
+    snprintf(needle, sizeof needle, ",%s,", kind);
+    for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        const char *comma = strchr(p, ',');
+        if (comma && !strncmp(comma, needle, strlen(needle)))
+            n++;
+    }
+    return n;
+}
+
+/* llama-bench's conventions (issue 17 item 12), as its users type them. */
+static void test_llama_bench_flags(void **state) {
+    (void)state;
+    char msg[4096];
+    int st;
+    /* -o csv, and -p 0 / -n 0 skip a test */
+    const char *p0[] = {"-o", "csv", "-p", "0", "-n", "8", NULL};
+    char *out = run_tiny(p0, msg, sizeof msg, &st);
+    if (st != 0)
+        fail_msg("-p 0: status %d: %s", st, msg);
+    assert_int_equal(csv_tests(out, "tg"), 1);
+    assert_int_equal(csv_tests(out, "pp"), 0);
+    free(out);
+    const char *n0[] = {"-o", "csv", "-n", "0", NULL};
+    out = run_tiny(n0, msg, sizeof msg, &st);
+    assert_int_equal(st, 0);
+    assert_int_equal(csv_tests(out, "pp"), 1);
+    assert_int_equal(csv_tests(out, "tg"), 0);
+    free(out);
+
+    /* -ctk / -ctv: the KV type; -r: repetitions */
+    const char *ct[] = {"-o", "csv", "-ctk", "q8_0", "-ctv", "q8_0", "-r", "2-2", NULL};
+    out = run_tiny(ct, msg, sizeof msg, &st);
+    if (st != 0)
+        fail_msg("-ctk: status %d: %s", st, msg);
+    assert_int_equal(csv_tests(out, "pp") + csv_tests(out, "tg"), 2);
+    assert_non_null(strstr(out, ",q8_0,"));
+    assert_null(strstr(out, ",f16,"));
+    assert_non_null(strstr(out, ",tokens/s,"));
+    free(out);
+
+    /* -o sql: llama-bench's shape, and valid SQL that loads into SQLite */
+    const char *sql[] = {"-o", "sql", "-r", "2-2", NULL};
+    out = run_tiny(sql, msg, sizeof msg, &st);
+    if (st != 0)
+        fail_msg("-o sql: status %d: %s", st, msg);
+    assert_true(!strncmp(out, "CREATE TABLE IF NOT EXISTS localfit_bench (\n  run_uuid TEXT,\n", 57));
+    assert_non_null(strstr(out, ");\n\nINSERT INTO localfit_bench (run_uuid, test, model, "));
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    char *emsg = NULL;
+    if (sqlite3_exec(db, out, NULL, NULL, &emsg) != SQLITE_OK)
+        fail_msg("the SQL does not load: %s", emsg);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*), sum(n_samples), min(median > 0), "
+                                            "count(DISTINCT engine) FROM localfit_bench", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 2);   /* pp16 and tg8 */
+    assert_int_equal(sqlite3_column_int(s, 1), 4);   /* numbers typed as numbers */
+    assert_int_equal(sqlite3_column_int(s, 2), 1);
+    assert_int_equal(sqlite3_column_int(s, 3), 1);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    free(out);
+
+    /* -ngl and -fa: accepted, said to be ignored by the CPU engine */
+    const char *ngl[] = {"-o", "csv", "-ngl", "99", "-fa", "1", NULL};
+    out = run_tiny(ngl, msg, sizeof msg, &st);
+    if (st != 0 || !strstr(msg, "-ngl 99: CPU engine: ignored") || !strstr(msg, "-fa 1: CPU engine: ignored"))
+        fail_msg("-ngl: status %d: %s", st, msg);
+    assert_int_equal(csv_tests(out, "pp") + csv_tests(out, "tg"), 2);
+    free(out);
+
+    /* clear usage errors instead of "unexpected argument" */
+    static const struct { const char *args[6]; const char *needle; } bad[] = {
+        {{"-pg", "16,4", NULL}, "-pg 16,4: localfit does not time prompt + generation as one test; "
+                                "measure them apart with -p 16 -n 4"},
+        {{"-ctk", "q8_0", NULL}, "K and V in one type"},
+        {{"-ctk", "q8_0", "-ctv", "f16", NULL}, "give both the same type"},
+        {{"-o", "xml", NULL}, "-o: 'xml' is not"},
+        {{"--engine", "vllm", NULL}, "'vllm' is not an engine"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        out = run_tiny(bad[i].args, msg, sizeof msg, &st);
+        if (st != 2 || !strstr(msg, bad[i].needle))
+            fail_msg("case %zu: status %d: %s", i, st, msg);
+        free(out);
+    }
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
@@ -295,6 +408,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sigint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_csv_stdout, setup, teardown),
         cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_llama_bench_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

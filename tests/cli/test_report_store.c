@@ -97,6 +97,63 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* A built-in shape and a GGUF file with the same name: told apart. */
+static void test_synthetic_named(void **state) {
+    ctx *c = *state;
+    int64_t run = fx_run(c->st, c->a.id, "3333333333cccc", 1700090000000);
+    lf_result r = fx_res(LF_TEST_TG, "stories260k", "Q8_0", 2, 32, 900.0);
+    lf_strlcpy(r.model_path, "shape:stories260k", sizeof r.model_path);
+    fx_add(c->st, run, &r);
+    r = fx_res(LF_TEST_TG, "stories260k", "Q8_0", 2, 32, 800.0);
+    lf_strlcpy(r.model_path, "/models/stories260k.gguf", sizeof r.model_path);
+    fx_add(c->st, run, &r);
+    lf_report_store_opts o = {.device = "00aa", .catalog = c->cat};
+    lf_report_bundle *b = NULL;
+    lf_error err = {0};
+    assert_int_equal(lf_report_from_store(c->st, &o, &b, &err), 0);
+    const lf_report_input *in = lf_report_bundle_input(b);
+    int synth = 0, file = 0;
+    for (size_t i = 0; i < in->n_results; i++) {
+        synth += !strcmp(in->results[i].model, "stories260k (synthetic)");
+        file += !strcmp(in->results[i].model, "stories260k");
+    }
+    assert_int_equal(synth, 1);
+    assert_int_equal(file, 1);
+    lf_report_bundle_free(b);
+}
+
+/* Bits per weight of a catalog model's row as sweep shows it: the weight
+ * bytes over every element of every tensor (counted here from the
+ * catalog's tensor inventory). */
+static void test_bpw_as_sweep(void **state) {
+    ctx *c = *state;
+    lf_report_store_opts o = {.device = "00aa", .catalog = c->cat};
+    lf_report_bundle *b = NULL;
+    lf_error err = {0};
+    assert_int_equal(lf_report_from_store(c->st, &o, &b, &err), 0);
+    const lf_report_input *in = lf_report_bundle_input(b);
+    const lf_catalog_model *m = lf_catalog_find(c->cat, MODEL);
+    double elems = 0;
+    for (int i = 0; i < lf_catalog_n_tensors(m); i++) {
+        lf_catalog_tensor t;
+        assert_int_equal(lf_catalog_tensor_at(m, i, &t), 0);
+        elems += (double)t.ne0 * (double)t.ne1 * (double)t.ne2;
+    }
+    lf_mix mix;
+    assert_int_equal(lf_mix_parse("Q4_K_M", &mix), 0);
+    lf_rec_memory mem;
+    assert_int_equal(lf_rec_weight_bytes(m, mix, &mem, NULL), 0);
+    int seen = 0;
+    for (size_t i = 0; i < in->n_results; i++)
+        if (!strcmp(in->results[i].model, MODEL) && !strcmp(in->results[i].quant, "Q4_K_M")) {
+            assert_float_equal(in->results[i].bits_per_weight, (double)mem.weights * 8.0 / elems,
+                               1e-9);
+            seen++;
+        }
+    assert_true(seen > 0);
+    lf_report_bundle_free(b);
+}
+
 static void test_input(void **state) {
     ctx *c = *state;
     const char *cmp[] = {"other-cpu-4c"};
@@ -219,6 +276,8 @@ static void test_render_every_section(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_synthetic_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bpw_as_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_render_every_section, setup, teardown),
     };

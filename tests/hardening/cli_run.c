@@ -17,7 +17,11 @@ extern char **environ;
 const char *cli_bin(void) {
     static char path[4096];
     struct stat st;
-    snprintf(path, sizeof path, "%s/localfit", LF_BINARY_DIR);
+    const char *other = getenv("LOCALFIT_TEST_CLI");   /* another build, e.g. an older one */
+    if (other && *other)
+        snprintf(path, sizeof path, "%s", other);
+    else
+        snprintf(path, sizeof path, "%s/localfit", LF_BINARY_DIR);
     return stat(path, &st) == 0 ? path : NULL;
 }
 
@@ -39,6 +43,15 @@ static char *slurp_fd(int fd, size_t *len) {
 }
 
 int cli_run(cli_out *o, const char *const *env, const char *const *args) {
+    return cli_run_to(o, NULL, env, args);
+}
+
+int cli_run_to(cli_out *o, const char *stdout_path, const char *const *env, const char *const *args) {
+    return cli_run_as(o, stdout_path, 0, env, args);
+}
+
+int cli_run_as(cli_out *o, const char *stdout_path, unsigned uid, const char *const *env,
+               const char *const *args) {
     memset(o, 0, sizeof *o);
     char tout[] = "/tmp/lf-cli-out-XXXXXX", terr[] = "/tmp/lf-cli-err-XXXXXX";
     int fo = mkstemp(tout), fe = mkstemp(terr);
@@ -73,8 +86,11 @@ int cli_run(cli_out *o, const char *const *env, const char *const *args) {
     if (pid == 0) {
         int devnull = open("/dev/null", O_RDONLY);
         dup2(devnull, 0);
-        dup2(fo, 1);
+        int so = stdout_path ? open(stdout_path, O_WRONLY) : fo;
+        dup2(so, 1);
         dup2(fe, 2);
+        if (uid && (setgid(uid) != 0 || setuid(uid) != 0))
+            _exit(126);
         execve(argv[0], argv, envp);
         _exit(127);
     }

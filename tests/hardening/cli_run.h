@@ -15,12 +15,20 @@ typedef struct cli_out {
     size_t out_len, err_len;
 } cli_out;
 
-/* LF_BINARY_DIR/localfit, or NULL when it was not built. */
+/* LF_BINARY_DIR/localfit ($LOCALFIT_TEST_CLI instead when set, to run the
+ * tests against another build), or NULL when it was not built. */
 const char *cli_bin(void);
 /* Runs localfit with args (NULL-terminated, without argv[0]); env: extra
  * "K=V" entries (NULL-terminated, may be NULL) added to the current
  * environment. Returns the status (also in *o). */
 int cli_run(cli_out *o, const char *const *env, const char *const *args);
+/* cli_run with stdout sent to the file at stdout_path (opened for
+ * writing, e.g. /dev/full) instead of being captured; o->out stays empty. */
+int cli_run_to(cli_out *o, const char *stdout_path, const char *const *env, const char *const *args);
+/* cli_run_to as user uid (0: unchanged; the caller must be root to
+ * change it): file modes then bind the command as they bind a user. */
+int cli_run_as(cli_out *o, const char *stdout_path, unsigned uid, const char *const *env,
+               const char *const *args);
 void cli_out_free(cli_out *o);
 /* Whether the n bytes at p hold a byte sequence a terminal would act on:
  * ESC, another C0 control except \n and \t, DEL, a C1 control (raw or as

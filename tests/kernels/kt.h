@@ -196,8 +196,12 @@ static inline int kt_sets(kt_set *sets) {
         sets[n++] = (kt_set){(lf_isa_level)l, 0};
         if (l == LF_ISA_AVX512 && isa.avx512vnni)
             sets[n++] = (kt_set){(lf_isa_level)l, LF_KS_NO_VNNI};
+        if (l == LF_ISA_AVX2 && isa.avxvnni)   /* AVX-VNNI off: plain AVX2 */
+            sets[n++] = (kt_set){(lf_isa_level)l, LF_KS_NO_VNNI};
         if (l == LF_ISA_NEON && isa.dotprod)
             sets[n++] = (kt_set){(lf_isa_level)l, LF_KS_NO_DOTPROD};
+        if (l == LF_ISA_NEON && isa.dotprod && isa.i8mm)   /* sdot's tile */
+            sets[n++] = (kt_set){(lf_isa_level)l, LF_KS_NO_I8MM};
     }
     return n;
 }

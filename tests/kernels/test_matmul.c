@@ -184,6 +184,36 @@ static void test_matmul_packed_reference_tile(void **state) {
     lf_kernels_init(LF_ISA_SCALAR, NULL);
 }
 
+/* The packed path's edges on every kernel set: panels of 1, 5, 8, 9, 15
+ * and 16 rows (inside, at and past the 8-row halves of 256-bit tiles),
+ * 13 columns (a full block of 8 and a partial one of 5, whose column quads
+ * are 4 and 1 wide), odd block counts, and a float K that is not a
+ * multiple of 8 (the packers' scalar tails). */
+static void test_matmul_packed_edges(void **state) {
+    (void)state;
+    static const lf_type types[] = {LF_TYPE_Q4_0, LF_TYPE_Q8_0, LF_TYPE_Q5_0, LF_TYPE_Q4_K,
+                                    LF_TYPE_Q6_K, LF_TYPE_IQ4_NL, LF_TYPE_F16, LF_TYPE_BF16,
+                                    LF_TYPE_F32};
+    static const int rows[] = {1, 5, 8, 9, 15, 16};
+    kt_set sets[8];
+    int nsets = kt_sets(sets);
+    kt_rng rng = {31};
+    for (int si = 0; si < nsets; si++) {
+        lf_kernel_set ks;
+        assert_int_equal(lf_kernel_set_build(&ks, sets[si].level, sets[si].flags, NULL), 0);
+        lf_kernel_set_activate(&ks);
+        for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
+            const lf_type_traits *tr = lf_type_traits_get(types[ti]);
+            int cols = tr->block_size == 1 ? 45 : tr->block_size * (tr->block_size == 32 ? 5 : 3);
+            for (int ri = 0; ri < (int)(sizeof rows / sizeof rows[0]); ri++) {
+                mm_case mc = {types[ti], rows[ri], cols, 13};
+                check_one(pools[1 + ri % 2], &mc, &rng, ks.name);
+            }
+        }
+    }
+    lf_kernels_init(LF_ISA_SCALAR, NULL);
+}
+
 /* Larger than a panel in both directions, several threads: y must be
  * complete and identical whatever the thread count (each output is
  * computed by exactly one thread, in the same order). */
@@ -223,6 +253,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_every_set),
         cmocka_unit_test(test_matmul_packed_reference_tile),
+        cmocka_unit_test(test_matmul_packed_edges),
         cmocka_unit_test(test_matmul_thread_invariance),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -74,31 +74,77 @@ static void test_norms_and_dot(void **state) {
     assert_true(done > 0);
 }
 
+/* Every kernel set's softmax against double precision. */
 static void test_softmax(void **state) {
     (void)state;
     kt_rng rng = {12};
-    for (int zi = 0; zi < N_SIZES; zi++) {
-        int n = sizes[zi];
-        float *x = kt_alloc(n * 4);
-        double *d = kt_alloc(n * 8);
-        for (int i = 0; i < n; i++)
-            x[i] = kt_uniform(&rng, -20, 20) + (i % 3 == 0 ? 1000.f : 0.f);
-        if (n > 2)
-            x[1] = -1e30f;   /* a masked position */
-        double mx = -INFINITY, sum = 0;
-        for (int i = 0; i < n; i++)
-            mx = fmax(mx, x[i]);
-        for (int i = 0; i < n; i++)
-            sum += d[i] = exp(x[i] - mx);
-        lf_softmax(x, n);
-        double total = 0;
-        for (int i = 0; i < n; i++) {
-            check_close("softmax", i, x[i], d[i] / sum, 2e-6 * (d[i] / sum) + 1e-12);
-            total += x[i];
+    kt_set sets[8];
+    int nsets = kt_sets(sets);
+    for (int si = 0; si < nsets; si++) {
+        lf_kernel_set ks;
+        assert_int_equal(lf_kernel_set_build(&ks, sets[si].level, sets[si].flags, NULL), 0);
+        lf_kernel_set_activate(&ks);
+        for (int zi = 0; zi < N_SIZES; zi++) {
+            int n = sizes[zi];
+            float *x = kt_alloc(n * 4);
+            double *d = kt_alloc(n * 8);
+            for (int i = 0; i < n; i++)
+                x[i] = kt_uniform(&rng, -20, 20) + (i % 3 == 0 ? 1000.f : 0.f);
+            if (n > 2)
+                x[1] = -1e30f;   /* a masked position */
+            double mx = -INFINITY, sum = 0;
+            for (int i = 0; i < n; i++)
+                mx = fmax(mx, x[i]);
+            for (int i = 0; i < n; i++)
+                sum += d[i] = exp(x[i] - mx);
+            lf_softmax(x, n);
+            double total = 0;
+            for (int i = 0; i < n; i++) {
+                check_close(ks.name, i, x[i], d[i] / sum, 2e-6 * (d[i] / sum) + 1e-12);
+                total += x[i];
+            }
+            check_close("softmax sum", n, total, 1.0, 1e-5);
+            if (n > 2)
+                assert_true(x[1] == 0);   /* masked: exactly nothing */
+            free(x); free(d);
         }
-        check_close("softmax sum", n, total, 1.0, 1e-5);
-        free(x); free(d);
     }
+    lf_kernels_init(LF_ISA_SCALAR, NULL);
+}
+
+/* Every kernel set's SwiGLU against the double-precision formula: sizes
+ * with tails of every length past the vector width, gates up to ±100 (the
+ * exponential's clamped ends) and exactly 0. */
+static void test_swiglu_every_set(void **state) {
+    (void)state;
+    static const int lens[] = {1, 5, 7, 15, 16, 17, 301};
+    kt_set sets[8];
+    int nsets = kt_sets(sets);
+    kt_rng rng = {17};
+    for (int si = 0; si < nsets; si++) {
+        lf_kernel_set ks;
+        assert_int_equal(lf_kernel_set_build(&ks, sets[si].level, sets[si].flags, NULL), 0);
+        lf_kernel_set_activate(&ks);
+        for (int li = 0; li < (int)(sizeof lens / sizeof lens[0]); li++) {
+            int n = lens[li];
+            float *x = kt_alloc(n * 4), *u = kt_alloc(n * 4), *y = kt_alloc(n * 4 + 64);
+            for (int i = 0; i < n; i++) {
+                x[i] = i % 11 == 3 ? kt_uniform(&rng, -100, 100) : kt_uniform(&rng, -12, 12);
+                u[i] = kt_uniform(&rng, -2, 2);
+            }
+            if (n > 2)
+                x[2] = 0;
+            memcpy(y, x, n * 4);
+            y[n] = 12345.f;   /* the tail must not be written past n */
+            lf_swiglu(y, u, n);
+            for (int i = 0; i < n; i++)
+                check_close(ks.name, i, y[i], x[i] / (1 + exp(-(double)x[i])) * u[i],
+                            2e-6 * fabs(x[i] * u[i]) + 1e-30);
+            assert_true(y[n] == 12345.f);
+            free(x); free(u); free(y);
+        }
+    }
+    lf_kernels_init(LF_ISA_SCALAR, NULL);
 }
 
 static void test_activations_and_elementwise(void **state) {
@@ -382,6 +428,7 @@ int main(void) {
         cmocka_unit_test(test_norms_and_dot),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_activations_and_elementwise),
+        cmocka_unit_test(test_swiglu_every_set),
         cmocka_unit_test(test_rope),
         cmocka_unit_test(test_kv_store),
         cmocka_unit_test(test_attention),

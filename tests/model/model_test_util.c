@@ -106,6 +106,13 @@ void tm_ref_config_hp(const lf_model_params *hp, ref_config *c) {
     c->embd_mult = hp->embd_mult;
     c->residual_mult = hp->residual_mult;
     c->logit_scale = hp->logit_scale;
+    c->n_expert = hp->n_expert;
+    c->n_used = hp->n_expert_used;
+    c->ff_exp = hp->n_ff_exp;
+    c->ff_shexp = hp->n_ff_shexp;
+    c->gating = hp->gating == LF_MOE_SOFTMAX ? 0 : hp->gating == LF_MOE_TOPK_SOFTMAX ? 1 : 2;
+    c->norm_topk = hp->moe_norm_topk;
+    c->w_scale = hp->moe_weights_scale;
 }
 
 double tm_rel_diff(const float *a, const float *b, int64_t n) {

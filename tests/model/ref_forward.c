@@ -46,9 +46,22 @@ int ref_model_init(ref_model *r, const ref_config *c, ref_getter g, void *ctx, i
         G(wv, "attn_v.weight", D * nv, true);
         G(wo, "attn_output.weight", no * D, true);
         G(ffn_norm, "ffn_norm.weight", D, false);
-        G(w_gate, "ffn_gate.weight", D * F, true);
-        G(w_up, "ffn_up.weight", D * F, true);
-        G(w_down, "ffn_down.weight", F * D, true);
+        if (c->n_expert > 0) {
+            const int64_t X = c->n_expert, Fe = c->ff_exp, Fs = c->ff_shexp;
+            G(router, "ffn_gate_inp.weight", D * X, true);
+            G(ge, "ffn_gate_exps.weight", D * Fe * X, true);
+            G(ue, "ffn_up_exps.weight", D * Fe * X, true);
+            G(de, "ffn_down_exps.weight", Fe * D * X, true);
+            G(exp_bias, "exp_probs_b.bias", X, false);
+            G(sh_gate, "ffn_gate_inp_shexp.weight", D, false);
+            G(w_gate, "ffn_gate_shexp.weight", D * Fs, false);
+            G(w_up, "ffn_up_shexp.weight", D * Fs, false);
+            G(w_down, "ffn_down_shexp.weight", Fs * D, false);
+        } else {
+            G(w_gate, "ffn_gate.weight", D * F, true);
+            G(w_up, "ffn_up.weight", D * F, true);
+            G(w_down, "ffn_down.weight", F * D, true);
+        }
         G(bq, "attn_q.bias", nq, false);
         G(bk, "attn_k.bias", nk, false);
         G(bv, "attn_v.bias", nv, false);
@@ -68,8 +81,11 @@ int ref_model_init(ref_model *r, const ref_config *c, ref_getter g, void *ctx, i
     r->v = calloc((size_t)nv, sizeof(float));
     r->ao = calloc((size_t)no, sizeof(float));
     r->o = calloc((size_t)D, sizeof(float));
-    r->h1 = calloc((size_t)F, sizeof(float));
-    r->h3 = calloc((size_t)F, sizeof(float));
+    int64_t FH = F > c->ff_exp ? F : c->ff_exp;
+    FH = FH > c->ff_shexp ? FH : c->ff_shexp;
+    r->h1 = calloc((size_t)FH, sizeof(float));
+    r->h3 = calloc((size_t)FH, sizeof(float));
+    r->moe = calloc((size_t)D + (size_t)c->n_expert + 1, sizeof(float));
     r->att = calloc((size_t)max_seq, sizeof(float));
     return bad ? -1 : 0;
 }
@@ -84,7 +100,8 @@ void ref_model_free(ref_model *r) {
         ref_layer *L = &r->L[l];
         float *all[] = {L->attn_norm, L->wq, L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate,
                         L->w_up, L->w_down, L->bq, L->bk, L->bv, L->q_norm, L->k_norm,
-                        L->post_attn, L->post_ffn};
+                        L->post_attn, L->post_ffn, L->router, L->ge, L->ue, L->de,
+                        L->exp_bias, L->sh_gate};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
             free(all[i]);
     }
@@ -100,7 +117,103 @@ void ref_model_free(ref_model *r) {
     free(r->o);
     free(r->h1);
     free(r->h3);
+    free(r->moe);
     free(r->att);
+}
+
+void ref_moe_route(const ref_config *c, const float *logits, const float *bias, int *ids,
+                   float *weights) {
+    const int n = c->n_expert, k = c->n_used;
+    double p[512], score[512];
+    int order[512];
+    double mx = -INFINITY, sum = 0;
+    for (int i = 0; i < n; i++)
+        mx = logits[i] > mx ? logits[i] : mx;
+    for (int i = 0; i < n; i++) {
+        if (c->gating == 0)
+            sum += p[i] = exp((double)logits[i] - mx);
+        else if (c->gating == 2)
+            p[i] = 1.0 / (1.0 + exp(-(double)logits[i]));
+        else
+            p[i] = logits[i];
+    }
+    for (int i = 0; i < n; i++) {
+        if (c->gating == 0)
+            p[i] /= sum;
+        score[i] = p[i] + (bias ? bias[i] : 0.0);
+        order[i] = i;
+    }
+    /* selection sort of the whole list: the k best, ties to the lower index */
+    for (int a = 0; a < k; a++)
+        for (int b = a + 1; b < n; b++)
+            if (score[order[b]] > score[order[a]] ||
+                (score[order[b]] == score[order[a]] && order[b] < order[a])) {
+                int t = order[a];
+                order[a] = order[b];
+                order[b] = t;
+            }
+    double w[512], wsum = 0, wmax = -INFINITY;
+    for (int a = 0; a < k; a++) {
+        ids[a] = order[a];
+        w[a] = p[order[a]];
+        wmax = w[a] > wmax ? w[a] : wmax;
+    }
+    if (c->gating == 1) {
+        double s = 0;
+        for (int a = 0; a < k; a++)
+            s += w[a] = exp(w[a] - wmax);
+        for (int a = 0; a < k; a++)
+            w[a] /= s;
+    }
+    for (int a = 0; a < k; a++)
+        wsum += w[a];
+    for (int a = 0; a < k; a++) {
+        double v = c->norm_topk ? w[a] / wsum : w[a];
+        weights[a] = (float)(c->w_scale > 0 ? v * c->w_scale : v);
+    }
+}
+
+static void matvec(float *out, const float *x, const float *w, int n, int d);
+
+/* The experts (and shared expert) of layer L on xb into o[dim]. */
+static void moe_ffn(ref_model *r, const ref_layer *L) {
+    const ref_config *c = &r->c;
+    const int D = c->dim, Fe = c->ff_exp;
+    float *logits = r->moe, *acc = r->moe + c->n_expert;
+    int ids[64];
+    float w[64];
+    matvec(logits, r->xb, L->router, D, c->n_expert);
+    ref_moe_route(c, logits, L->exp_bias, ids, w);
+    memset(acc, 0, (size_t)D * sizeof(float));
+    for (int a = 0; a < c->n_used; a++) {
+        const size_t e = (size_t)ids[a];
+        matvec(r->h1, r->xb, L->ge + e * Fe * D, D, Fe);
+        matvec(r->h3, r->xb, L->ue + e * Fe * D, D, Fe);
+        for (int i = 0; i < Fe; i++)
+            r->h1[i] = r->h1[i] / (1.0f + expf(-r->h1[i])) * r->h3[i];
+        matvec(r->o, r->h1, L->de + e * D * Fe, Fe, D);
+        for (int i = 0; i < D; i++)
+            acc[i] += w[a] * r->o[i];
+    }
+    memset(r->o, 0, (size_t)D * sizeof(float));
+    if (L->w_gate) {
+        const int Fs = c->ff_shexp;
+        matvec(r->h1, r->xb, L->w_gate, D, Fs);
+        matvec(r->h3, r->xb, L->w_up, D, Fs);
+        for (int i = 0; i < Fs; i++)
+            r->h1[i] = r->h1[i] / (1.0f + expf(-r->h1[i])) * r->h3[i];
+        matvec(r->o, r->h1, L->w_down, Fs, D);
+        if (L->sh_gate) {
+            double g = 0;
+            for (int i = 0; i < D; i++)
+                g += (double)L->sh_gate[i] * r->xb[i];
+            const float s = (float)(1.0 / (1.0 + exp(-g)));
+            for (int i = 0; i < D; i++)
+                r->o[i] *= s;
+        }
+    }
+    for (int i = 0; i < D; i++)
+        r->o[i] += acc[i];
 }
 
 static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
@@ -231,14 +344,18 @@ void ref_forward(ref_model *r, int token, int pos, float *logits) {
             rmsnorm(r->xb, r->x, L->ffn_norm, D, c->eps);
         else
             memcpy(r->xb, r->x, (size_t)D * sizeof(float));
-        matvec(r->h1, r->xb, L->w_gate, D, c->ff);
-        matvec(r->h3, r->xb, L->w_up, D, c->ff);
-        for (int i = 0; i < c->ff; i++) {
-            float g = r->h1[i];
-            float a = c->gelu ? gelu(g) : g / (1.0f + expf(-g));
-            r->h1[i] = a * r->h3[i];
+        if (c->n_expert > 0) {
+            moe_ffn(r, L);
+        } else {
+            matvec(r->h1, r->xb, L->w_gate, D, c->ff);
+            matvec(r->h3, r->xb, L->w_up, D, c->ff);
+            for (int i = 0; i < c->ff; i++) {
+                float g = r->h1[i];
+                float a = c->gelu ? gelu(g) : g / (1.0f + expf(-g));
+                r->h1[i] = a * r->h3[i];
+            }
+            matvec(r->o, r->h1, L->w_down, c->ff, D);
         }
-        matvec(r->o, r->h1, L->w_down, c->ff, D);
         if (L->post_ffn)
             rmsnorm(r->o, r->o, L->post_ffn, D, c->eps);
         for (int i = 0; i < D; i++)

@@ -24,6 +24,12 @@ typedef struct ref_config {
     int swa_window, swa_pattern;
     bool qk_norm_full;    /* Q/K norm over the whole projection (olmo2) */
     float embd_mult, residual_mult, logit_scale;   /* granite, 0 = none */
+    /* mixture of experts, n_expert 0 = dense; the shared expert (if the
+     * getter has ffn_*_shexp) is ff_shexp wide */
+    int n_expert, n_used, ff_exp, ff_shexp;
+    int gating;           /* 0 softmax then top k, 1 top k then softmax, 2 sigmoid */
+    bool norm_topk;
+    float w_scale;        /* 0 = 1 */
 } ref_config;
 
 /* Returns n floats (malloc'd, caller frees) for tensor name, or NULL when
@@ -33,6 +39,10 @@ typedef float *(*ref_getter)(void *ctx, const char *name, int64_t n);
 typedef struct ref_layer {
     float *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down;
     float *bq, *bk, *bv, *q_norm, *k_norm, *post_attn, *post_ffn;
+    /* experts: router [n_expert][dim]; gate/up [n_expert][ff_exp][dim];
+     * down [n_expert][dim][ff_exp]; w_gate/w_up/w_down hold the shared
+     * expert (NULL when none) */
+    float *router, *ge, *ue, *de, *exp_bias, *sh_gate;
 } ref_layer;
 
 typedef struct ref_model {
@@ -44,11 +54,16 @@ typedef struct ref_model {
     int max_seq;
     float *kc, *vc;                        /* [layer][pos][n_kv * hd] */
     float *x, *xb, *q, *k, *v, *ao, *o, *h1, *h3, *att;
+    float *moe;                            /* router logits + expert sum */
 } ref_model;
 
 /* 0 on success, -1 if a required tensor is missing (name printed). */
 int ref_model_init(ref_model *r, const ref_config *c, ref_getter get, void *ctx, int max_seq);
 void ref_model_free(ref_model *r);
+/* The experts one token uses from router logits: ids (best first, lower
+ * index among equals) and weights, by sorting every expert's score. */
+void ref_moe_route(const ref_config *c, const float *logits, const float *bias, int *ids,
+                   float *weights);
 /* Logits (vocab floats) of token at pos; positions must come in order. */
 void ref_forward(ref_model *r, int token, int pos, float *logits);
 

@@ -6,8 +6,12 @@
  * constraints move: a higher --min-tps never admits a slower winner and at
  * last rejects everything with reasons, more memory admits bigger models, a
  * longer context costs memory and can change the winner, licenses filter.
+ * Mixture-of-experts models: memory holds every expert, bytes per token
+ * the k of n a token reads, the MoE factor is learned from MoE
+ * observations only, and a MoE model too big for the memory is refused.
  */
 #include "recommend/recommend.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -260,6 +264,159 @@ static void test_validate(void **state) {
 
     assert_int_equal(lf_rec_validate(NULL, 0, LF_REC_CPU, &v, NULL), 0);
     assert_int_equal(v.n, 0);
+    lf_rec_validation_free(&v);
+}
+
+/* ---- mixture of experts ------------------------------------------------- */
+
+/* tiny() with 4 experts of width 128, 2 per token: the expert tensors are
+ * held whole in memory but read 2/4 per decoded token. */
+static lf_catalog_model tiny_moe(void) {
+    lf_catalog_model m = tiny(false);
+    strcpy(m.name, "tinymoe");
+    strcpy(m.arch, "qwen3moe");
+    m.n_expert = 4;
+    m.n_expert_used = 2;
+    m.n_ff_exp = 256;
+    return m;
+}
+
+static void test_moe_bytes_per_token(void **state) {
+    (void)state;
+    lf_catalog_model m = tiny_moe();
+    const double E = 256, Q = 256, KV = 128, V = 1024, L = 3, X = 4, K = 2, FE = 256;
+    double attn = E * Q + 2 * E * KV + Q * E;
+    double router = E * X;
+    double expert = 3 * E * FE;   /* gate, up, down of one expert */
+    double vec = L * 2 * E + E;
+    lf_rec_memory mem;
+    lf_error err = {0};
+    assert_int_equal(lf_rec_weight_bytes(&m, LF_MIX_F16, &mem, &err), 0);
+    /* memory: every expert (the router is never quantized: F32) */
+    assert_true((double)mem.weights ==
+                2 * (L * (attn + X * expert) + 2 * V * E) + 4 * (vec + L * router));
+    /* per token: attention, router, K of X experts, output, one embedding row */
+    double read = 2 * (L * (attn + K * expert) + V * E + E) + 4 * (vec + L * router);
+    assert_true(fabs((double)mem.weights_read - read) <= 1.0);
+    assert_true(mem.matmul_params == L * (attn + router + K * expert) + V * E);
+    /* a dense model of the same total holds as much but reads it all */
+    lf_catalog_model d = tiny(false);
+    d.n_ff = 4 * 256;
+    lf_rec_memory dm;
+    assert_int_equal(lf_rec_weight_bytes(&d, LF_MIX_F16, &dm, &err), 0);
+    assert_true(dm.weights_read > mem.weights_read);
+    /* Q4_0: the experts' blocks (256-wide rows) are 4.5 bits, counted per row */
+    assert_int_equal(lf_rec_weight_bytes(&m, LF_MIX_Q4_0, &mem, &err), 0);
+    assert_true(mem.weights_read < mem.weights * 0.85);
+    /* the roofline: a token that reads half of the experts decodes faster
+     * than one that reads all of them, at the same efficiency */
+    lf_rec_calibration cal;
+    assert_int_equal(lf_rec_calibrate(&cal, NULL, 0, LF_REC_CPU, &err), 0);
+    lf_rec_target t = {.kind = LF_REC_CPU, .usable_memory = 1ull << 34, .bandwidth_gbs = 100};
+    lf_rec_workload w = {.model = "tinymoe", .mix = "F16", .weight_bytes = mem.weights_read,
+                         .params = mem.matmul_params, .moe = true};
+    lf_rec_prediction p;
+    assert_int_equal(lf_rec_predict(&cal, &t, LF_REC_TG, &w, &p, &err), 0);
+    assert_int_equal(p.source, LF_REC_ESTIMATED);
+    double want = lf_rec_default_efficiency(LF_REC_CPU, LF_REC_TG) *
+                  lf_rec_default_moe_factor(LF_REC_TG) * 100e9 / (double)mem.weights_read;
+    assert_true(fabs(p.value - want) / want < 1e-9);
+}
+
+/* The recommender's byte counts are the model's: a MoE synthesized from
+ * the same entry holds exactly the bytes the memory model counts, and the
+ * bytes it reads per decoded token (what bench divides by) are the
+ * memory model's k-of-n share. */
+static void test_moe_bytes_match_model(void **state) {
+    (void)state;
+    lf_catalog_model cm = tiny_moe();
+    cm.qk_norm = true;
+    lf_model_params hp;
+    lf_error err = {0};
+    if (lf_catalog_to_hparams(&cm, &hp, &err) < 0) {
+        print_message("skipped: %s\n", err.msg);   /* no MoE forward pass in this build */
+        skip();
+    }
+    static const lf_mix mixes[] = {LF_MIX_F16, LF_MIX_Q8_0, LF_MIX_Q4_K_M};
+    for (size_t i = 0; i < sizeof mixes / sizeof mixes[0]; i++) {
+        lf_model *m = NULL;
+        assert_int_equal(lf_model_synth(&m, &hp, mixes[i], 7, &err), 0);
+        lf_rec_memory mem;
+        assert_int_equal(lf_rec_weight_bytes(&cm, mixes[i], &mem, &err), 0);
+        if ((uint64_t)lf_model_total_bytes(m) != mem.weights)
+            fail_msg("%s: model holds %zu bytes, memory model counts %llu", lf_mix_name(mixes[i]),
+                     lf_model_total_bytes(m), (unsigned long long)mem.weights);
+        double rd = (double)lf_model_weight_bytes(m);
+        assert_true(fabs(rd - (double)mem.weights_read) <= 0.001 * rd);
+        assert_true(rd < 0.8 * (double)mem.weights);
+        lf_model_free(m);
+    }
+}
+
+/* Dense observations at efficiency 0.55 and MoE ones at 0.55 × 0.6: the
+ * MoE factor is learned (0.6), a MoE prediction for an unmeasured model is
+ * calibrated with it, dense predictions do not move, and without MoE
+ * observations a MoE prediction is an estimate. */
+static void test_moe_calibration(void **state) {
+    (void)state;
+    lf_rec_observation obs[12];
+    int n = make_obs(obs, 8, "Q4_K_M", eff_flat, LF_REC_TG);
+    lf_rec_observation *mo = obs + n;
+    n += make_obs(mo, 4, "Q4_0", eff_flat, LF_REC_TG);
+    for (int i = 0; i < 4; i++) {
+        snprintf(mo[i].model, sizeof mo[i].model, "moe%d", i);
+        mo[i].moe = true;
+        mo[i].tokens_per_s *= 0.6;
+    }
+    /* Q4_0's dense level comes from the class/all fallback: Q4_K_M at 0.55 */
+    lf_rec_calibration cal;
+    lf_error err = {0};
+    assert_int_equal(lf_rec_calibrate(&cal, obs, n, LF_REC_CPU, &err), 0);
+    assert_int_equal(cal.moe[LF_REC_TG].n, 4);
+    assert_true(fabs(cal.moe[LF_REC_TG].factor - 0.6) < 0.01);
+    assert_int_equal(cal.moe[LF_REC_PP].n, 0);
+    /* dense levels learn from dense observations only */
+    assert_true(fabs(cal.tg_all.median - 0.55) < 0.01);
+
+    lf_rec_target t = {.kind = LF_REC_CPU, .usable_memory = 1ull << 36, .bandwidth_gbs = 100,
+                       .threads = 4};
+    lf_rec_workload w = {.model = "other", .mix = "Q4_K_M", .weight_bytes = 2000000000ull,
+                         .moe = true};
+    lf_rec_prediction p;
+    assert_int_equal(lf_rec_predict(&cal, &t, LF_REC_TG, &w, &p, &err), 0);
+    assert_int_equal(p.source, LF_REC_CALIBRATED);
+    assert_true(fabs(p.efficiency - 0.55 * 0.6) < 0.01);
+    assert_true(p.lo < p.value && p.value < p.hi);
+    w.moe = false;
+    assert_int_equal(lf_rec_predict(&cal, &t, LF_REC_TG, &w, &p, &err), 0);
+    assert_true(fabs(p.efficiency - 0.55) < 0.01);
+
+    /* the dense observations alone: the MoE cost is not measured */
+    assert_int_equal(lf_rec_calibrate(&cal, obs, 8, LF_REC_CPU, &err), 0);
+    assert_int_equal(cal.moe[LF_REC_TG].n, 0);
+    w.moe = true;
+    assert_int_equal(lf_rec_predict(&cal, &t, LF_REC_TG, &w, &p, &err), 0);
+    assert_int_equal(p.source, LF_REC_ESTIMATED);
+    assert_true(fabs(p.efficiency - 0.55 * lf_rec_default_moe_factor(LF_REC_TG)) < 0.01);
+
+    /* only MoE observations: their own level */
+    assert_int_equal(lf_rec_calibrate(&cal, mo, 4, LF_REC_CPU, &err), 0);
+    assert_int_equal(lf_rec_predict(&cal, &t, LF_REC_TG, &w, &p, &err), 0);
+    assert_int_equal(p.source, LF_REC_CALIBRATED);
+    assert_true(fabs(p.efficiency - 0.55 * 0.6) < 0.01);
+
+    /* leave-one-out over the whole set: every MoE row is predicted from
+     * the other three through the learned factor */
+    lf_rec_validation v;
+    assert_int_equal(lf_rec_validate(obs, n, LF_REC_CPU, &v, &err), 0);
+    int moe_rows = 0;
+    for (int i = 0; i < v.n; i++)
+        if (obs[v.rows[i].index].moe) {
+            moe_rows++;
+            assert_int_equal(v.rows[i].source, LF_REC_CALIBRATED);
+            assert_true(v.rows[i].abs_pct_err < 2.0);
+        }
+    assert_int_equal(moe_rows, 4);
     lf_rec_validation_free(&v);
 }
 
@@ -549,6 +706,66 @@ static void test_fit_rules_one_place(void **state) {
     assert_true(lf_rec_rank_cmp(51, 1, 50, 2) < 0);
 }
 
+/* The shipped MoE models as candidates: memory is the whole model, speed
+ * follows the active bytes. Qwen3-30B-A3B decodes several times faster
+ * than the dense Qwen3-32B yet needs about as much memory; on 24 GiB it
+ * fits, on 8 GiB it is refused for memory with the figure in the reason,
+ * and Qwen3-235B-A22B is refused on 24 GiB however fast its 22B active
+ * parameters would be. */
+static void test_moe_candidates(void **state) {
+    lf_catalog *cat = *state;
+    lf_rec_calibration cal;
+    lf_rec_calibrate(&cal, NULL, 0, LF_REC_CPU, NULL);
+    lf_rec_constraints k;
+    lf_rec_constraints_init(&k);
+    k.min_tps = 0;
+    k.mixes = "Q4_K_M";
+    k.models = "qwen3-30b-a3b,qwen3-32b,qwen3-235b-a22b,qwen3-4b";
+    lf_rec_target t = cpu(24, 100);
+    lf_rec_result r;
+    lf_error err = {0};
+    assert_int_equal(lf_rec_recommend(cat, &t, &k, &cal, &r, &err), 0);
+    const lf_rec_candidate *a3b = NULL, *d32 = NULL, *big = NULL, *d4 = NULL;
+    for (int i = 0; i < r.n; i++) {
+        const char *nm = r.cand[i].model->name;
+        if (!strcmp(nm, "qwen3-30b-a3b")) a3b = &r.cand[i];
+        if (!strcmp(nm, "qwen3-32b")) d32 = &r.cand[i];
+        if (!strcmp(nm, "qwen3-235b-a22b")) big = &r.cand[i];
+        if (!strcmp(nm, "qwen3-4b")) d4 = &r.cand[i];
+    }
+    assert_non_null(a3b);
+    assert_non_null(d32);
+    assert_non_null(big);
+    assert_non_null(d4);
+    assert_true(a3b->fits);
+    /* memory: all 30.5B parameters (Q4_K_M ~ 4.9 bits: 16-20 GB) */
+    assert_true(a3b->mem.weights > 15e9 && a3b->mem.weights < 21e9);
+    assert_true(a3b->mem.weights > 0.8 * d32->mem.weights);
+    /* bytes per token: ~3.3B of 30.5B active */
+    double share = (double)a3b->mem.weights_read / (double)a3b->mem.weights;
+    assert_true(share > 0.08 && share < 0.14);
+    /* speed: faster than the dense 32B by about the byte ratio times the MoE
+     * factor, and comparable to a dense 4B */
+    assert_true(a3b->tg0.value > 4 * d32->tg0.value);
+    assert_true(a3b->tg0.value > 0.5 * d4->tg0.value);
+    assert_int_equal(a3b->tg0.source, LF_REC_ESTIMATED);
+    /* the 235B does not fit, and the reason names memory */
+    assert_false(big->fits);
+    assert_non_null(strstr(big->reason, "GiB usable"));
+    assert_true(big->mem.total > t.usable_memory);
+    lf_rec_result_free(&r);
+
+    /* 8 GiB: the 30B-A3B is refused for its total size, not its active one */
+    t = cpu(8, 100);
+    assert_int_equal(lf_rec_recommend(cat, &t, &k, &cal, &r, &err), 0);
+    for (int i = 0; i < r.n; i++)
+        if (!strcmp(r.cand[i].model->name, "qwen3-30b-a3b")) {
+            assert_false(r.cand[i].fits);
+            assert_non_null(strstr(r.cand[i].reason, "needs"));
+        }
+    lf_rec_result_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_weight_bytes_closed_form),
@@ -557,12 +774,16 @@ int main(void) {
         cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_calibration_slope),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_moe_bytes_per_token),
+        cmocka_unit_test(test_moe_calibration),
+        cmocka_unit_test(test_moe_bytes_match_model),
         cmocka_unit_test(test_min_tps_monotone),
         cmocka_unit_test(test_memory_admits_bigger),
         cmocka_unit_test(test_context),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_ttft_and_quality),
         cmocka_unit_test(test_fit_rules_one_place),
+        cmocka_unit_test(test_moe_candidates),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -614,8 +614,10 @@ static void test_gnuplot_stream_hostile(void **state) {
     assert_int_equal(th_count(stream, "# localfit report: "), 7);
     size_t hostile_literals = check_stream(stream);
     assert_true(hostile_literals >= 7);
-    /* The escaped forms are there: quotes doubled, newlines gone. */
-    assert_non_null(strstr(stream, "it''s `touch pwned1` @x {^_&} EOD system(''touch pwned2'')"));
+    /* The escaped forms are there: quotes doubled, newlines gone, and the
+     * long name cut to a chart label of 40 characters, the last an ellipsis. */
+    assert_non_null(strstr(stream, "<script>alert(1)</script>|\"x\" it''s `tou\xe2\x80\xa6'"));
+    assert_null(strstr(stream, "system(''touch pwned2'')"));
     free(stream);
     char *html = th_read(path, NULL);
     assert_non_null(strstr(html, "plot failed"));

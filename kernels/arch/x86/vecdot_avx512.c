@@ -1000,75 +1000,8 @@ static void gemm_tile_vnni(const lf_gemm_desc *g, int K, const uint8_t *qs,
     tiles[g->chunk == 32][g->has_min][ncols - 1](K, qs, sw, mw, acts, y, ldy, nrows);
 }
 
-/* ---- activation blocks for the GEMM --------------------------------------
- * Eight columns at once: 32 k of each column are one ymm of 8 dwords, an
- * 8×8 dword transpose turns them into the block's 8 vectors of 4 k × 8
- * columns, and the column sums come from the transposed vectors lane-wise
- * (u8 ones × s8 quants, then pairs of s16). Same bytes as lf_gemm_prep_col. */
-INLINE void transpose8x8_epi32(__m256i r[8]) {
-    __m256 a[8], t[8], u[8];
-    for (int i = 0; i < 8; i++)
-        a[i] = _mm256_castsi256_ps(r[i]);
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm256_unpacklo_ps(a[2 * i], a[2 * i + 1]);
-        t[2 * i + 1] = _mm256_unpackhi_ps(a[2 * i], a[2 * i + 1]);
-    }
-    for (int h = 0; h < 2; h++) {   /* rows 0-3, then 4-7 */
-        u[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0x44);
-        u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], 0xEE);
-        u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0x44);
-        u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_castps_si256(_mm256_permute2f128_ps(u[i], u[4 + i], 0x20));
-        r[i + 4] = _mm256_castps_si256(_mm256_permute2f128_ps(u[i], u[4 + i], 0x31));
-    }
-}
-
-static void gemm_prep_block_avx512(const lf_gemm_desc *g, lf_type vt, const void *src,
-                                   size_t stride, int ncols, int K, void *acts) {
-    int8_t *qs = acts;
-    float *meta = (float *)(qs + (size_t)K * LF_GEMM_COLS);
-    const int chunk = g->chunk, per = 32 / chunk;   /* chunks per 32 k */
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    const __m256i nbias = _mm256_set1_epi32(-g->bias);
-    for (int k0 = 0; k0 < K; k0 += 32) {
-        __m256i r[8];
-        float d[8];
-        for (int c = 0; c < 8; c++) {
-            if (c >= ncols) {
-                r[c] = _mm256_setzero_si256();
-                d[c] = 0;
-                continue;
-            }
-            const char *row = (const char *)src + (size_t)c * stride;
-            const int8_t *q;
-            if (vt == LF_TYPE_Q8_K) {
-                const lf_block_q8_K *b = (const lf_block_q8_K *)row + k0 / LF_QK_K;
-                q = b->qs + k0 % LF_QK_K;
-                d[c] = b->d;
-            } else {
-                const lf_block_q8_0 *b = (const lf_block_q8_0 *)row + k0 / 32;
-                q = b->qs;
-                d[c] = h2f(b->d);
-            }
-            r[c] = _mm256_loadu_si256((const __m256i *)q);
-        }
-        transpose8x8_epi32(r);
-        for (int j = 0; j < 8; j++)
-            _mm256_storeu_si256((__m256i *)(qs + ((size_t)k0 / 4 + (size_t)j) * LF_GEMM_COLS * 4), r[j]);
-        const __m256 vd = _mm256_loadu_ps(d);
-        for (int h = 0; h < per; h++) {
-            __m256i sum = _mm256_setzero_si256();
-            for (int j = h * 8 / per; j < (h + 1) * 8 / per; j++)
-                sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, r[j]), ones16));
-            float *m = meta + (size_t)(k0 / chunk + h) * 3 * LF_GEMM_COLS;
-            _mm256_storeu_ps(m, vd);
-            _mm256_storeu_si256((__m256i *)(m + LF_GEMM_COLS), _mm256_mullo_epi32(sum, nbias));
-            _mm256_storeu_ps(m + 2 * LF_GEMM_COLS, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(sum)));
-        }
-    }
-}
+/* Activation blocks for the GEMM: the AVX2 one (arch/x86/gemm_avx2.c)
+ * already works on 8 columns at once; 512-bit vectors would not help. */
 
 /* ---- GEMM packers ------------------------------------------------------------
  * The 16 rows of a panel are the 16 lanes of a gather: one vpgatherdd fetches
@@ -1393,7 +1326,7 @@ void lf_kernels_fill_avx512(lf_kernel_set *ks, bool vnni, bool bf16) {
     ks->dot_f32 = dot_f32;
     ks->sumsq_f32 = sumsq_f32;
     ks->gemm_f_tile = gemm_f_tile;
-    ks->gemm_prep_block = gemm_prep_block_avx512;
+    ks->gemm_prep_block = lf_gemm_prep_block_avx2;
     ks->gemm_f_pack[LF_TYPE_F32] = fpack_f32;
     ks->gemm_f_pack[LF_TYPE_F16] = fpack_f16;
     ks->gemm_f_pack[LF_TYPE_BF16] = fpack_bf16;
