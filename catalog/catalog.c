@@ -140,7 +140,7 @@ static int parse_experts(json_t *o, lf_catalog_model *m, const char *where, lf_e
                                     moe_only[i]);
         return 0;
     }
-    bool topk;
+    bool topk = false;
     if ((rc = get_int(o, "n_expert_used", &m->n_expert_used, 1, m->n_expert, true, where,
                       err)) < 0 ||
         (rc = get_int(o, "n_ff_exp", &m->n_ff_exp, 1, 1 << 20, true, where, err)) < 0 ||

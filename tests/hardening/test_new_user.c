@@ -16,7 +16,10 @@
  *    and keeps the run as interrupted;
  *  - a database in a read-only directory, as a file of mode 444, reads for
  *    `runs`, `db check`, `export`, `report` and `compare` and refuses
- *    writes saying why (run as user nobody: root ignores file modes).
+ *    writes saying why (run as user nobody: root ignores file modes);
+ *  - llama-bench results imported from another machine (a CUDA GPU) are
+ *    reported, alone with --device and beside this machine's with
+ *    --compare, showing what is known of that device.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -517,6 +520,79 @@ static void test_readonly_database(void **state) {
     chmod(db, 0644);
 }
 
+/* Imported llama-bench devices carry what llama-bench knew (CPU, GPU,
+ * backend) and no measured peaks; report --device and --compare work on
+ * them and show it, instead of refusing their profile's schema. */
+static void test_report_imported_device(void **state) {
+    (void)state;
+    if (!cli_bin())
+        skip();
+    char db[320], out[320], gpu_file[400], cpu_file[400];
+    snprintf(db, sizeof db, "%s/imported.db", g_dir);
+    snprintf(gpu_file, sizeof gpu_file, "%s/llama-bench/gpu.jsonl", LF_FIXTURES_DIR);
+    snprintf(cpu_file, sizeof cpu_file, "%s/llama-bench/cpu.jsonl", LF_FIXTURES_DIR);
+    cli_out o;
+    const char *const imp_gpu[] = {"import", "--db", db, gpu_file, NULL};
+    const char *const imp_cpu[] = {"import", "--db", db, cpu_file, NULL};
+    assert_int_equal(cli_run(&o, NULL, imp_gpu), 0);
+    cli_out_free(&o);
+    assert_int_equal(cli_run(&o, NULL, imp_cpu), 0);
+    cli_out_free(&o);
+    /* the imported devices' ids, as `runs --json` names them; the GPU
+     * machine's slug names its card */
+    const char *const runs[] = {"runs", "--db", db, "--json", NULL};
+    assert_int_equal(cli_run(&o, NULL, runs), 0);
+    char ids[2][64] = {{0}};
+    int gpu = -1;
+    const char *p = o.out;
+    for (int i = 0; i < 2; i++) {
+        p = strstr(p, "\"device_id\": \"");
+        assert_non_null(p);
+        p += strlen("\"device_id\": \"");
+        size_t n = strcspn(p, "\"");
+        assert_true(n > 0 && n < sizeof ids[i]);
+        memcpy(ids[i], p, n);
+        const char *slug = strstr(p, "\"device_slug\": \"");
+        assert_non_null(slug);
+        if (!strncmp(slug + strlen("\"device_slug\": \""), "intel-r-core-tm-i9-14900k-nvidia", 32))
+            gpu = i;
+    }
+    cli_out_free(&o);
+    assert_true(gpu >= 0 && strcmp(ids[0], ids[1]) != 0);
+    snprintf(out, sizeof out, "%s/imported-report", g_dir);
+    static char text[1 << 20];
+    for (int i = 0; i < 2; i++) {
+        const char *dev = ids[i], *other = ids[1 - i];
+        const char *const one[] = {"report", "--db", db, "--device", dev, "--format", "md", "--no-plots",
+                                   "-o", out, NULL};
+        const char *const cmp[] = {"report", "--db", db, "--device", dev, "--compare", other, "--format",
+                                   "md", "--no-plots", "-o", out, NULL};
+        const char *const *cmds[] = {one, cmp};
+        for (int c = 0; c < 2; c++) {
+            int st = cli_run(&o, NULL, cmds[c]);
+            if (st != 0)
+                print_message("report on imported device %s exited %d: %s\n", dev, st, o.err);
+            assert_int_equal(st, 0);
+            assert_null(strstr(o.err, "schema is"));
+            cli_out_free(&o);
+            char md[400];
+            snprintf(md, sizeof md, "%s/report.md", out);
+            FILE *f = fopen(md, "r");
+            assert_non_null(f);
+            size_t n = fread(text, 1, sizeof text - 1, f);
+            text[n] = 0;
+            fclose(f);
+            assert_non_null(strstr(text, dev));
+            /* the GPU and its backend appear exactly when the GPU machine
+             * is in the report (alone, or as the compared device) */
+            bool gpu_in_report = i == gpu || c == 1;
+            assert_true((strstr(text, "RTX 4090") != NULL) == gpu_in_report);
+            if (gpu_in_report)
+                assert_non_null(strstr(text, "CUDA"));
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_files_leave_no_run),
@@ -529,6 +605,7 @@ int main(void) {
         cmocka_unit_test(test_matrix_size),
         cmocka_unit_test(test_sigterm_keeps_interrupted_run),
         cmocka_unit_test(test_readonly_database),
+        cmocka_unit_test(test_report_imported_device),
     };
     /* LF_TEST_ONLY=NAME runs the tests whose names contain NAME (to run one
      * against another build through LOCALFIT_TEST_CLI) */
