@@ -349,10 +349,9 @@ void lf_gemm_prep_col(const lf_gemm_desc *g, lf_type vt, const void *src, int K,
     }
 }
 
-void lf_gemm_prep_block(const lf_gemm_desc *g, lf_type vt, const void *src, size_t stride,
-                        int ncols, int K, void *acts) {
-    const lf_kernel_set *ks = lf_kernel_set_active();
-    if (ks->gemm_prep_block && (vt == LF_TYPE_Q8_0 || vt == LF_TYPE_Q8_K) && K % 32 == 0) {
+void lf_gemm_prep_block(const lf_kernel_set *ks, const lf_gemm_desc *g, lf_type vt,
+                        const void *src, size_t stride, int ncols, int K, void *acts) {
+    if (ks && ks->gemm_prep_block && (vt == LF_TYPE_Q8_0 || vt == LF_TYPE_Q8_K) && K % 32 == 0) {
         ks->gemm_prep_block(g, vt, src, stride, ncols, K, acts);
         return;
     }

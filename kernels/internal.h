@@ -279,10 +279,11 @@ size_t lf_gemm_acts_bytes(int K, int chunk);
 void lf_gemm_prep_col(const lf_gemm_desc *g, lf_type vt, const void *src, int K,
                       void *acts, int c);
 /* A whole block: columns c < ncols (≤ LF_GEMM_COLS) from the rows at
- * src + c·stride; the missing columns of the block are zeros. Through the
- * active set's gemm_prep_block when it has one (byte-identical). */
-void lf_gemm_prep_block(const lf_gemm_desc *g, lf_type vt, const void *src, size_t stride,
-                        int ncols, int K, void *acts);
+ * src + c·stride; the missing columns of the block are zeros. Through
+ * ks->gemm_prep_block when the caller's set has one (byte-identical); ks is
+ * passed in so the packer never reaches back to the dispatch state. */
+void lf_gemm_prep_block(const lf_kernel_set *ks, const lf_gemm_desc *g, lf_type vt,
+                        const void *src, size_t stride, int ncols, int K, void *acts);
 /* Panel bytes (qs + sw + mw) for K, and where sw / mw start in a panel. */
 size_t lf_gemm_panel_bytes(int K, int chunk);
 float *lf_gemm_panel_sw(uint8_t *panel, int K);

@@ -139,7 +139,7 @@ static void mm_quantize_job(void *arg, int ith, int nth) {
         }
         /* no prepared blocks on the unpacked path */
         if (c->prep && !c->fpath)
-            lf_gemm_prep_block(c->g, c->vt, c->xq + (size_t)i0 * c->xrow, c->xrow, (int)(i1 - i0),
+            lf_gemm_prep_block(c->ks, c->g, c->vt, c->xq + (size_t)i0 * c->xrow, c->xrow, (int)(i1 - i0),
                                (int)c->w->cols, c->prep + (size_t)blk * c->acts_bytes);
     }
 }
