@@ -451,6 +451,53 @@ static const char *base_name(const char *path) {
     return s ? s + 1 : path;
 }
 
+/* Refuses weights holding NaN or infinite values, naming the tensor and
+ * row. Checking the logits is not enough: a quantized product first
+ * quantizes its activations, and that quantizer takes the block maximum
+ * with comparisons NaN fails, so a NaN hidden state becomes a zero scale
+ * and finite logits (all zero for a quantized output matrix) — on the
+ * batched and the decode path alike. Weights are read once, a few rows at
+ * a time (groups of 4 keep interleaved matrices whole). */
+static int weights_finite(const lf_model *m, const char *who, lf_error *err) {
+    float *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (int i = 0; i < lf_model_n_tensors(m) && rc == 0; i++) {
+        const lf_model_tensor *t = lf_model_tensor_at(m, i);
+        const lf_mat *w = &t->mat;
+        if (w->rows < 1 || w->cols < 1)
+            continue;
+        const int64_t step = 4;
+        size_t need = (size_t)(step * w->cols);
+        if (need > cap) {
+            float *nb = realloc(buf, need * sizeof *nb);
+            if (!nb) {
+                rc = lf_error_set(err, LF_ENOMEM, "quality: out of memory checking %s", who);
+                break;
+            }
+            buf = nb, cap = need;
+        }
+        for (int64_t r = 0; r < w->rows && rc == 0; r += step) {
+            int64_t n = w->rows - r < step ? w->rows - r : step;
+            if (lf_mat_rows_to_float(w, r, n, buf) < 0) {
+                rc = lf_error_set(err, LF_ENOMEM, "quality: out of memory checking %s", who);
+                break;
+            }
+            for (int64_t j = 0; j < n * w->cols; j++)
+                if (!isfinite(buf[j])) {
+                    rc = lf_error_set(err, LF_ERANGE,
+                                      "%s: tensor %s holds NaN or infinite weights (row %lld, "
+                                      "column %lld): its quality would be no figure",
+                                      who, t->name, (long long)(r + j / w->cols),
+                                      (long long)(j % w->cols));
+                    break;
+                }
+        }
+    }
+    free(buf);
+    return rc;
+}
+
 int lf_quality_run(const char *base_path, const lf_quality_variant *variants, int n_variants,
                    const char *text, size_t text_len, const lf_quality_opts *opts,
                    lf_quality_result *results, lf_error *err) {
@@ -475,6 +522,8 @@ int lf_quality_run(const char *base_path, const lf_quality_variant *variants, in
         goto done;
     models[0] = base;
     used += lf_model_total_bytes(base);
+    if ((rc = weights_finite(base, base_name(base_path), err)) < 0)
+        goto done;
     /* windows longer than the trained context score positions the model
      * never saw: a perplexity far above its real one, with no error */
     const int trained = lf_model_hparams(base)->n_ctx_train;
@@ -499,6 +548,8 @@ int lf_quality_run(const char *base_path, const lf_quality_variant *variants, in
         } else {
             rc = lf_model_load(&models[i + 1], v->path, &no_vocab, err);
         }
+        if (rc == 0 && !v->from_mix)   /* a level quantized from the base is as finite */
+            rc = weights_finite(models[i + 1], base_name(v->path), err);
         if (rc < 0)
             goto done;
         used += lf_model_total_bytes(models[i + 1]);

@@ -35,9 +35,10 @@ int lf_catalog_to_hparams(const lf_catalog_model *cm, lf_model_params *hp, lf_er
     hp->tied = cm->tied_embeddings;
     hp->qkv_bias = cm->qkv_bias;
     hp->qk_norm = cm->qk_norm;
-    /* llama.cpp runs sliding windows only for the gemma family; Mistral's
-     * published window is ignored there too */
-    if ((arch == LF_ARCH_GEMMA2 || arch == LF_ARCH_GEMMA3) && cm->sliding_window > 0)
+    /* llama.cpp runs sliding windows only for the gemma family and
+     * gpt-oss; Mistral's published window is ignored there too */
+    if ((arch == LF_ARCH_GEMMA2 || arch == LF_ARCH_GEMMA3 || arch == LF_ARCH_GPTOSS) &&
+        cm->sliding_window > 0)
         hp->swa_window = cm->sliding_window;
     if (lf_catalog_model_is_moe(cm)) {
         hp->n_expert = cm->n_expert;

@@ -99,6 +99,13 @@ static void print_table(const lf_quality_result *r, int n) {
             cell(b[k], wid[k]);
         printf("\n");
     }
+    for (int i = 0; i < n; i++)
+        if (strstr(r[i].name, " (=")) {   /* a collapsed level, marked by lf_quality_run */
+            printf("\nA (=B): level A's K-quant blocks do not fit this model's rows (not a "
+                   "multiple of 256 elements), so it fell back to other types, B's holding the "
+                   "most bytes; where its size is B's too, it is B under another name.\n");
+            break;
+        }
     fflush(stdout);
 }
 

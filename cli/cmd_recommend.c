@@ -165,6 +165,7 @@ static json_t *cand_json(const lf_rec_candidate *c, double min_tps) {
         pred_json(&c->tg), "tg_depth0", pred_json(&c->tg0));
     json_object_set_new(o, "pp", c->pp_known ? pred_json(&c->pp) : json_null());
     json_object_set_new(o, "ttft_s", isnan(c->ttft_s) ? json_null() : json_real(c->ttft_s));
+    json_object_set_new(o, "quality_verified", json_boolean(c->model->quality_verified));
     if (lf_catalog_model_is_moe(c->model)) {
         double tot, act;
         lf_catalog_param_counts(c->model, &tot, &act, NULL);
@@ -266,8 +267,9 @@ static void print_cand_line(const lf_rec_candidate *c, double min_tps) {
     char moe[48] = "";
     if (lf_catalog_model_is_moe(c->model))   /* sparse: total / active parameters */
         lf_rec_moe_label(c->model, moe, sizeof moe);
-    printf("%3d  %-30s %-7s %6.1f %10s %8.1f [%6.1f-%6.1f]%s%-10s %s%s%s%s\n", c->rank,
-           c->model->name, c->quant->name, c->quality, gib(mem, sizeof mem, c->mem.total),
+    printf("%3d  %-30s %-7s %5.1f%c %10s %8.1f [%6.1f-%6.1f]%s%-10s %s%s%s%s\n", c->rank,
+           c->model->name, c->quant->name, c->quality,
+           c->model->quality_verified ? ' ' : '?', gib(mem, sizeof mem, c->mem.total),
            c->tg.value, c->tg.lo, c->tg.hi, straddles(c, min_tps) ? "~ " : "  ",
            lf_rec_source_name(c->tg.source), ttft,
            c->pareto ? "  *" : "", moe[0] ? "  " : "", moe);
@@ -368,6 +370,9 @@ static int print_text(const lf_rec_target *t, const lf_rec_constraints *k,
         printf("  quality %.1f = %s %.1f x exp(-KLD %.4f)  [%s]\n", w->quality,
                w->model->quality_metric, w->model->quality_score, w->quant->kld,
                w->model->license);
+        if (!w->model->quality_verified)
+            printf("          ? score not verified against %s (no verified candidate fits)\n",
+                   w->model->quality_source);
         printf("  memory  %s of %s: weights %s, KV %s, compute %s, overhead %s\n",
                gib(a, sizeof a, w->mem.total), gib(b, sizeof b, w->budget),
                gib((char[32]){0}, 32, w->mem.weights), gib((char[32]){0}, 32, w->mem.kv_cache),
@@ -394,7 +399,8 @@ static int print_text(const lf_rec_target *t, const lf_rec_constraints *k,
     }
     if (r->n_fit > 0) {
         printf("Ranked (%d of %d fit; * = Pareto front on quality, speed, memory; ~ = the\n"
-               "decode interval straddles --min-tps):\n",
+               "decode interval straddles --min-tps; ? = published score not verified\n"
+               "against its source: ranked after every verified one):\n",
                r->n_fit, r->n);
         printf("  #  %-30s %-7s %6s %10s %8s %15s  %-10s %6s\n", "model", "quant", "qual",
                "memory", "tg tok/s", "interval", "source", "ttft");

@@ -20,6 +20,7 @@
 #include "bench/quality.h"
 #include "probes/probes.h"
 #include "recommend/recommend.h"
+#include "reports/reports.h"   /* LF_QUALITY_COLLAPSED_NOTE */
 #include "store/store.h"
 
 #include <getopt.h>
@@ -192,7 +193,8 @@ static int prepare_gguf(sweep *S, lf_error *err) {
         if (lf_model_load(&qm, l->path, &qo, NULL) == 0 &&
             lf_bench_mix_collapsed(qm, l->mix, l->became, sizeof l->became))
             fprintf(stderr, "sweep: %s collapses to %s on %s (its rows are not a multiple of the "
-                    "256-element K-quant block): the same types, size and quality as %s\n",
+                    "256-element K-quant block): other types replace its K-quants, %s holding "
+                    "the most bytes\n",
                     l->quant, l->became, S->name, l->became);
         lf_model_free(qm);
     }
@@ -386,7 +388,10 @@ static int store_quality(const sweep *S, lf_store *st, int64_t run_id, lf_error 
         lf_quality q;
         lf_quality_init(&q);
         lf_strlcpy(q.model, S->name, sizeof q.model);
-        lf_strlcpy(q.variant, l->quant, sizeof q.variant);
+        /* a collapsed level keeps its mark in the store, where the report
+         * reads it (the report has no model to tell it by) */
+        snprintf(q.variant, sizeof q.variant, "%s%s%s", l->quant, l->became[0] ? "=" : "",
+                 l->became);
         q.ppl = l->ppl;
         q.ppl_err = l->ppl_err;
         q.dppl = l->dppl;
@@ -530,7 +535,12 @@ static void print_text(const sweep *S, const lf_rec_target *t, const lf_rec_cons
     char pp[16], tg[16];
     snprintf(pp, sizeof pp, "pp%d t/s", n_prompt);
     snprintf(tg, sizeof tg, "tg%d t/s", n_gen);
-    printf("%-8s %10s %6s %17s %15s %10s %16s %8s %s\n", "quant", "size", "bpw", pp, tg, "KLD",
+    int qw = 8;   /* the quant column: as wide as a collapsed level's "Q5_K_M=Q5_1" */
+    for (int i = 0; i < S->n; i++) {
+        int w = (int)(strlen(S->lv[i].quant) + (S->lv[i].became[0] ? 1 + strlen(S->lv[i].became) : 0));
+        qw = w > qw ? w : qw;
+    }
+    printf("%-*s %10s %6s %17s %15s %10s %16s %8s %s\n", qw, "quant", "size", "bpw", pp, tg, "KLD",
            S->gguf ? "PPL" : "dPPL (8B)", "same-top", "recommended");
     for (int i = 0; i < S->n; i++) {
         const level *l = &S->lv[i];
@@ -559,15 +569,14 @@ static void print_text(const sweep *S, const lf_rec_target *t, const lf_rec_cons
             snprintf(rec, sizeof rec, "no: %s", l->reason);
         char qn[40];   /* a collapsed level: "Q6_K=Q8_0" */
         snprintf(qn, sizeof qn, "%s%s%s", l->quant, l->became[0] ? "=" : "", l->became);
-        printf("%-8s %10s %6.2f %17s %15s %10s %16s %8s %s\n", qn, sz, l->bpw, ppc, tgc,
+        printf("%-*s %10s %6.2f %17s %15s %10s %16s %8s %s\n", qw, qn, sz, l->bpw, ppc, tgc,
                kld, ppl, st, rec);
     }
     bool any_collapsed = false;
     for (int i = 0; i < S->n; i++)
         any_collapsed |= S->lv[i].became[0] != 0;
     if (any_collapsed)
-        printf("\nA=B: level A fell back to B's types on this model (rows not a multiple of 256 "
-               "elements); it is B under another name.\n");
+        printf("\n%s\n", LF_QUALITY_COLLAPSED_NOTE);
     if (S->gguf)
         printf("%sThe levels are quantized by localfit's own quantizer, not llama-quantize: tensor "
                "types and rounding can differ, so a level's KLD can differ from that of llama.cpp's "

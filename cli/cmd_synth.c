@@ -34,7 +34,8 @@ static void usage(FILE *f) {
             "      --seed S         generator seed (default 1)\n"
             "  -t, --threads N      threads (default: all usable CPUs)\n"
             "      --arch A         llama (default), qwen2, qwen3, gemma, gemma2, gemma3, phi3,\n"
-            "                       olmo2, granite, qwen2moe, qwen3moe, olmoe, granitemoe\n"
+            "                       olmo2, granite, qwen2moe, qwen3moe, olmoe, granitemoe,\n"
+            "                       gpt-oss (needs --experts; experts written in MXFP4)\n"
             "      --layers, --dim, --heads, --kv-heads, --head-dim, --ff, --vocab, --ctx N\n"
             "                       explicit shape (overrides the catalog entry's values)\n"
             "      --tied           no output.weight (tied embeddings)\n"
@@ -43,6 +44,8 @@ static void usage(FILE *f) {
             "      --experts-used K experts per token (top k; default 2, at most N)\n"
             "      --ff-exp N       FFN width of one expert (default --ff)\n"
             "      --shared-ff N    FFN width of the shared expert (qwen2moe; default --ff-exp)\n"
+            "      --swa N          sliding window of the sliding-window layers (gemma2,\n"
+            "                       gemma3, gpt-oss; default the architecture's)\n"
             "      --force          skip the usable-memory check\n"
             "  -h, --help           this help\n");
 }
@@ -63,9 +66,29 @@ static int parse_quant(const char *s, lf_mix *out) {
     return -1;
 }
 
+/* The synthesized model's shape, experts, mix, parameters and sizes. */
+static void print_summary(const lf_model *m, lf_mix mix, uint64_t seed) {
+    const lf_model_params *h = lf_model_hparams(m);
+    char b1[32], b2[32];
+    printf("model      %s (%s)\n", h->name, lf_arch_name(h->arch));
+    printf("shape      %d layers, embd %d, heads %d/%d kv, head_dim %d, ff %d, vocab %d, ctx %d%s%s%s\n",
+           h->n_layer, h->n_embd, h->n_head, h->n_head_kv, h->head_dim, h->n_ff, h->n_vocab,
+           h->n_ctx_train, h->tied ? ", tied" : "", h->qkv_bias ? ", qkv bias" : "",
+           h->qk_norm ? ", qk-norm" : "");
+    if (h->n_expert > 0)
+        printf("experts    %d, %d per token, ff %d%s\n", h->n_expert, h->n_expert_used, h->n_ff_exp,
+               h->n_expert_shared > 0 ? ", shared expert" : "");
+    printf("quant      %s (seed %llu)\n", lf_mix_name(mix), (unsigned long long)seed);
+    printf("params     %.3f B\n", lf_model_n_params(m) / 1e9);
+    printf("size       %s (%.2f bits/weight), %s read per token\n",
+           lf_format_bytes(b1, sizeof b1, (double)lf_model_total_bytes(m)),
+           8.0 * lf_model_total_bytes(m) / (double)lf_model_n_params(m),
+           lf_format_bytes(b2, sizeof b2, (double)lf_model_weight_bytes(m)));
+}
+
 int cmd_synth(int argc, char **argv) {
     enum { O_SEED = 256, O_ARCH, O_LAYERS, O_DIM, O_HEADS, O_KVH, O_HD, O_FF, O_VOCAB, O_CTX,
-           O_EXPERTS, O_USED, O_FF_EXP, O_FF_SH, O_TIED, O_FORCE };
+           O_EXPERTS, O_USED, O_FF_EXP, O_FF_SH, O_TIED, O_FORCE, O_SWA };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'},  {"quant", required_argument, 0, 'q'},
         {"output", required_argument, 0, 'o'}, {"seed", required_argument, 0, O_SEED},
@@ -77,12 +100,12 @@ int cmd_synth(int argc, char **argv) {
         {"tied", no_argument, 0, O_TIED},      {"help", no_argument, 0, 'h'},
         {"experts", required_argument, 0, O_EXPERTS}, {"experts-used", required_argument, 0, O_USED},
         {"ff-exp", required_argument, 0, O_FF_EXP}, {"shared-ff", required_argument, 0, O_FF_SH},
-        {"force", no_argument, 0, O_FORCE},
+        {"force", no_argument, 0, O_FORCE}, {"swa", required_argument, 0, O_SWA},
         {0, 0, 0, 0},
     };
     const char *name = NULL, *quant = NULL, *out = NULL, *arch_s = NULL;
     uint64_t seed = 1;
-    int threads = 0, shape[O_FF_SH - O_LAYERS + 1] = {0};
+    int threads = 0, swa = 0, shape[O_FF_SH - O_LAYERS + 1] = {0};
     bool tied = false, force = false;
     optind = 1;
     int ch;
@@ -107,6 +130,10 @@ int cmd_synth(int argc, char **argv) {
         case O_CTX: case O_EXPERTS: case O_USED: case O_FF_EXP: case O_FF_SH:
             if (lf_arg_int(optarg, 1, 1 << 30, &shape[ch - O_LAYERS]) < 0)
                 return lf_cli_usage_error(argv[0], "'%s' is not a positive size", optarg);
+            break;
+        case O_SWA:
+            if (lf_arg_int(optarg, 1, 1 << 30, &swa) < 0)
+                return lf_cli_usage_error(argv[0], "--swa: '%s' is not a positive window", optarg);
             break;
         case O_TIED: tied = true; break;
         case O_FORCE: force = true; break;
@@ -161,6 +188,11 @@ int cmd_synth(int argc, char **argv) {
         return lf_cli_usage_error(argv[0], "--experts-used, --ff-exp and --shared-ff need --experts");
     if (tied)
         hp.tied = true;
+    if (swa && hp.swa_window == 0)
+        return lf_cli_usage_error(argv[0], "--swa: %s has no sliding-window layers",
+                                  lf_arch_name(hp.arch));
+    if (swa)
+        hp.swa_window = swa;
     if (lf_model_params_check(&hp, &err) < 0)
         return lf_cli_fail(&err);
     /* refuse what cannot fit before allocating any of it */
@@ -191,22 +223,7 @@ int cmd_synth(int argc, char **argv) {
     lf_pool_free(pool);
     if (rc < 0)
         return lf_cli_fail(&err);
-    const lf_model_params *h = lf_model_hparams(m);
-    char b1[32], b2[32];
-    printf("model      %s (%s)\n", h->name, lf_arch_name(h->arch));
-    printf("shape      %d layers, embd %d, heads %d/%d kv, head_dim %d, ff %d, vocab %d, ctx %d%s%s%s\n",
-           h->n_layer, h->n_embd, h->n_head, h->n_head_kv, h->head_dim, h->n_ff, h->n_vocab,
-           h->n_ctx_train, h->tied ? ", tied" : "", h->qkv_bias ? ", qkv bias" : "",
-           h->qk_norm ? ", qk-norm" : "");
-    if (h->n_expert > 0)
-        printf("experts    %d, %d per token, ff %d%s\n", h->n_expert, h->n_expert_used, h->n_ff_exp,
-               h->n_expert_shared > 0 ? ", shared expert" : "");
-    printf("quant      %s (seed %llu)\n", lf_mix_name(mix), (unsigned long long)seed);
-    printf("params     %.3f B\n", lf_model_n_params(m) / 1e9);
-    printf("size       %s (%.2f bits/weight), %s read per token\n",
-           lf_format_bytes(b1, sizeof b1, (double)lf_model_total_bytes(m)),
-           8.0 * lf_model_total_bytes(m) / (double)lf_model_n_params(m),
-           lf_format_bytes(b2, sizeof b2, (double)lf_model_weight_bytes(m)));
+    print_summary(m, mix, seed);
     printf("synth time %.2f s (%d threads)\n", t_synth, threads);
     if (out) {
         t0 = lf_now_s();

@@ -138,6 +138,7 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
         lf_kernels_fill_gemm_avx2(ks, avxvnni);
         lf_kernels_fill_ops_avx2(ks);
         lf_kernels_fill_il_avx2(ks, avxvnni);
+        lf_kernels_fill_mxfp4_avx2(ks);
         if (avxvnni)
             lf_strlcpy(ks->name, "avx2+avxvnni", sizeof ks->name);
         break;
@@ -149,7 +150,10 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
         lf_kernels_fill_avx512(ks, vnni, bf16);
         lf_kernels_fill_il_kquants_avx512(ks, vnni);
         lf_kernels_fill_il_avx512(ks, vnni);
+        /* softmax and RoPE in 8 lanes; the AVX-512 tile and SwiGLU replace the rest */
+        lf_kernels_fill_ops_avx2(ks);
         lf_kernels_fill_attn_avx512(ks);
+        lf_kernels_fill_mxfp4_avx512(ks, vnni);
         snprintf(ks->name, sizeof ks->name, "avx512%s%s", vnni ? "+vnni" : "",
                  bf16 ? "+bf16" : "");
         break;
@@ -161,6 +165,8 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
         lf_kernels_fill_neon(ks);
         lf_kernels_fill_il_neon(ks);
         lf_kernels_fill_ops_neon(ks);
+        lf_kernels_fill_attn_neon(ks);
+        lf_kernels_fill_gemm_f_neon(ks);
         if (dp) {
             lf_kernels_fill_dotprod(ks);
             lf_kernels_fill_il_dotprod(ks);

@@ -105,15 +105,6 @@ const int8_t lf_mxfp4_values[16] = {
     0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
 };
 
-float lf_e8m0_half_to_float(uint8_t e) {
-    /* the bit pattern of 2^(e − 128): a normal float for e >= 2 (biased
-     * exponent e − 1), the subnormals 2^-128 and 2^-127 below */
-    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 #define H2F lf_half_to_float
 
 static void f32_to_float(const void *src, float *dst, int64_t n) {

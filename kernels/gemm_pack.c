@@ -227,6 +227,20 @@ static void row_iq4_xs(const void *w, int K, uint8_t *qs, float *sw, float *mw, 
     }
 }
 
+/* MXFP4: the doubled E2M1 levels (−12 … 12) + 12, scale 2^(e − 128). */
+static void row_mxfp4(const void *w, int K, uint8_t *qs, float *sw, float *mw, int r) {
+    const lf_block_mxfp4 *b = w;
+    (void)mw;
+    for (int i = 0; i < K / LF_QK_MXFP4; i++) {
+        uint8_t u[32];
+        nibbles32(b[i].qs, u);
+        for (int j = 0; j < 32; j++)
+            u[j] = (uint8_t)(lf_mxfp4_values[u[j]] + 12);
+        put_u(qs, r, 32 * i, u, 32);
+        sw[i * 16 + r] = lf_e8m0_half_to_float(b[i].e);
+    }
+}
+
 typedef void (*row_fn)(const void *w, int K, uint8_t *qs, float *sw, float *mw, int r);
 
 /* The weight types with a packed path, one row each (keyed by lf_type like
@@ -246,7 +260,8 @@ typedef void (*row_fn)(const void *w, int K, uint8_t *qs, float *sw, float *mw, 
     X(q4_K,   Q4_K,   32, 0,   15,  true)      \
     X(q5_K,   Q5_K,   32, 0,   31,  true)      \
     X(q6_K,   Q6_K,   16, 32,  63,  false)     \
-    X(iq4_xs, IQ4_XS, 32, 128, 241, false)
+    X(iq4_xs, IQ4_XS, 32, 128, 241, false)     \
+    X(mxfp4,  MXFP4,  32, 12,  24,  false)
 
 static const lf_gemm_desc gemm_descs[LF_TYPE_COUNT];
 

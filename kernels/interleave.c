@@ -141,7 +141,8 @@ static void de_f16(void *dst, const void *src, size_t rb, int64_t cols) {
  *     d[r * k + b]    4·k fp16 scales
  *     qh[r * k + b]   4·k × 4 bytes of high bits, as stored
  *     qs of row 0, blocks 0..k-1 (k · 16 bytes), then rows 1, 2, 3
- * The kernel reads Q4_0's prepared activations (its -8 offsets doubled). */
+ * The kernels read Q4_0's prepared activations (x86: its -8 offsets
+ * doubled; arm64 makes signed weights and leaves the offsets unused). */
 static inline __attribute__((always_inline)) void q5_0_steps(void *dst, const void *src,
                                                               size_t row_bytes, int64_t cols,
                                                               bool back) {

@@ -1,8 +1,8 @@
 /*
  * Interleaved layouts of the K-quants Q4_K, Q5_K and Q6_K for the decoding
- * matrix-vector kernels (kernels/arch/x86/mv_il_kquants_avx512.c and
- * mv_il_avx2.h), with the portable conversions from the GGML block format
- * and back.
+ * matrix-vector kernels (kernels/arch/x86/mv_il_kquants_avx512.c,
+ * mv_il_avx2.h and kernels/arch/arm/mv_il_kquants_neon.h), with the
+ * portable conversions from the GGML block format and back.
  *
  * A group is LF_IL_ROWS = 4 consecutive rows of nb = cols / 256 super-blocks
  * each. Every layout is a bijective rearrangement of the same bits into the
@@ -21,7 +21,8 @@
  * The geometry is not tied to 512-bit vectors: a 64-byte unit is 16 bytes
  * per row, so AVX2 (kernels/arch/x86/mv_il_avx2.h) reads each unit as two
  * 256-bit halves holding rows 0-1 and 2-3, one per 128-bit lane, with the
- * same in-lane shuffles, and a 128-bit ISA reads one row per vector.
+ * same in-lane shuffles, and a 128-bit ISA (NEON) reads one row per
+ * vector.
  *
  * Notation: q(r, e) is the quant of element e (0..255) of row r in the
  * current super-block, as the GGML block defines it (Q4_K: 0..15, Q5_K:

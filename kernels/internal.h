@@ -215,7 +215,15 @@ typedef struct lf_kernel_set {
     /* Packed float GEMM: NULL tile = none; gemm_f_pack[t] defaults to the
      * portable lf_gemm_f_pack_ref. */
     lf_gemm_f_tile_fn gemm_f_tile;
+    /* The same tile adding into y (y[c * ldy + r] += ...), for the k
+     * slices after the first; NULL = gemm_f_tile into a scratch tile that
+     * is then added. */
+    lf_gemm_f_tile_fn gemm_f_tile_acc;
     lf_gemm_f_pack_fn gemm_f_pack[LF_TYPE_COUNT];
+    /* The same panels straight from the interleaved layout (w: the
+     * panel's first row group, bw: row_bytes); NULL = rows put back in the
+     * stored layout first. */
+    lf_gemm_f_pack_fn gemm_f_pack_il[LF_TYPE_COUNT];
     /* K·q and y += a·V over one KV row of kv_type (f32, f16, q8_0). */
     lf_kv_dot_fn kv_dot[LF_TYPE_COUNT];
     lf_kv_axpy_fn kv_axpy[LF_TYPE_COUNT];
@@ -234,6 +242,11 @@ typedef struct lf_kernel_set {
     void (*swiglu)(float *gate, const float *up, int64_t n);
     /* lf_softmax in place; NULL = its portable loop. */
     void (*softmax)(float *x, int64_t n);
+    /* RoPE rotation of pairs [i0, i1) of every head by cs (cos, sin of
+     * pair i at cs[2(i - i0)], cs[2(i - i0) + 1]; pairs (2i, 2i + 1), or
+     * (i, i + n_rot/2) with neox); NULL = the portable loop of ops.c. */
+    void (*rope)(float *x, int n_heads, int head_dim, const float *cs,
+                 const lf_rope_params *p, int i0, int i1);
 } lf_kernel_set;
 
 /* Kernel-set flags for tests: build a set with a feature turned off. */
@@ -259,6 +272,9 @@ void lf_kernels_fill_avx512(lf_kernel_set *ks, bool vnni, bool bf16);
 void lf_kernels_fill_neon(lf_kernel_set *ks);
 void lf_kernels_fill_dotprod(lf_kernel_set *ks);
 void lf_kernels_fill_attn_avx512(lf_kernel_set *ks);
+/* MXFP4 × Q8_0 vec_dot and mv (arch/x86/mxfp4_avx2.c, mxfp4_avx512.c). */
+void lf_kernels_fill_mxfp4_avx2(lf_kernel_set *ks);
+void lf_kernels_fill_mxfp4_avx512(lf_kernel_set *ks, bool vnni);
 /* The AVX2 prompt path (arch/x86/gemm_avx2.c): packed int8 and float GEMM
  * tiles, activation blocks and packers; avxvnni installs the AVX-VNNI int8
  * tile (arch/x86/gemm_avxvnni.c) instead of the vpmaddubsw one. */
@@ -363,13 +379,17 @@ void lf_kernels_fill_il_kquants_avx512(lf_kernel_set *ks, bool vnni);
  * lf_kernels_fill_il_avxvnni), which also cover q5_K. */
 void lf_kernels_fill_il_avx2(lf_kernel_set *ks, bool avxvnni);
 void lf_kernels_fill_il_avxvnni(lf_kernel_set *ks);
-/* arm64 kernels for the Q4_0, Q8_0 and F16 layouts (arch/arm/mv_il_neon.c,
- * baseline ASIMD); lf_kernels_fill_il_dotprod (arch/arm/mv_il_dotprod.c)
- * replaces the integer ones with sdot kernels. */
+/* arm64 kernels for the Q4_0, Q5_0, Q8_0, F16, Q4_K, Q5_K and Q6_K layouts
+ * (arch/arm/mv_il_neon.c, baseline ASIMD); lf_kernels_fill_il_dotprod
+ * (arch/arm/mv_il_dotprod.c) replaces the integer ones with sdot kernels. */
 void lf_kernels_fill_il_neon(lf_kernel_set *ks);
 void lf_kernels_fill_il_dotprod(lf_kernel_set *ks);
 /* arm64 vector ops (arch/arm/ops_neon.c): SwiGLU and softmax. */
 void lf_kernels_fill_ops_neon(lf_kernel_set *ks);
+/* arm64 attention tile (arch/arm/attn_neon.c). */
+void lf_kernels_fill_attn_neon(lf_kernel_set *ks);
+/* arm64 packed float GEMM tile (arch/arm/gemm_f_neon.c). */
+void lf_kernels_fill_gemm_f_neon(lf_kernel_set *ks);
 /* arm64 packed GEMM tile with smmla (arch/arm/gemm_i8mm.c). */
 void lf_kernels_fill_gemm_i8mm(lf_kernel_set *ks);
 

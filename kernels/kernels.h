@@ -171,8 +171,14 @@ extern const int8_t lf_iq4nl_values[16];
 typedef struct { uint8_t e; uint8_t qs[LF_QK_MXFP4 / 2]; } lf_block_mxfp4;
 static_assert(sizeof(lf_block_mxfp4) == 17, "mxfp4 block size");
 extern const int8_t lf_mxfp4_values[16];
-/* 2^(e − 128), exact for every e (2^-128 is a float subnormal). */
-float lf_e8m0_half_to_float(uint8_t e);
+/* 2^(e − 128), exact for every e (2^-128 is a float subnormal). Inline:
+ * the SIMD kernels take it once per block. */
+static inline float lf_e8m0_half_to_float(uint8_t e) {
+    /* the bit pattern of 2^(e − 128): a normal float for e >= 2 (biased
+     * exponent e − 1), the subnormals 2^-128 and 2^-127 below */
+    union { uint32_t u; float f; } v = {.u = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23};
+    return v.f;
+}
 
 /* ---- half / bfloat16 conversion (exact, scalar) ------------------------ */
 float lf_half_to_float(lf_half h);

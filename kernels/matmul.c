@@ -12,6 +12,8 @@
  *    (gemm_pack.c: int8 for quantized types, float for f32/f16/bf16) that
  *    stays in L2, then runs tiles of 16 rows × 8 activation columns over
  *    it; every weight loaded is used against 8 activations from registers.
+ *    Float panels go four at a time, swept in k slices that stay in L1
+ *    (see F_KB below);
  *  - other n > 1: blocks of rows small enough for L2 are swept against
  *    every column with the multi-row kernel, so weights come from cache
  *    after the first column.
@@ -34,6 +36,17 @@
 #define LF_MM_BLOCK_BYTES (192u * 1024u)
 
 static inline size_t align64(size_t x) { return (x + 63) / 64 * 64; }
+
+/* The float path blocks K: a group of F_GROUP panels is converted to
+ * float once, then swept in slices of F_KB k against every 8-column
+ * activation block, so that the group's slices (F_GROUP × F_KB × 64 B =
+ * 32 KiB) and one activation slice (4 KiB) stay in L1 while the tiles run,
+ * and the activations, which for a long prompt are megabytes, are read
+ * from L2 or L3 once per group instead of once per panel. */
+#define F_KB 128
+#define F_GROUP 4
+
+static size_t f_panel_bytes(int K) { return align64((size_t)K * LF_GEMM_ROWS * sizeof(float)); }
 
 static bool use_packed(const lf_kernel_set *ks, const lf_mat *w, int64_t n) {
     const lf_gemm_desc *g = lf_gemm_desc_get(w->type);
@@ -73,7 +86,7 @@ size_t lf_matmul_work_size(const lf_mat *w, int64_t n) {
             size += align64((size_t)LF_GEMM_ROWS * w->row_bytes);
     } else if (lf_type_is_float(w->type) && n >= LF_GEMM_MIN_N) {
         size += nblk * lf_gemm_f_acts_bytes((int)w->cols);
-        size += align64((size_t)w->cols * LF_GEMM_ROWS * sizeof(float));
+        size += F_GROUP * f_panel_bytes((int)w->cols);
         if (lf_il_desc_get(w->type))
             size += align64((size_t)LF_GEMM_ROWS * w->row_bytes);
     }
@@ -238,44 +251,97 @@ static void mm_packed_job(void *arg, int ith, int nth) {
     }
 }
 
-/* Phase 2 for float weights: panels of 16 rows as float, tiles of 8. */
+/* Packs panels [p0, p0 + np) of the float path into panels (f_panel_bytes
+ * apart); nr[g] gets each panel's row count. */
+static void f_pack_group(const mm_ctx *c, int64_t p0, int np, uint8_t *panels, uint8_t *stored,
+                         int *nr) {
+    const lf_mat *w = c->w;
+    const int K = (int)w->cols;
+    lf_gemm_f_pack_fn pack = c->ks->gemm_f_pack[w->type];
+    lf_gemm_f_pack_fn pack_il = w->interleaved ? c->ks->gemm_f_pack_il[w->type] : NULL;
+    for (int g = 0; g < np; g++) {
+        const int64_t r0 = (p0 + g) * LF_GEMM_ROWS;
+        nr[g] = (int)(w->rows - r0 < LF_GEMM_ROWS ? w->rows - r0 : LF_GEMM_ROWS);
+        const char *src = (const char *)w->data + (size_t)r0 * w->row_bytes;
+        float *panel = (float *)(panels + (size_t)g * f_panel_bytes(K));
+        if (pack_il) {
+            pack_il(src, w->row_bytes, nr[g], K, panel);
+            continue;
+        }
+        if (stored) {
+            lf_mat_rows_stored(w, r0, nr[g], stored);   /* nr: a multiple of 4 */
+            src = (const char *)stored;
+        }
+        if (pack)
+            pack(src, w->row_bytes, nr[g], K, panel);
+        else
+            lf_gemm_f_pack_ref(w->type, src, w->row_bytes, nr[g], K, panel);
+    }
+}
+
+/* One k slice [k0, k0 + kl) of a packed group against every column. The
+ * first slice writes y; later ones add into it (through tmp for a set
+ * without an adding tile). */
+static void f_group_slice(const mm_ctx *c, const uint8_t *panels, int np, const int *nr,
+                          int64_t r0, int k0, int kl) {
+    const lf_mat *w = c->w;
+    const size_t pb = f_panel_bytes((int)w->cols);
+    _Alignas(64) float tmp[LF_GEMM_COLS * LF_GEMM_ROWS];
+    for (int64_t j0 = 0; j0 < c->n; j0 += LF_GEMM_COLS) {
+        const int nc = (int)(c->n - j0 < LF_GEMM_COLS ? c->n - j0 : LF_GEMM_COLS);
+        const float *acts = (const float *)(c->prep + (size_t)(j0 / LF_GEMM_COLS) * c->acts_bytes) +
+                            (size_t)k0 * LF_GEMM_COLS;
+        /* The next block's slice is a page or two a whole block away,
+         * where the hardware prefetchers do not follow: fetch it while
+         * this one's tiles run. */
+        if (j0 + LF_GEMM_COLS < c->n)
+            for (int i = 0; i < kl * LF_GEMM_COLS; i += 16)
+                __builtin_prefetch((const char *)acts + c->acts_bytes + (size_t)i * sizeof(float));
+        for (int g = 0; g < np; g++) {
+            const float *panel = (const float *)(panels + (size_t)g * pb) + (size_t)k0 * LF_GEMM_ROWS;
+            float *y = c->y + j0 * w->rows + r0 + (int64_t)g * LF_GEMM_ROWS;
+            if (k0 == 0 || c->ks->gemm_f_tile_acc) {
+                (k0 == 0 ? c->ks->gemm_f_tile : c->ks->gemm_f_tile_acc)(kl, panel, acts, nc, y,
+                                                                        (size_t)w->rows, nr[g]);
+                continue;
+            }
+            c->ks->gemm_f_tile(kl, panel, acts, nc, tmp, LF_GEMM_ROWS, nr[g]);
+            for (int j = 0; j < nc; j++)
+                for (int r = 0; r < nr[g]; r++)
+                    y[(size_t)j * (size_t)w->rows + (size_t)r] += tmp[j * LF_GEMM_ROWS + r];
+        }
+    }
+}
+
+/* Phase 2 for float weights: groups of F_GROUP panels of 16 rows as
+ * float, tiles of 16 rows × 8 columns over k slices. */
 static void mm_packed_float_job(void *arg, int ith, int nth) {
     mm_ctx *c = arg;
     const lf_mat *w = c->w;
-    int K = (int)w->cols;
-    int64_t npanels = (w->rows + LF_GEMM_ROWS - 1) / LF_GEMM_ROWS;
+    const int K = (int)w->cols;
+    const int64_t npanels = (w->rows + LF_GEMM_ROWS - 1) / LF_GEMM_ROWS;
     (void)nth;
-    size_t pbytes = align64((size_t)K * LF_GEMM_ROWS * sizeof(float));
+    const size_t pbytes = F_GROUP * f_panel_bytes(K);
     const size_t sbytes = w->interleaved ? (size_t)LF_GEMM_ROWS * w->row_bytes : 0;
-    float *panel = ith == 0 ? (float *)c->panel0 : lf_pool_scratch(c->pool, ith, pbytes + sbytes);
-    uint8_t *stored = !panel || !sbytes ? NULL : ith == 0 ? c->stored0 : (uint8_t *)panel + pbytes;
-    lf_gemm_f_pack_fn pack = c->ks->gemm_f_pack[w->type];
+    uint8_t *panels = ith == 0 ? c->panel0 : lf_pool_scratch(c->pool, ith, pbytes + sbytes);
+    uint8_t *stored = !panels || !sbytes ? NULL : ith == 0 ? c->stored0 : panels + pbytes;
     for (;;) {
-        int64_t p = grab(c, 1);
-        if (p >= npanels)
+        const int64_t p0 = grab(c, F_GROUP);
+        if (p0 >= npanels)
             break;
-        int64_t r0 = p * LF_GEMM_ROWS;
-        if (!panel) {
-            int64_t hi = r0 + LF_GEMM_ROWS < w->rows ? r0 + LF_GEMM_ROWS : w->rows;
+        const int np = (int)(npanels - p0 < F_GROUP ? npanels - p0 : F_GROUP);
+        const int64_t r0 = p0 * LF_GEMM_ROWS;
+        if (!panels) {
+            /* No scratch for this thread: its panels take the unpacked path. */
+            const int64_t hi = r0 + np * LF_GEMM_ROWS < w->rows ? r0 + np * LF_GEMM_ROWS : w->rows;
             for (int64_t j = 0; j < c->n; j++)
                 mv_rows(c, r0, hi, j);
             continue;
         }
-        int nr = (int)(w->rows - r0 < LF_GEMM_ROWS ? w->rows - r0 : LF_GEMM_ROWS);
-        const char *src = (const char *)w->data + (size_t)r0 * w->row_bytes;
-        if (stored) {
-            lf_mat_rows_stored(w, r0, nr, stored);
-            src = (const char *)stored;
-        }
-        if (pack)
-            pack(src, w->row_bytes, nr, K, panel);
-        else
-            lf_gemm_f_pack_ref(w->type, src, w->row_bytes, nr, K, panel);
-        for (int64_t j0 = 0; j0 < c->n; j0 += LF_GEMM_COLS) {
-            int nc = (int)(c->n - j0 < LF_GEMM_COLS ? c->n - j0 : LF_GEMM_COLS);
-            const float *acts = (const float *)(c->prep + (size_t)(j0 / LF_GEMM_COLS) * c->acts_bytes);
-            c->ks->gemm_f_tile(K, panel, acts, nc, c->y + j0 * w->rows + r0, (size_t)w->rows, nr);
-        }
+        int nr[F_GROUP];
+        f_pack_group(c, p0, np, panels, stored, nr);
+        for (int k0 = 0; k0 < K; k0 += F_KB)
+            f_group_slice(c, panels, np, nr, r0, k0, K - k0 < F_KB ? K - k0 : F_KB);
     }
 }
 
@@ -321,7 +387,7 @@ void lf_matmul(lf_pool *pool, const lf_mat *w, const float *x, int64_t n,
         c.prep = next;
         c.panel0 = (uint8_t *)(next + (size_t)((n + LF_GEMM_COLS - 1) / LF_GEMM_COLS) *
                                           c.acts_bytes);
-        c.stored0 = c.panel0 + align64((size_t)w->cols * LF_GEMM_ROWS * sizeof(float));
+        c.stored0 = c.panel0 + F_GROUP * f_panel_bytes((int)w->cols);
     }
     if (n == 1 && !c.prep)
         mm_quantize_job(&c, 0, 1);   /* one row: not worth a hand-off */

@@ -138,13 +138,21 @@ static void rope_rotate(float *x, int n_heads, int head_dim, const float *cs,
     }
 }
 
+/* The active set's vector rotation where it has one (the same
+ * arithmetic, up to fused multiply-adds). */
+static void rope_rotate_active(float *x, int n_heads, int head_dim, const float *cs,
+                               const lf_rope_params *p, int i0, int i1) {
+    const lf_kernel_set *ks = lf_kernel_set_active();
+    (ks->rope ? ks->rope : rope_rotate)(x, n_heads, head_dim, cs, p, i0, i1);
+}
+
 void lf_rope_table(float *cs, int64_t pos, const lf_rope_params *p) {
     rope_angles(cs, pos, p, 0, p->n_rot / 2);
 }
 
 void lf_rope_apply(float *x, int n_heads, int head_dim, const float *cs,
                    const lf_rope_params *p) {
-    rope_rotate(x, n_heads, head_dim, cs, p, 0, p->n_rot / 2);
+    rope_rotate_active(x, n_heads, head_dim, cs, p, 0, p->n_rot / 2);
 }
 
 void lf_rope(float *x, int n_heads, int head_dim, int64_t pos,
@@ -153,7 +161,7 @@ void lf_rope(float *x, int n_heads, int head_dim, int64_t pos,
     for (int i0 = 0; i0 < p->n_rot / 2; i0 += 32) {
         int i1 = i0 + 32 < p->n_rot / 2 ? i0 + 32 : p->n_rot / 2;
         rope_angles(cs, pos, p, i0, i1);
-        rope_rotate(x, n_heads, head_dim, cs, p, i0, i1);
+        rope_rotate_active(x, n_heads, head_dim, cs, p, i0, i1);
     }
 }
 

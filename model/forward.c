@@ -24,6 +24,12 @@
  * the results are scattered back with their weights. A shared expert is
  * the dense FFN path on the same input, scaled by its sigmoid gate.
  *
+ * gpt-oss adds biases after the Q/K/V/O products, the router and each
+ * expert product; a learned sink logit per head that joins each softmax
+ * sum (those layers take the scalar attention path, which the SIMD tiles
+ * do not cover); the clamped SwiGLU; YaRN RoPE (angles built here, the
+ * kernels only rotate).
+ *
  * KV cache layout, per layer: K then V, each [n_head_kv][n_ctx] rows of
  * head_dim in kv_type, so one head's keys are contiguous across positions
  * (what lf_attention_head streams).
@@ -140,16 +146,25 @@ static size_t ffn_width(const lf_model *m) {
     return f;
 }
 
+/* Room for w's activation row prepared for its interleaved kernel, whether
+ * or not the model is interleaved yet (0: that kernel reads the row as is). */
+static size_t prep_room(const lf_mat *w) {
+    const lf_il_desc *d = lf_il_desc_get(w->type);
+    return d && d->prep_act ? d->act_bytes(w->cols) : 0;
+}
+
 /* Bytes of one expert's hidden row quantized for its down product, 64-byte
- * rounded; the largest over the layers. */
+ * rounded, then that row prepared (prep_room); the largest over the layers. */
 static size_t moe_xq_row(const lf_model *m) {
-    size_t s = 0;
+    size_t s = 0, p = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         const lf_mat *d = &m->layers[il].exps[LF_EXP_DOWN];
-        if (d->data)
-            s = max_sz(s, lf_row_size(lf_type_traits_get(d->type)->vec_dot_type, d->cols));
+        if (!d->data)
+            continue;
+        s = max_sz(s, lf_row_size(lf_type_traits_get(d->type)->vec_dot_type, d->cols));
+        p = max_sz(p, prep_room(d));
     }
-    return (s + 63) / 64 * 64;
+    return (s + 63) / 64 * 64 + (p + 63) / 64 * 64;
 }
 
 /* The MoE scratch of a context with batches of nb: offsets of each part
@@ -191,18 +206,16 @@ static size_t model_xq_size(const lf_model *m) {
         for (int w = 0; w < LF_W_COUNT; w++) {
             const lf_mat *mt = &m->layers[il].w[w];
             s = max_sz(s, lf_row_size(lf_type_traits_get(mt->type)->vec_dot_type, mt->cols));
-            /* room for the row prepared for an interleaved kernel, whether
-             * or not the model is interleaved yet */
-            const lf_il_desc *d = lf_il_desc_get(mt->type);
-            if (d && d->prep_act)
-                p = max_sz(p, d->act_bytes(mt->cols));
+            p = max_sz(p, prep_room(mt));
         }
     /* the experts' shared input row (decode) */
     for (int il = 0; il < m->hp.n_layer; il++)
         for (int k = LF_EXP_GATE; k <= LF_EXP_UP; k++) {
             const lf_mat *mt = &m->layers[il].exps[k];
-            if (mt->data)
-                s = max_sz(s, lf_row_size(lf_type_traits_get(mt->type)->vec_dot_type, mt->cols));
+            if (!mt->data)
+                continue;
+            s = max_sz(s, lf_row_size(lf_type_traits_get(mt->type)->vec_dot_type, mt->cols));
+            p = max_sz(p, prep_room(mt));
         }
     return (s + 63) / 64 * 64 + p;
 }
@@ -662,6 +675,38 @@ static void rope_params(const lf_model *m, int il, lf_rope_params *rp) {
     }
 }
 
+/* YaRN's angles for position pos, as llama.cpp computes them: pair i
+ * blends the interpolated angle (× freq_scale) and the original one by a
+ * ramp over the pairs between the correction dims of beta_fast = 32 and
+ * beta_slow = 1 rotations in the original context, and cos/sin carry the
+ * magnitude attn_factor·(1 + 0.1·ln(1/freq_scale)), where llama.cpp's
+ * attn_factor is (1 + 0.1·ln F)/(1 + 0.1·ln F)·rope.scaling.attn_factor
+ * for the model's factor F. */
+static void yarn_table(float *cs, int64_t pos, const lf_rope_params *rp, const lf_model_params *hp) {
+    const int n_dims = rp->n_rot;
+    const double base = rp->base, fs = rp->freq_scale;
+    const int orig = hp->rope_orig_ctx > 0 ? hp->rope_orig_ctx : hp->n_ctx_train;
+    const double two_pi = 2.0 * 3.14159265358979323846;
+    /* the dims where beta rotations fit in the original context */
+    double lo = floor(n_dims * log(orig / (32.0 * two_pi)) / (2 * log(base)));
+    double hi = ceil(n_dims * log(orig / (1.0 * two_pi)) / (2 * log(base)));
+    lo = lo > 0 ? lo : 0;
+    hi = hi < n_dims - 1 ? hi : n_dims - 1;
+    const float attn = hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0f;
+    const float mscale = attn * (1.0f + 0.1f * logf((float)(1.0 / fs)));
+    for (int i = 0; i < n_dims / 2; i++) {
+        double extrap = (double)pos * pow(base, -2.0 * i / n_dims);
+        if (rp->freq_factors)
+            extrap /= rp->freq_factors[i];
+        const double interp = fs * extrap;
+        double y = (i - lo) / (hi - lo > 0.001 ? hi - lo : 0.001);
+        const double ramp = 1.0 - (y < 0 ? 0 : y > 1 ? 1 : y);
+        const double theta = interp * (1 - ramp) + extrap * ramp;
+        cs[2 * i] = (float)cos(theta) * mscale;
+        cs[2 * i + 1] = (float)sin(theta) * mscale;
+    }
+}
+
 /* Table 1 serves sliding-window layers when they have a base of their own. */
 static int rope_table_of(const lf_model *m, int il) {
     return lf_model_params_layer_swa(&m->hp, il) && m->hp.rope_base_swa > 0 ? 1 : 0;
@@ -683,8 +728,13 @@ static void rope_batch(lf_ctx *c, int nb, int pos0) {
         done[tab] = true;
         lf_rope_params rp;
         rope_params(m, il, &rp);
-        for (int i = 0; i < nb; i++)
-            lf_rope_table(rope_cs_row(c, il, i), pos0 + i, &rp);
+        const bool yarn = m->hp.rope_scaling == LF_ROPE_SCALING_YARN;
+        for (int i = 0; i < nb; i++) {
+            if (yarn)
+                yarn_table(rope_cs_row(c, il, i), pos0 + i, &rp, &m->hp);
+            else
+                lf_rope_table(rope_cs_row(c, il, i), pos0 + i, &rp);
+        }
     }
 }
 
@@ -726,34 +776,36 @@ static void prep_worker(void *arg, int ith, int nth) {
 
 /* ---- attention ----------------------------------------------------------- */
 
-/* The soft-capped variant (gemma2): scores = cap·tanh(scale·q·k / cap).
- * att: n_kv + 2·max(hd, hdv) floats. */
-static void attention_softcap(float *out, const float *q, const void *k, size_t k_stride,
-                              const void *v, size_t v_stride, lf_type kv_type, int64_t n_kv,
-                              int hd, int hdv, float scale, float cap, float *att) {
-    lf_to_float_fn to_float = lf_type_traits_get(kv_type)->to_float;
-    float *row = att + n_kv;
-    float mx = -INFINITY;
+/* The variants the attention kernels do not cover: soft-capped scores
+ * (gemma2: cap·tanh(scale·q·k / cap), cap > 0) and a sink logit (gpt-oss:
+ * sink non-NULL, one more term exp(*sink − max) in the softmax sum, no
+ * value row). The per-row products are the active set's KV kernels.
+ * att: n_kv floats. */
+static void attention_scalar(float *out, const float *q, const void *k, size_t k_stride,
+                             const void *v, size_t v_stride, lf_type kv_type, int64_t n_kv,
+                             int hd, int hdv, float scale, float cap, const float *sink,
+                             float *att) {
+    const lf_kernel_set *ks = lf_kernel_set_active();
+    lf_kv_dot_fn dot = ks->kv_dot[kv_type];
+    lf_kv_axpy_fn axpy = ks->kv_axpy[kv_type];
+    float mx = sink ? *sink : -INFINITY;
     for (int64_t t = 0; t < n_kv; t++) {
-        to_float((const char *)k + (size_t)t * k_stride, row, hd);
-        float s = scale * lf_dot_f32(q, row, hd);
-        s = cap * tanhf(s / cap);
+        float s = scale * dot((const char *)k + (size_t)t * k_stride, q, hd);
+        if (cap > 0)
+            s = cap * tanhf(s / cap);
         att[t] = s;
         if (s > mx)
             mx = s;
     }
-    float sum = 0;
+    float sum = sink ? expf(*sink - mx) : 0;
     for (int64_t t = 0; t < n_kv; t++) {
         att[t] = expf(att[t] - mx);
         sum += att[t];
     }
+    const float inv = 1.0f / sum;
     memset(out, 0, (size_t)hdv * sizeof(float));
-    for (int64_t t = 0; t < n_kv; t++) {
-        to_float((const char *)v + (size_t)t * v_stride, row, hdv);
-        float p = att[t] / sum;
-        for (int d = 0; d < hdv; d++)
-            out[d] += p * row[d];
-    }
+    for (int64_t t = 0; t < n_kv; t++)
+        axpy(out, (const char *)v + (size_t)t * v_stride, att[t] * inv, hdv);
 }
 
 static void attn_worker(void *arg, int ith, int nth) {
@@ -764,6 +816,7 @@ static void attn_worker(void *arg, int ith, int nth) {
     const int gqa = hp->n_head / hp->n_head_kv;
     const float scale = hp->attn_scale > 0 ? hp->attn_scale : 1.0f / sqrtf((float)hd);
     const bool swa = lf_model_params_layer_swa(hp, J->il);
+    const float *sinks = c->m->layers[J->il].attn_sinks;
     float *att = c->att + (size_t)ith * c->att_stride;
     int64_t lo, hi;
     lf_split_range((int64_t)J->nb * hp->n_head, ith, nth, &lo, &hi);
@@ -775,9 +828,9 @@ static void attn_worker(void *arg, int ith, int nth) {
         const float *q = c->q + ((size_t)i * hp->n_head + h) * hd;
         float *out = c->ao + ((size_t)i * hp->n_head + h) * hdv;
         const void *k = kv_k(c, J->il, kvh, start), *v = kv_v(c, J->il, kvh, start);
-        if (hp->attn_softcap > 0)
-            attention_softcap(out, q, k, c->k_row, v, c->v_row, c->kv_type, p + 1 - start, hd,
-                              hdv, scale, hp->attn_softcap, att);
+        if (hp->attn_softcap > 0 || sinks)
+            attention_scalar(out, q, k, c->k_row, v, c->v_row, c->kv_type, p + 1 - start, hd,
+                             hdv, scale, hp->attn_softcap, sinks ? &sinks[h] : NULL, att);
         else
             lf_attention_head(out, q, k, c->k_row, v, c->v_row, c->kv_type, p + 1 - start, hd,
                               scale, att);
@@ -858,7 +911,58 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int n, int6
         lf_rmsnorm(out + (size_t)i * width, x + (size_t)i * width, w, width, eps);
 }
 
+/* gate[0..n) = act(gate)·up with the model's gated activation. */
+static void glu(const lf_model_params *hp, float *gate, const float *up, int64_t n) {
+    if (hp->act == LF_ACT_GELU) {
+        lf_gelu(gate, n);
+        lf_mul(gate, up, n);
+    } else if (hp->act == LF_ACT_SWIGLU_OAI) {
+        /* gpt-oss's constants (llama.cpp fixes them in code too) */
+        const float alpha = 1.702f, limit = 7.0f;
+        for (int64_t i = 0; i < n; i++) {
+            const float g = gate[i] < limit ? gate[i] : limit;
+            const float u = up[i] < -limit ? -limit : up[i] > limit ? limit : up[i];
+            gate[i] = g / (1.0f + expf(-alpha * g)) * (u + 1.0f);
+        }
+    } else {
+        lf_swiglu(gate, up, n);
+    }
+}
+
 /* ---- mixture of experts -------------------------------------------------- */
+
+/* Adds expert e's bias row (width values of b, NULL = none) to n rows of y. */
+static void add_expert_bias(float *y, const float *b, int e, int n, int64_t width) {
+    if (b)
+        add_bias(y, b + (size_t)e * (size_t)width, n, width);
+}
+
+/* The matrix-vector kernel for w under ks: the interleaved layout's when w
+ * is in it (expert tensors are interleaved whole, so every expert's slice
+ * is too), NULL when ks has none for it. */
+static lf_mv_fn mv_for(const lf_kernel_set *ks, const lf_mat *w) {
+    return w->interleaved ? ks->mv_il[w->type] : ks->mv[w->type];
+}
+
+/* w's interleaved layout when its kernel reads the activation row
+ * prepared (lf_il_desc.prep_act), else NULL. */
+static const lf_il_desc *prep_desc(const lf_mat *w) {
+    const lf_il_desc *d = w->interleaved ? lf_il_desc_get(w->type) : NULL;
+    return d && d->prep_act ? d : NULL;
+}
+
+/* The activation row xq (w's vec_dot_type) as w's kernel reads it: xq, or
+ * xq prepared into the 64-byte-aligned room after it (model_xq_size and
+ * moe_xq_row leave it), which leaves xq itself intact for other readers. */
+static const void *prep_for(const lf_mat *w, void *xq) {
+    const lf_il_desc *d = prep_desc(w);
+    if (!d)
+        return xq;
+    char *p = (char *)xq + (lf_row_size(lf_type_traits_get(w->type)->vec_dot_type, w->cols) + 63) /
+                               64 * 64;
+    d->prep_act(xq, p, w->cols);
+    return p;
+}
 
 /* One token's k experts (c->moe_ids/moe_w row 0) into out[n_embd]: their
  * gate/up rows in one pool job on the input quantized once, then their
@@ -873,12 +977,14 @@ static bool moe_decode(lf_ctx *c, const lf_layer *L, const float *in, float *out
     const lf_mat *g = &L->exps[LF_EXP_GATE], *u = &L->exps[LF_EXP_UP], *d = &L->exps[LF_EXP_DOWN];
     const lf_type vt = lf_type_traits_get(g->type)->vec_dot_type;
     const lf_type vd = lf_type_traits_get(d->type)->vec_dot_type;
-    if (lf_type_traits_get(u->type)->vec_dot_type != vt || !ks->mv[g->type] || !ks->mv[u->type] ||
-        !ks->mv[d->type])
+    const lf_il_desc *pg = prep_desc(g), *pu = prep_desc(u);
+    if (lf_type_traits_get(u->type)->vec_dot_type != vt || !mv_for(ks, g) || !mv_for(ks, u) ||
+        !mv_for(ks, d) || (pg && pu && pg->prep_act != pu->prep_act))
         return false;
     lf_mat views[FUSE_MAX];
     fused_mv f = {.nw = 2 * K, .xq = c->xq};
     lf_quantize_row_get(vt)(in, c->xq, E);
+    const void *xg = prep_for(g, c->xq), *xu = prep_for(u, c->xq);
     for (int j = 0; j < K; j++) {
         const int e = c->moe_ids[j];
         views[2 * j] = lf_moe_expert(g, X, e);
@@ -888,12 +994,17 @@ static bool moe_decode(lf_ctx *c, const lf_layer *L, const float *in, float *out
     }
     for (int k = 0; k < 2 * K; k++) {
         f.w[k] = &views[k];
-        f.mv[k] = ks->mv[views[k].type];
+        f.mv[k] = mv_for(ks, &views[k]);
+        f.xqk[k] = k % 2 ? xu : xg;
         f.units[k] = (views[k].rows + 15) / 16;
         f.total += f.units[k];
     }
     run(c, fused_mv_worker, &f);
-    lf_swiglu(c->moe_h, c->moe_h2, (int64_t)K * Fe);
+    for (int j = 0; j < K; j++) {
+        add_expert_bias(c->moe_h + (size_t)j * Fe, L->exps_b[LF_EXP_GATE], c->moe_ids[j], 1, Fe);
+        add_expert_bias(c->moe_h2 + (size_t)j * Fe, L->exps_b[LF_EXP_UP], c->moe_ids[j], 1, Fe);
+    }
+    glu(hp, c->moe_h, c->moe_h2, (int64_t)K * Fe);
 
     fused_mv f2 = {.nw = K, .xq = NULL};
     const lf_from_float_fn q = lf_quantize_row_get(vd);
@@ -903,14 +1014,15 @@ static bool moe_decode(lf_ctx *c, const lf_layer *L, const float *in, float *out
         views[j] = lf_moe_expert(d, X, c->moe_ids[j]);
         f2.w[j] = &views[j];
         f2.y[j] = c->moe_y + (size_t)j * E;
-        f2.mv[j] = ks->mv[d->type];
-        f2.xqk[j] = xq;
+        f2.mv[j] = mv_for(ks, d);
+        f2.xqk[j] = prep_for(d, xq);
         f2.units[j] = (E + 15) / 16;
         f2.total += f2.units[j];
     }
     run(c, fused_mv_worker, &f2);
     memset(out, 0, (size_t)E * sizeof(float));
     for (int j = 0; j < K; j++) {
+        add_expert_bias(c->moe_y + (size_t)j * E, L->exps_b[LF_EXP_DOWN], c->moe_ids[j], 1, E);
         const float w = c->moe_w[j], *y = c->moe_y + (size_t)j * E;
         for (int64_t i = 0; i < E; i++)
             out[i] += w * y[i];
@@ -951,8 +1063,11 @@ static void moe_batch(lf_ctx *c, const lf_layer *L, const float *in, int nb, flo
         const lf_mat d = lf_moe_expert(&L->exps[LF_EXP_DOWN], X, e);
         lf_matmul(c->pool, &g, c->moe_x, n, c->moe_h, c->work);
         lf_matmul(c->pool, &u, c->moe_x, n, c->moe_h2, c->work);
-        lf_swiglu(c->moe_h, c->moe_h2, (int64_t)n * Fe);
+        add_expert_bias(c->moe_h, L->exps_b[LF_EXP_GATE], e, n, Fe);
+        add_expert_bias(c->moe_h2, L->exps_b[LF_EXP_UP], e, n, Fe);
+        glu(hp, c->moe_h, c->moe_h2, (int64_t)n * Fe);
         lf_matmul(c->pool, &d, c->moe_h, n, c->moe_y, c->work);
+        add_expert_bias(c->moe_y, L->exps_b[LF_EXP_DOWN], e, n, E);
         for (int r = 0; r < n; r++) {
             const int a = c->moe_tok[a0 + r];
             const float w = c->moe_w[a], *y = c->moe_y + (size_t)r * E;
@@ -975,12 +1090,7 @@ static void dense_ffn(lf_ctx *c, const lf_layer *L, int s0, const float *in, int
         mm(c, s0 + LF_W_GATE, &L->w[LF_W_GATE], in, nb, c->hb);
         mm(c, s0 + LF_W_UP, &L->w[LF_W_UP], in, nb, c->hb2);
     }
-    if (c->m->hp.act == LF_ACT_GELU) {
-        lf_gelu(c->hb, (int64_t)nb * F);
-        lf_mul(c->hb, c->hb2, (int64_t)nb * F);
-    } else {
-        lf_swiglu(c->hb, c->hb2, (int64_t)nb * F);
-    }
+    glu(&c->m->hp, c->hb, c->hb2, (int64_t)nb * F);
     mm(c, s0 + LF_W_DOWN, &L->w[LF_W_DOWN], c->hb, nb, c->tmp);
 }
 
@@ -991,6 +1101,7 @@ static void moe_ffn(lf_ctx *c, const lf_layer *L, int s0, const float *in, int n
     const int K = hp->n_expert_used, X = hp->n_expert;
     const int64_t E = hp->n_embd;
     lf_matmul(c->pool, &L->router, in, nb, c->moe_logits, c->work);
+    add_bias(c->moe_logits, L->router_b, nb, X);
     for (int i = 0; i < nb; i++)
         lf_moe_route(hp, c->moe_logits + (size_t)i * X, L->exp_bias, c->moe_ids + (size_t)i * K,
                      c->moe_w + (size_t)i * K, c->moe_p);
@@ -1066,11 +1177,13 @@ static void eval_batch(lf_ctx *c, const int32_t *tokens, int nb, int pos0, float
             prep_token(c, il, 0, pos0);
         else
             run(c, prep_worker, &J);
-        if (nb > 1 && hp->attn_softcap <= 0)
+        /* the tiles know neither soft-capping nor sinks */
+        if (nb > 1 && hp->attn_softcap <= 0 && !L->attn_sinks)
             run(c, attn_tiles_worker, &J);
         else
             run(c, attn_worker, &J);
         mm(c, s0 + LF_W_O, &L->w[LF_W_O], c->ao, nb, c->tmp);
+        add_bias(c->tmp, L->bo, nb, E);
         if (L->post_attn_norm)
             rmsnorm_rows(c->tmp, c->tmp, L->post_attn_norm, nb, E, eps);
         if (hp->residual_mult > 0)

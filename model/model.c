@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 const char *const lf_wslot_stem[LF_W_COUNT] = {
     [LF_W_Q] = "attn_q",       [LF_W_K] = "attn_k",   [LF_W_V] = "attn_v",
@@ -26,7 +27,7 @@ static const char *const arch_names[LF_ARCH_COUNT] = {
     [LF_ARCH_GEMMA] = "gemma",   [LF_ARCH_GEMMA2] = "gemma2", [LF_ARCH_GEMMA3] = "gemma3",
     [LF_ARCH_PHI3] = "phi3",     [LF_ARCH_OLMO2] = "olmo2",   [LF_ARCH_GRANITE] = "granite",
     [LF_ARCH_QWEN2MOE] = "qwen2moe", [LF_ARCH_QWEN3MOE] = "qwen3moe", [LF_ARCH_OLMOE] = "olmoe",
-    [LF_ARCH_GRANITEMOE] = "granitemoe",
+    [LF_ARCH_GRANITEMOE] = "granitemoe", [LF_ARCH_GPTOSS] = "gpt-oss",
 };
 
 const char *lf_arch_name(lf_arch a) {
@@ -51,7 +52,7 @@ int lf_arch_parse(const char *name, lf_arch *out, lf_error *err) {
     return lf_error_set(err, LF_EUNSUPP,
                         "architecture '%s' is not supported (llama, mistral, qwen2, qwen3, "
                         "gemma, gemma2, gemma3, phi3, olmo2, granite, qwen2moe, qwen3moe, "
-                        "olmoe, granitemoe)", name);
+                        "olmoe, granitemoe, gpt-oss)", name);
 }
 
 void lf_model_params_init(lf_model_params *hp, lf_arch arch) {
@@ -135,6 +136,21 @@ void lf_model_params_init(lf_model_params *hp, lf_arch arch) {
         hp->logit_scale = 8.0f;
         hp->tied = true;
         break;
+    case LF_ARCH_GPTOSS:
+        /* gpt-oss-20b/120b's published configuration; llama.cpp fixes the
+         * gating (softmax over the chosen logits, not renormalised), the
+         * activation and the sliding-window pattern (even layers) in code */
+        hp->act = LF_ACT_SWIGLU_OAI;
+        hp->qkv_bias = true;
+        hp->gating = LF_MOE_TOPK_SOFTMAX;
+        hp->moe_norm_topk = false;
+        hp->rope_base = 150000.0f;
+        hp->rope_scaling = LF_ROPE_SCALING_YARN;
+        hp->rope_scale_factor = 32.0f;
+        hp->rope_orig_ctx = 4096;
+        hp->swa_window = 128;
+        hp->swa_pattern = 2;
+        break;
     case LF_ARCH_GRANITEMOE:
         /* granite-3.0-1b-a400m's multipliers; llama.cpp requires all four
          * keys in a granitemoe file, the attention scale included */
@@ -196,6 +212,8 @@ int lf_model_params_check(lf_model_params *hp, lf_error *err) {
         ((hp->arch == LF_ARCH_GEMMA2 && hp->n_layer == 46) ||
          (hp->arch == LF_ARCH_GEMMA3 && hp->n_layer == 62)))
         hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+    if (hp->arch == LF_ARCH_GPTOSS && hp->n_expert == 0)
+        return lf_error_set(err, LF_EINVAL, "hparams: gpt-oss needs experts (n_expert > 0)");
     if (hp->n_expert < 0 || hp->n_expert > LF_MOE_MAX_EXPERTS)
         return lf_error_set(err, LF_EINVAL, "hparams: n_expert = %d, must be 0..%d",
                             hp->n_expert, LF_MOE_MAX_EXPERTS);
@@ -212,7 +230,7 @@ int lf_model_params_check(lf_model_params *hp, lf_error *err) {
         /* llama.cpp sizes these families' experts by feed_forward_length
          * (they have no dense FFN to size): keep the two equal */
         if (hp->arch == LF_ARCH_LLAMA || hp->arch == LF_ARCH_OLMOE ||
-            hp->arch == LF_ARCH_GRANITEMOE)
+            hp->arch == LF_ARCH_GRANITEMOE || hp->arch == LF_ARCH_GPTOSS)
             hp->n_ff = hp->n_ff_exp;
         if (hp->n_expert_shared < 0)
             return lf_error_set(err, LF_EINVAL, "hparams: n_expert_shared = %d",
@@ -270,11 +288,22 @@ int lf_model_own(lf_model *m, void *p) {
     return 0;
 }
 
+/* Tensors of 2 MiB or more start on a 2 MiB boundary and ask for
+ * transparent huge pages: a decoded token streams every weight it reads
+ * once, and with 4 KiB pages each 4 KiB of it costs a TLB miss, a share
+ * of the bandwidth the probe's roof (measured on huge pages) does not pay. */
+#define HUGE_BYTES ((size_t)2 << 20)
+
 void *lf_model_alloc_owned(lf_model *m, size_t bytes) {
     void *p = NULL;
     size_t sz = (bytes + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, sz ? sz : 64) != 0)
+    const size_t align = sz >= HUGE_BYTES ? HUGE_BYTES : 64;
+    if (posix_memalign(&p, align, sz ? sz : 64) != 0)
         return NULL;
+#ifdef MADV_HUGEPAGE
+    if (align == HUGE_BYTES)
+        (void)madvise(p, sz, MADV_HUGEPAGE);   /* advice only: 4 KiB pages still work */
+#endif
     if (lf_model_own(m, p) < 0)
         return NULL;
     return p;
@@ -337,24 +366,32 @@ static int want(const lf_model *m, const char *name, int64_t cols, int64_t rows,
     return 0;
 }
 
-/* A vector as F32: in place when stored so, else converted into the model. */
-static int want_vec(lf_model *m, const char *name, int64_t n, bool required,
+/* cols × rows values as F32 (vectors, per-expert biases): in place when
+ * stored so, else converted into the model. */
+static int want_f32(lf_model *m, const char *name, int64_t cols, int64_t rows, bool required,
                     const float **out, lf_error *err) {
     const lf_model_tensor *t;
     *out = NULL;
-    int rc = want(m, name, n, 1, required, &t, err);
+    int rc = want(m, name, cols, rows, required, &t, err);
     if (rc < 0 || !t)
         return rc;
     if (t->mat.type == LF_TYPE_F32) {
         *out = t->mat.data;
         return 0;
     }
-    float *f = lf_model_alloc_owned(m, (size_t)n * sizeof(float));
+    float *f = lf_model_alloc_owned(m, (size_t)(cols * rows) * sizeof(float));
     if (!f)
         return lf_error_set(err, LF_ENOMEM, "tensor %s: out of memory", name);
-    lf_type_traits_get(t->mat.type)->to_float(t->mat.data, f, n);
+    if (lf_mat_rows_to_float(&t->mat, 0, rows, f) < 0)
+        return lf_error_set(err, LF_EUNSUPP, "tensor %s: cannot convert %s to F32", name,
+                            lf_type_name(t->mat.type));
     *out = f;
     return 0;
+}
+
+static int want_vec(lf_model *m, const char *name, int64_t n, bool required,
+                    const float **out, lf_error *err) {
+    return want_f32(m, name, n, 1, required, out, err);
 }
 
 static int want_mat(lf_model *m, const char *name, int64_t cols, int64_t rows,
@@ -421,6 +458,17 @@ static int bind_moe(lf_model *m, int il, lf_error *err) {
     NM("exp_probs_b", "bias");
     if ((rc = want_vec(m, name, hp->n_expert, false, &L->exp_bias, err)) < 0)
         return rc;
+    /* gpt-oss: a router bias and per-expert output biases */
+    const bool oss = hp->arch == LF_ARCH_GPTOSS;
+    NM("ffn_gate_inp", "bias");
+    if ((rc = want_vec(m, name, hp->n_expert, oss, &L->router_b, err)) < 0)
+        return rc;
+    for (int k = 0; k < 3; k++) {
+        NM(stems[k], "bias");
+        if ((rc = want_f32(m, name, k == LF_EXP_DOWN ? E : Fe, hp->n_expert, oss, &L->exps_b[k],
+                           err)) < 0)
+            return rc;
+    }
     /* shared expert: all three or none */
     NM("ffn_gate_shexp", "weight");
     if (lf_model_find_tensor(m, name)) {
@@ -443,6 +491,55 @@ static int bind_moe(lf_model *m, int il, lf_error *err) {
             L->w_tensor[s] = -1;
         }
     }
+#undef NM
+    return 0;
+}
+
+/* The optional tensors of layer il: Q/K/V/O biases, QK-norm weights (one
+ * head's width or, *full, the whole projection's), gpt-oss's sinks (and
+ * its required O bias), the post-norms. The architecture's flags are a
+ * default; the file decides (a qwen2 file without biases still runs). */
+static int bind_optional(lf_model *m, int il, bool *full, lf_error *err) {
+    const lf_model_params *hp = &m->hp;
+    lf_layer *L = &m->layers[il];
+    const int64_t E = hp->n_embd;
+    const int64_t nq = (int64_t)hp->n_head * hp->head_dim;
+    const int64_t nk = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t nv = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    const bool oss = hp->arch == LF_ARCH_GPTOSS;
+    char name[96];
+    int rc;
+#define NM(stem, suffix) snprintf(name, sizeof name, "blk.%d.%s.%s", il, stem, suffix)
+    NM("attn_q", "bias");
+    if ((rc = want_vec(m, name, nq, false, &L->bq, err)) < 0)
+        return rc;
+    NM("attn_k", "bias");
+    if ((rc = want_vec(m, name, nk, false, &L->bk, err)) < 0)
+        return rc;
+    NM("attn_v", "bias");
+    if ((rc = want_vec(m, name, nv, false, &L->bv, err)) < 0)
+        return rc;
+    /* QK-norm weights: one head's width, or the whole projection's */
+    NM("attn_q_norm", "weight");
+    const lf_model_tensor *qn = lf_model_find_tensor(m, name);
+    *full = qn && qn->ne[0] == nq && nq != hp->head_dim;
+    if ((rc = want_vec(m, name, *full ? nq : hp->head_dim, false, &L->q_norm, err)) < 0)
+        return rc;
+    NM("attn_k_norm", "weight");
+    if ((rc = want_vec(m, name, *full ? nk : hp->head_dim, false, &L->k_norm, err)) < 0)
+        return rc;
+    NM("attn_output", "bias");
+    if ((rc = want_vec(m, name, E, oss, &L->bo, err)) < 0)
+        return rc;
+    NM("attn_sinks", "weight");
+    if ((rc = want_vec(m, name, hp->n_head, oss, &L->attn_sinks, err)) < 0)
+        return rc;
+    NM("post_attention_norm", "weight");
+    if (!oss && (rc = want_vec(m, name, E, false, &L->post_attn_norm, err)) < 0)
+        return rc;
+    NM("post_ffw_norm", "weight");
+    if ((rc = want_vec(m, name, E, false, &L->post_ffn_norm, err)) < 0)
+        return rc;
 #undef NM
     return 0;
 }
@@ -481,7 +578,9 @@ int lf_model_bind(lf_model *m, lf_error *err) {
         NM("attn_norm", "weight");
         if ((rc = want_vec(m, name, E, !hp->no_pre_norm, &L->attn_norm, err)) < 0)
             return rc;
-        NM("ffn_norm", "weight");
+        /* gpt-oss names its pre-FFN norm post_attention_norm */
+        const bool oss = hp->arch == LF_ARCH_GPTOSS;
+        NM(oss ? "post_attention_norm" : "ffn_norm", "weight");
         if ((rc = want_vec(m, name, E, !hp->no_pre_norm, &L->ffn_norm, err)) < 0)
             return rc;
         if ((L->attn_norm != NULL) != (L->ffn_norm != NULL))
@@ -541,33 +640,10 @@ int lf_model_bind(lf_model *m, lf_error *err) {
                 return rc;
         }
 
-        /* optional parts; the architecture's flags are a default, the file
-         * decides (a qwen2 file without biases still runs) */
-        NM("attn_q", "bias");
-        if ((rc = want_vec(m, name, nq, false, &L->bq, err)) < 0)
-            return rc;
-        NM("attn_k", "bias");
-        if ((rc = want_vec(m, name, nk, false, &L->bk, err)) < 0)
-            return rc;
-        NM("attn_v", "bias");
-        if ((rc = want_vec(m, name, nv, false, &L->bv, err)) < 0)
-            return rc;
-        /* QK-norm weights: one head's width, or the whole projection's */
-        NM("attn_q_norm", "weight");
-        const lf_model_tensor *qn = lf_model_find_tensor(m, name);
-        bool full = qn && qn->ne[0] == nq && nq != hp->head_dim;
-        if ((rc = want_vec(m, name, full ? nq : hp->head_dim, false, &L->q_norm, err)) < 0)
-            return rc;
-        NM("attn_k_norm", "weight");
-        if ((rc = want_vec(m, name, full ? nk : hp->head_dim, false, &L->k_norm, err)) < 0)
+        bool full;
+        if ((rc = bind_optional(m, il, &full, err)) < 0)
             return rc;
         any_full |= full;
-        NM("post_attention_norm", "weight");
-        if ((rc = want_vec(m, name, E, false, &L->post_attn_norm, err)) < 0)
-            return rc;
-        NM("post_ffw_norm", "weight");
-        if ((rc = want_vec(m, name, E, false, &L->post_ffn_norm, err)) < 0)
-            return rc;
 #undef NM
         if ((L->q_norm != NULL) != (L->k_norm != NULL))
             return lf_error_set(err, LF_EFORMAT, "layer %d has only one of attn_q_norm/attn_k_norm", il);
@@ -713,6 +789,11 @@ static int read_hparams(const lf_gguf *g, const char *path, lf_model_params *hp,
         strcmp(type_s, "model") != 0)
         return lf_error_set(err, LF_EINVAL, "%s: general.type is '%s', not a model", path, type_s);
     lf_model_params_init(hp, arch);
+    /* a file's RoPE scaling is what its keys say (gpt-oss's YaRN default is
+     * for synthesized shapes): none without them, as llama.cpp reads it */
+    hp->rope_scaling = LF_ROPE_SCALING_NONE;
+    hp->rope_scale_factor = 1.0f;
+    hp->rope_orig_ctx = 0;
     const char *a = arch_s;
     if (lf_gguf_get_str(g, "general.name", hp->name, sizeof hp->name) < 0) {
         const char *base = strrchr(path, '/');
@@ -738,7 +819,8 @@ static int read_hparams(const lf_gguf *g, const char *path, lf_model_params *hp,
         (rc = key_float(g, a, "attention.scale", &hp->attn_scale, path, err)) < 0 ||
         (rc = key_float(g, a, "embedding_scale", &hp->embd_mult, path, err)) < 0 ||
         (rc = key_float(g, a, "residual_scale", &hp->residual_mult, path, err)) < 0 ||
-        (rc = key_float(g, a, "logit_scale", &hp->logit_scale, path, err)) < 0)
+        (rc = key_float(g, a, "logit_scale", &hp->logit_scale, path, err)) < 0 ||
+        (rc = key_float(g, a, "rope.scaling.attn_factor", &hp->rope_attn_factor, path, err)) < 0)
         return rc;
     if ((rc = read_moe(g, a, path, hp, err)) < 0)
         return rc;
@@ -760,15 +842,13 @@ static int read_hparams(const lf_gguf *g, const char *path, lf_model_params *hp,
     } else if (!strcmp(st, "yarn") && factor > 0) {
         hp->rope_scaling = LF_ROPE_SCALING_YARN;
         hp->rope_scale_factor = factor;
-        lf_warn("%s: YaRN RoPE scaling is applied as linear scaling (exact within the "
-                "original context only)", path);
     } else if (!strcmp(st, "longrope")) {
         hp->rope_scaling = LF_ROPE_SCALING_LONGROPE;
     }
     /* gemma3 local layers always use base 10000 in the reference code */
     if (hp->arch != LF_ARCH_GEMMA3)
         hp->rope_base_swa = 0;
-    if (hp->arch != LF_ARCH_GEMMA2 && hp->arch != LF_ARCH_GEMMA3)
+    if (hp->arch != LF_ARCH_GEMMA2 && hp->arch != LF_ARCH_GEMMA3 && hp->arch != LF_ARCH_GPTOSS)
         hp->swa_window = 0;
     return 0;
 }
@@ -890,6 +970,16 @@ static bool views_aligned(const lf_model *m, const lf_mat *t, bool *used) {
             size_t off = (size_t)((const char *)v->data - (const char *)t->data);
             ok &= off % (LF_IL_ROWS * t->row_bytes) == 0 && v->rows % LF_IL_ROWS == 0;
         }
+    /* an expert tensor is sliced per expert (lf_moe_expert): each slice
+     * must start on a group of 4 rows for the slices to stay valid */
+    for (int il = 0; il < m->hp.n_layer && m->hp.n_expert > 0; il++)
+        for (int k = 0; k < 3; k++) {
+            const lf_mat *v = &m->layers[il].exps[k];
+            if (!v->data || !within(t, v->data))
+                continue;
+            *used = true;
+            ok &= v->data == t->data && (v->rows / m->hp.n_expert) % LF_IL_ROWS == 0;
+        }
     if (m->output.data && within(t, m->output.data))
         *used = true;
     return ok;
@@ -900,6 +990,10 @@ static void mark_views(lf_model *m, const lf_mat *t) {
         for (int k = 0; k < LF_W_COUNT; k++)
             if (m->layers[il].w[k].data && within(t, m->layers[il].w[k].data))
                 m->layers[il].w[k].interleaved = true;
+    for (int il = 0; il < m->hp.n_layer && m->hp.n_expert > 0; il++)
+        for (int k = 0; k < 3; k++)
+            if (m->layers[il].exps[k].data && within(t, m->layers[il].exps[k].data))
+                m->layers[il].exps[k].interleaved = true;
     if (m->output.data && within(t, m->output.data))
         m->output.interleaved = true;
     if (m->tok_embd.data && within(t, m->tok_embd.data))
@@ -1158,6 +1252,8 @@ int lf_model_save_gguf(const lf_model *m, const char *path, lf_error *err) {
     if (hp->rope_orig_ctx > 0)
         SET(lf_gguf_writer_set_u32(w, K("rope.scaling.original_context_length"),
                                    (uint32_t)hp->rope_orig_ctx));
+    if (hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f)
+        SET(lf_gguf_writer_set_f32(w, K("rope.scaling.attn_factor"), hp->rope_attn_factor));
     if (hp->attn_softcap > 0)
         SET(lf_gguf_writer_set_f32(w, K("attn_logit_softcapping"), hp->attn_softcap));
     if (hp->final_softcap > 0)

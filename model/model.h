@@ -9,7 +9,9 @@
  * bias), qwen3 (QK-norm), gemma / gemma2 / gemma3 (embedding scaling, GELU,
  * post-norms, soft-capping, sliding-window layers), phi3 (fused QKV and
  * gate/up), olmo2 (post-norms only, QK-norm over the whole projection),
- * granite (llama with embedding, residual and logit multipliers). RoPE
+ * granite (llama with embedding, residual and logit multipliers), gpt-oss
+ * (Q/K/V/O biases, a learned attention sink per head, sliding-window
+ * attention on even layers, YaRN RoPE, experts with biases). RoPE
  * pairing follows llama.cpp: "normal" (2i, 2i+1) for llama and granite,
  * whose GGUF Q/K rows are stored permuted for it; NeoX (i, i + n_rot/2)
  * for the others. Gemma files carry their RMSNorm weights with the +1 already
@@ -65,6 +67,9 @@ typedef enum lf_arch {
     LF_ARCH_QWEN3MOE,    /* qwen3 + experts, chosen weights renormalised */
     LF_ARCH_OLMOE,       /* pre-norms, full-width QK-norm, experts */
     LF_ARCH_GRANITEMOE,  /* granite + experts */
+    LF_ARCH_GPTOSS,      /* GGUF "gpt-oss": biases everywhere, attention sinks,
+                          * alternating sliding-window layers, YaRN, experts
+                          * with biases and the clamped SwiGLU */
     LF_ARCH_COUNT
 } lf_arch;
 
@@ -76,11 +81,15 @@ int lf_arch_parse(const char *name, lf_arch *out, lf_error *err);
 typedef enum lf_rope_scaling {
     LF_ROPE_SCALING_NONE = 0,
     LF_ROPE_SCALING_LINEAR,   /* positions × 1/factor */
-    LF_ROPE_SCALING_YARN,     /* read, applied as linear (approximation) */
+    LF_ROPE_SCALING_YARN,     /* YaRN as llama.cpp applies it: per-pair blend of
+                               * interpolated and original angles, magnitude
+                               * 1 + 0.1·ln(factor), beta_fast 32, beta_slow 1 */
     LF_ROPE_SCALING_LONGROPE, /* phi3: per-pair factors from the file */
 } lf_rope_scaling;
 
-typedef enum lf_act { LF_ACT_SILU = 0, LF_ACT_GELU } lf_act;
+/* The gated FFN's activation. SWIGLU_OAI is gpt-oss's clamped variant:
+ * g' = min(g, 7), u' = clamp(u, -7, 7), out = g'·sigmoid(1.702·g')·(u' + 1). */
+typedef enum lf_act { LF_ACT_SILU = 0, LF_ACT_GELU, LF_ACT_SWIGLU_OAI } lf_act;
 
 /* How a mixture-of-experts router's logits become the weights of the
  * experts a token uses. */
@@ -112,6 +121,7 @@ typedef struct lf_model_params {
     float rope_scale_factor; /* rope.scaling.factor (1 = none) */
     int rope_orig_ctx;     /* rope.scaling.original_context_length (0 unknown) */
     float rope_base_swa;   /* base for sliding-window layers (gemma3), 0 = rope_base */
+    float rope_attn_factor; /* rope.scaling.attn_factor: YaRN magnitude × this, 0 = 1 */
     /* norms and activations */
     float norm_eps;        /* RMSNorm epsilon */
     lf_act act;            /* gate activation: SiLU (SwiGLU) or GELU (GeGLU) */

@@ -37,6 +37,9 @@ typedef struct lf_layer {
     const float *post_attn_norm;/* [n_embd] or NULL */
     const float *post_ffn_norm; /* [n_embd] or NULL */
     const float *bq, *bk, *bv;  /* [n_head*hd], [n_kv*hd], [n_kv*hdv] or NULL */
+    const float *bo;            /* [n_embd] attn_output.bias or NULL */
+    const float *attn_sinks;    /* [n_head] sink logits (gpt-oss) or NULL: one
+                                 * more term exp(sink) in each softmax sum */
     /* mixture of experts (hp.n_expert > 0); the shared expert, when there
      * is one, sits in w[LF_W_GATE/UP/DOWN] (n_ff_shexp rows) */
     lf_mat router;              /* n_expert rows × n_embd (ffn_gate_inp) */
@@ -44,6 +47,9 @@ typedef struct lf_layer {
                                  * down: n_expert·n_embd rows × n_ff_exp */
     const float *exp_bias;      /* [n_expert] selection bias (exp_probs_b) or NULL */
     const float *shexp_gate;    /* [n_embd] ffn_gate_inp_shexp or NULL */
+    const float *router_b;      /* [n_expert] added to the router logits or NULL */
+    const float *exps_b[3];     /* per-expert output biases or NULL: gate, up
+                                 * [n_expert][n_ff_exp]; down [n_expert][n_embd] */
 } lf_layer;
 
 /* Expert slots of lf_layer.exps, in the order of lf_wslot's FFN slots. */

@@ -243,6 +243,19 @@ static void gen_blocks(const synth_desc *sd, size_t type_size, uint8_t *p, int64
     }
 }
 
+/* MXFP4 has no fp16 scale, so no row in the table: random codes (their
+ * doubled E2M1 levels have sd 5.852) under the E8M0 exponent nearest to
+ * sigma·jitter, which keeps the dequantized sd within √2 of sigma. */
+#define SD_MXFP4 5.852f
+static void gen_mxfp4(uint8_t *p, int64_t nblocks, float sigma, lf_rng *r) {
+    for (int64_t i = 0; i < nblocks; i++) {
+        lf_block_mxfp4 *b = (lf_block_mxfp4 *)p + i;
+        int e = 128 + (int)lrintf(log2f(sigma * jitter(r) / SD_MXFP4));
+        b->e = (uint8_t)(e < 1 ? 1 : e > 254 ? 254 : e);
+        fill_bytes(r, b->qs, sizeof b->qs);
+    }
+}
+
 /* One row of ncols elements of type t with dequantized sd ~ sigma; tmp
  * holds ncols floats. Returns false for unsupported types. */
 static bool gen_row(lf_type t, void *dst, int64_t ncols, float sigma, lf_rng *r, float *tmp) {
@@ -250,6 +263,10 @@ static bool gen_row(lf_type t, void *dst, int64_t ncols, float sigma, lf_rng *r,
     if (tr->block_size == 0 || !tr->from_float)
         return false;
     const synth_desc *sd = &synth_descs[t];
+    if (t == LF_TYPE_MXFP4) {
+        gen_mxfp4(dst, ncols / LF_QK_MXFP4, sigma, r);
+        return true;
+    }
     if (sd->scale_mean > 0) {   /* the type has a row */
         gen_blocks(sd, tr->type_size, dst, ncols / tr->block_size, sigma, r);
         return true;
@@ -280,7 +297,7 @@ int lf_synth_weights(lf_type t, void *dst, int64_t rows, int64_t cols, float sig
 
 /* ---- tensor plan -------------------------------------------------------- */
 
-typedef enum { K_MATRIX, K_NORM, K_BIAS } tkind;
+typedef enum { K_MATRIX, K_NORM, K_BIAS, K_SINK } tkind;
 
 typedef struct synth_tensor {
     lf_model_tensor *t;
@@ -312,6 +329,14 @@ static void gen_chunk(synth_job *J, const synth_tensor *s, int64_t chunk, float 
             float *f = dst;
             for (int64_t i = 0; i < w->cols; i++)
                 f[i] = 1.0f + 0.05f * lf_rng_normalf(&r);
+            continue;
+        }
+        if (s->kind == K_SINK) {
+            /* sink logits of the order of attention scores (real ones are
+             * a few units): large enough to take a visible share */
+            float *f = dst;
+            for (int64_t i = 0; i < w->cols; i++)
+                f[i] = 0.5f * lf_rng_normalf(&r);
             continue;
         }
         sigma = 0.02f * expf(0.2f * lf_rng_normalf(&r));   /* per-row spread */
@@ -395,6 +420,10 @@ static int plan_tensors(lf_model *m, const lf_model_params *hp, lf_mix mix, tkin
     /* llama.cpp's mix rules look at GQA and tied output too */
     lf_mix_model mm = {.n_layer = hp->n_layer, .n_gqa = hp->n_head / hp->n_head_kv,
                        .tied_output = hp->tied};
+    /* gpt-oss as llama.cpp's converter writes it: biases on O, the router
+     * and the experts, a sink per head, the pre-FFN norm named
+     * post_attention_norm, the experts in MXFP4 whatever the mix */
+    const bool oss = hp->arch == LF_ARCH_GPTOSS;
     char name[96];
 #define ADD(kind_, type_, cols_, rows_, nd_) ADD3(kind_, type_, cols_, rows_, 1, nd_)
 #define ADD3(kind_, type_, cols_, rows_, ne2_, nd_)                                       \
@@ -410,7 +439,8 @@ static int plan_tensors(lf_model *m, const lf_model_params *hp, lf_mix mix, tkin
     } while (0)
 #define ADD_MAT(il_, cols_, rows_) ADD(K_MATRIX, mat_type(mix, &mm, name, (il_), (cols_)), cols_, rows_, 2)
 #define ADD_EXPS(il_, cols_, rows_, ne2_) \
-    ADD3(K_MATRIX, mat_type(mix, &mm, name, (il_), (cols_)), cols_, rows_, ne2_, 3)
+    ADD3(K_MATRIX, oss ? LF_TYPE_MXFP4 : mat_type(mix, &mm, name, (il_), (cols_)), cols_, rows_, \
+         ne2_, 3)
     snprintf(name, sizeof name, "token_embd.weight");
     ADD_MAT(-1, E, V);
     snprintf(name, sizeof name, "output_norm.weight");
@@ -437,11 +467,16 @@ static int plan_tensors(lf_model *m, const lf_model_params *hp, lf_mix mix, tkin
             NM("attn_k_norm.weight"); ADD(K_NORM, LF_TYPE_F32, hp->qk_norm_full ? nk : hp->head_dim, 1, 1);
         }
         NM("attn_output.weight"); ADD_MAT(il, no, E);
+        if (oss) {
+            NM("attn_output.bias"); ADD(K_BIAS, LF_TYPE_F32, E, 1, 1);
+            NM("attn_sinks.weight"); ADD(K_SINK, LF_TYPE_F32, hp->n_head, 1, 1);
+        }
         if (hp->post_norms) {
             NM("post_attention_norm.weight"); ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
         }
         if (!hp->no_pre_norm) {
-            NM("ffn_norm.weight");  ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
+            NM(oss ? "post_attention_norm.weight" : "ffn_norm.weight");
+            ADD(K_NORM, LF_TYPE_F32, E, 1, 1);
         }
         if (hp->n_expert > 0) {
             /* llama.cpp's layout: the router stays F32, the experts are
@@ -451,6 +486,12 @@ static int plan_tensors(lf_model *m, const lf_model_params *hp, lf_mix mix, tkin
             NM("ffn_gate_exps.weight"); ADD_EXPS(il, E, Fe, X);
             NM("ffn_up_exps.weight");   ADD_EXPS(il, E, Fe, X);
             NM("ffn_down_exps.weight"); ADD_EXPS(il, Fe, E, X);
+            if (oss) {
+                NM("ffn_gate_inp.bias");  ADD(K_BIAS, LF_TYPE_F32, X, 1, 1);
+                NM("ffn_gate_exps.bias"); ADD(K_BIAS, LF_TYPE_F32, Fe, X, 2);
+                NM("ffn_up_exps.bias");   ADD(K_BIAS, LF_TYPE_F32, Fe, X, 2);
+                NM("ffn_down_exps.bias"); ADD(K_BIAS, LF_TYPE_F32, E, X, 2);
+            }
             if (hp->n_expert_shared > 0) {
                 if (hp->moe_shexp_gate) {
                     NM("ffn_gate_inp_shexp.weight"); ADD(K_BIAS, LF_TYPE_F32, E, 1, 1);
@@ -506,7 +547,7 @@ int lf_model_synth_ex(lf_model **out, const lf_model_params *hp_in, lf_mix mix, 
     m->mix = mix;
     const int64_t NL = hp.n_layer;
     int per_layer = 9 + (hp.qkv_bias ? 3 : 0) + (hp.qk_norm ? 2 : 0) + (hp.post_norms ? 2 : 0) +
-                    (hp.n_expert > 0 ? 8 : 0);
+                    (hp.n_expert > 0 ? 8 : 0) + (hp.arch == LF_ARCH_GPTOSS ? 6 : 0);
     int max_t = 3 + (int)NL * per_layer;
     m->tensors = calloc((size_t)max_t, sizeof *m->tensors);
     tkind *kinds = calloc((size_t)max_t, sizeof *kinds);

@@ -20,7 +20,9 @@
  *   selection         constraints filter catalog models × quant mixes; the
  *                     best quality among what fits wins (quality = published
  *                     score × exp(−KLD of the quant), see select.c), ties go
- *                     to the faster; the Pareto front (quality, speed,
+ *                     to the faster, and every candidate whose score was
+ *                     verified against its source ranks before those whose
+ *                     score was not; the Pareto front (quality, speed,
  *                     memory) is marked and every rejected candidate gets a
  *                     reason.
  *
@@ -332,7 +334,8 @@ typedef struct lf_rec_candidate {
 } lf_rec_candidate;
 
 typedef struct lf_rec_result {
-    lf_rec_candidate *cand;    /* owned: fitting by rank, then rejected */
+    lf_rec_candidate *cand;    /* owned: fitting by rank (verified scores first),
+                                  then rejected */
     int n;
     int n_fit;
     int winner;                /* index into cand, -1 if nothing fits */

@@ -13,12 +13,18 @@
  * of an 8B model; small models lose more at the same bits, which this
  * formula does not know.
  *
- * Constraints reject; each failed one adds its reason. Among what fits the
- * highest quality wins, ties (within 0.01) go to the faster decoder. The
- * rules and the order are exported (lf_rec_fit_check, lf_rec_rank_cmp) so
- * `sweep`, which judges GGUF files rather than catalog rows, uses the same. The
+ * Constraints reject; each failed one adds its reason. Among what fits,
+ * candidates whose published score was checked against its cited source
+ * (quality_verified in models.json) rank before every candidate whose score
+ * was not: a figure nobody has confirmed must not decide the answer over
+ * one somebody has, however much higher it claims to be. Within each of the
+ * two tiers the highest quality wins, ties (within 0.01) go to the faster
+ * decoder. The rules and the order within a tier are exported
+ * (lf_rec_fit_check, lf_rec_rank_cmp) so `sweep`, which judges GGUF files
+ * rather than catalog rows, uses the same. The
  * Pareto front is the set of fitting candidates no other fitting candidate
- * beats on quality, decode speed and memory at once.
+ * beats on quality (in the ranking's order: verified above unverified),
+ * decode speed and memory at once.
  */
 #include "recommend/recommend.h"
 
@@ -165,6 +171,8 @@ static int cmp_cand(const void *pa, const void *pb) {
     if (a->fits != b->fits)
         return a->fits ? -1 : 1;
     if (a->fits) {
+        if (a->model->quality_verified != b->model->quality_verified)
+            return a->model->quality_verified ? -1 : 1;
         int r = lf_rec_rank_cmp(a->quality, a->tg.value, b->quality, b->tg.value);
         if (r)
             return r;
@@ -176,11 +184,15 @@ static int cmp_cand(const void *pa, const void *pb) {
     return a->quant->bpw > b->quant->bpw ? -1 : a->quant->bpw < b->quant->bpw;
 }
 
+/* Quality as the ranking orders it: a verified score above any unverified
+ * one, so an unconfirmed figure cannot push a verified winner off the
+ * front either. */
 static bool dominates(const lf_rec_candidate *a, const lf_rec_candidate *b) {
-    bool ge = a->quality >= b->quality && a->tg.value >= b->tg.value &&
-              a->mem.total <= b->mem.total;
-    bool gt = a->quality > b->quality || a->tg.value > b->tg.value ||
-              a->mem.total < b->mem.total;
+    const bool va = a->model->quality_verified, vb = b->model->quality_verified;
+    const bool q_ge = va != vb ? va : a->quality >= b->quality;
+    const bool q_gt = va != vb ? va : a->quality > b->quality;
+    bool ge = q_ge && a->tg.value >= b->tg.value && a->mem.total <= b->mem.total;
+    bool gt = q_gt || a->tg.value > b->tg.value || a->mem.total < b->mem.total;
     return ge && gt;
 }
 

@@ -411,6 +411,7 @@ static void sec_quality(rp_doc *d, const lf_report_input *in, const rp_plots *pl
     static const char *hdr[7] = {"Model", "Quant", "Bits/weight", "Mean KLD", "Perplexity",
                                  "Same top token", "Source"};
     table(d, 7, 0x3C, hdr);
+    bool collapsed = false;   /* a level marked "A=B" by sweep */
     for (size_t i = 0; i < in->n_quality; i++) {
         const lf_report_quality *q = &in->quality[i];
         char bpw[32], kld[32], ppl[32], st[32];
@@ -424,7 +425,10 @@ static void sec_quality(rp_doc *d, const lf_report_input *in, const rp_plots *pl
         const char *c[7] = {q->model, q->quant, bpw, kld, ppl, st,
                             q->source == LF_REPORT_MEASURED ? "measured" : "published"};
         row(d, c);
+        collapsed |= strchr(rp_str(q->quant), '=') != NULL;
     }
+    if (collapsed)
+        text(d, RP_NOTE, "%s", LF_QUALITY_COLLAPSED_NOTE);
 }
 
 static void sec_threads(rp_doc *d, const lf_report_input *in, const rp_plots *pl) {
@@ -586,6 +590,24 @@ out:
     rp_strset_free(&tests);
 }
 
+/* How many (model, quant, test) rows of the first nd devices have a rate on
+ * at least two of them: the device table's rows. */
+static size_t shared_rows(const lf_report_input *in, size_t nd, const rp_strset *models,
+                          const rp_strset *quants) {
+    static const char *tests[2] = {"tg", "pp"};
+    size_t rows = 0;
+    for (int t = 0; t < 2; t++)
+        for (size_t m = 0; m < models->n; m++)
+            for (size_t q = 0; q < quants->n; q++) {
+                int cnt = 0;
+                for (size_t k = 0; k < nd; k++)
+                    cnt += rp_known(rp_best_rate(in, in->devices[k].id, models->v[m],
+                                                 quants->v[q], tests[t], 0));
+                rows += cnt >= 2;
+            }
+    return rows;
+}
+
 static void sec_devices(rp_doc *d, const lf_report_input *in, const rp_plots *pl) {
     section(d, "devices", "Device comparison");
     if (in->n_devices < 2) {
@@ -613,10 +635,11 @@ static void sec_devices(rp_doc *d, const lf_report_input *in, const rp_plots *pl
     rp_strset models = {0}, quants = {0};
     rp_models_quants(in, NULL, &models, &quants);
     size_t nc = 3 + nd + nd - 1, rows = 0;
-    if (!d->oom)
+    bool any = shared_rows(in, nd, &models, &quants) > 0;   /* no table of headers alone */
+    if (any && !d->oom)
         table(d, nc, ~7u, hdr);
     static const char *tests[2] = {"tg", "pp"};
-    for (int t = 0; t < 2 && !d->oom; t++)
+    for (int t = 0; t < 2 && any && !d->oom; t++)
         for (size_t m = 0; m < models.n; m++)
             for (size_t q = 0; q < quants.n; q++) {
                 double v[6];

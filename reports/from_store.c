@@ -451,9 +451,13 @@ static void add_quality(lf_report_bundle *b, const char *model, const char *quan
  * same run, model and quant that knows its bytes; else the catalog model's
  * exact figure; else the published figure of the quant (Llama-3-8B). */
 static double quality_bpw(const lf_catalog *cat, const lf_quality *q, const lf_run_full *rf) {
+    /* a collapsed level ("Q6_K=Q8_0") was measured as its level */
+    char level[sizeof q->variant];
+    lf_strlcpy(level, q->variant, sizeof level);
+    level[strcspn(level, "=")] = '\0';
     for (int i = 0; i < rf->n_results; i++) {
         const lf_result *r = &rf->results[i];
-        if (strcmp(r->model, q->model) || strcasecmp(r->quant, q->variant))
+        if (strcmp(r->model, q->model) || strcasecmp(r->quant, level))
             continue;
         uint64_t wb;
         double params, held;
@@ -464,13 +468,13 @@ static double quality_bpw(const lf_catalog *cat, const lf_quality *q, const lf_r
     lf_result fake;
     lf_result_init(&fake);
     lf_strlcpy(fake.model, q->model, sizeof fake.model);
-    lf_strlcpy(fake.quant, q->variant, sizeof fake.quant);
+    lf_strlcpy(fake.quant, level, sizeof fake.quant);
     uint64_t wb;
     double params, held;
     model_size(cat, &fake, &wb, &params, &held);
     if (wb && held > 0)
         return (double)wb * 8.0 / held;
-    const lf_catalog_quant *cq = cat ? lf_catalog_find_quant(cat, q->variant) : NULL;
+    const lf_catalog_quant *cq = cat ? lf_catalog_find_quant(cat, level) : NULL;
     return cq ? cq->bpw : NAN;
 }
 

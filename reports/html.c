@@ -37,8 +37,13 @@ static const char css[] =
     "vertical-align:top}\n"
     "th{background:var(--zebra);font-weight:600;border-bottom:2px solid var(--line)}\n"
     "tbody tr:nth-child(even){background:var(--zebra)}\n"
-    "td:first-child{white-space:nowrap}\n"
-    "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
+    /* the tables fit the page: text cells wrap between words, the first
+     * column (the names) anywhere when it must; numbers stay whole and
+     * their headers wrap between words */
+    "td{overflow-wrap:break-word}\n"
+    "td:first-child{min-width:9em;overflow-wrap:anywhere}\n"
+    "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\n"
+    "td.n{white-space:nowrap}\n"
     "figure{margin:12px 0 20px}\n"
     "figure img{display:block;max-width:100%;height:auto;border:1px solid var(--line)}\n"
     "figcaption{color:var(--muted);font-size:13px;margin-top:4px}\n"

@@ -131,6 +131,58 @@ const char *rp_plot_title(rp_plot_id id);  /* "Roofline" */
 /* Appends the gnuplot script for plot id to b. Returns false when the input
  * has nothing to draw for it (b untouched). */
 bool rp_plot_script(const lf_report_input *in, rp_plot_id id, rp_buf *b);
+/* ---- label layout (layout.c) ----------------------------------------------
+ * The plots fix their margins and ranges, so a point's pixel on the picture
+ * is known before gnuplot draws it. Pixels: x right, y up from the
+ * picture's bottom-left corner. */
+#define RP_PIC_W 960.0      /* px, the PNG's size */
+#define RP_PIC_H 540.0
+#define RP_LABEL_GAP 3.0    /* px between a label and what it labels */
+#define RP_POINT_R 6.0      /* px, half the side of a point marker's box */
+
+typedef struct rp_box {
+    double x0, y0, x1, y1;  /* px, x0 <= x1, y0 <= y1 */
+} rp_box;
+
+typedef struct rp_frame {
+    rp_box px;                      /* the plot area on the picture */
+    double xmin, xmax, ymin, ymax;  /* its data ranges (ymin > 0 if logy) */
+    bool logy;
+} rp_frame;
+
+double rp_frame_px_x(const rp_frame *f, double x);   /* data -> px */
+double rp_frame_px_y(const rp_frame *f, double y);
+double rp_frame_data_y(const rp_frame *f, double py); /* px -> data */
+size_t rp_text_chars(const char *s);                   /* UTF-8 characters */
+/* Generous size in px of `chars` characters at font size pt. */
+double rp_text_w(size_t chars, double pt);
+double rp_text_h(double pt);
+bool rp_box_overlap(rp_box a, rp_box b);   /* touching edges do not overlap */
+bool rp_box_inside(rp_box a, rp_box outer);
+
+/* Value labels over bars slot_px wide (one bar's pitch): flat when the
+ * widest label (chars) fits, turned up 90 degrees when its height does,
+ * else none (the tables hold the values). */
+typedef enum rp_bar_label { RP_BARLAB_FLAT, RP_BARLAB_UP, RP_BARLAB_NONE } rp_bar_label;
+rp_bar_label rp_bar_label_mode(double slot_px, size_t chars, double pt);
+/* The box of the label over a bar centred at px cx whose top is at px top. */
+rp_box rp_bar_label_box(rp_bar_label mode, double cx, double top, size_t chars, double pt);
+/* The top of a y range starting at ymin that leaves label_px (plus a gap)
+ * above the tallest bar hi on a plot h_px high. */
+double rp_bar_headroom(double ymin, double hi, bool logy, double h_px, double label_px);
+
+/* Places text[i] beside the point (x[i], y[i]) (data, inside f's ranges):
+ * in order, each label takes the first of eight positions around its point
+ * that stays inside the plot area, clear of every point and of the labels
+ * placed before it; out[i].shown is false when none is. Returns how many
+ * are shown. Shown boxes never overlap. */
+typedef struct rp_placed {
+    bool shown;
+    rp_box box;             /* px */
+} rp_placed;
+size_t rp_place_point_labels(const rp_frame *f, const double *x, const double *y,
+                             const char *const *text, size_t n, double pt, rp_placed *out);
+
 /* Draws every plot into dir with the given gnuplot (NULL = PATH lookup). */
 int rp_plots_render(const lf_report_input *in, const char *dir, const lf_report_opts *opts,
                     rp_plots *out, lf_error *err);

@@ -145,32 +145,101 @@ static void outputs(rp_buf *b, rp_plot_id id, const char *plot_cmd) {
                   name, plot_cmd);
 }
 
+/* Fixes the plot area and the ranges to f, so that the labels placed by
+ * layout.c land where it computed. */
+static void gp_frame(rp_buf *b, const rp_frame *f) {
+    rp_buf_printf(b, "set lmargin at screen %.6f\nset rmargin at screen %.6f\n"
+                     "set bmargin at screen %.6f\nset tmargin at screen %.6f\n",
+                  f->px.x0 / RP_PIC_W, f->px.x1 / RP_PIC_W, f->px.y0 / RP_PIC_H,
+                  f->px.y1 / RP_PIC_H);
+    rp_buf_puts(b, "set xrange [");
+    gp_num(b, f->xmin);
+    rp_buf_putc(b, ':');
+    gp_num(b, f->xmax);
+    rp_buf_puts(b, "]\nset yrange [");
+    gp_num(b, f->ymin);
+    rp_buf_putc(b, ':');
+    gp_num(b, f->ymax);
+    rp_buf_puts(b, "]\n");
+}
+
+#define TITLE_PX 44.0     /* above the plot: the 12 pt title */
+#define YAXIS_PX 92.0     /* left of the plot: the y label and tick labels like 0.0001 */
+#define TICK_FONT_PT 10.0 /* the terminal's font: tics and key */
+#define VALUE_PT 8.0      /* value and point labels */
+
+/* Room in px for an outside key of entries up to `chars` long (sample line
+ * and box included), kept between 110 px and 45% of the width. */
+static double key_px(size_t chars) {
+    double w = rp_text_w(chars, TICK_FONT_PT) + 70;
+    return fmin(fmax(w, 110), 0.45 * RP_PIC_W);
+}
+
+/* The value as its label shows it, into s; returns its length. */
+static size_t value_text(double v, char *s, size_t size) {
+    int n = snprintf(s, size, v >= 100 ? "%.0f" : "%.3g", v);
+    return n > 0 ? (size_t)n : 0;
+}
+
 /* Grouped bars: groups along x (labels), one series per bar colour
  * (titles), v[s * ng + g] = value or NAN; note (may be NULL) says what
- * was left out. */
+ * was left out. The value labels are placed by layout.c: flat over the
+ * bar, turned up when bars are narrow, left out (said in the note) when
+ * even that does not fit; the y range leaves them room. */
 static void grouped_bars(rp_buf *b, rp_plot_id id, const char *title, const char *ylabel,
                          const char *const *groups, size_t ng, const char *const *series,
                          size_t ns, const double *v, const char *note) {
     style(b, title);
-    gp_note(b, note);
     double w = 0.8 / (double)ns;
     rp_buf_puts(b, "set style fill solid 0.85 border -1\n");
     rp_buf_printf(b, "set boxwidth %.6f absolute\n", w * 0.92);
     /* Values spanning more than 30x (a tiny model beside real ones) would
      * flatten all but the largest bars: a log axis keeps each readable. */
     double lo = INFINITY, hi = 0;
+    size_t vchars = 1, gchars = 1, schars = 1;
+    char txt[64];
     for (size_t i = 0; i < ns * ng; i++)
         if (isfinite(v[i]) && v[i] > 0) {
             lo = fmin(lo, v[i]);
             hi = fmax(hi, v[i]);
+            size_t c = value_text(v[i], txt, sizeof txt);
+            vchars = c > vchars ? c : vchars;
         }
-    if (hi > 30 * lo)
-        rp_buf_printf(b, "set logscale y 10\nset yrange [%.6g:%.6g]\n", lo / 2, hi * 3);
-    else
-        rp_buf_puts(b, "set yrange [0:*]\n");
+    for (size_t g = 0; g < ng; g++) {
+        size_t c = rp_text_chars(groups[g]);
+        gchars = c > gchars ? c : gchars;
+    }
+    for (size_t s = 0; s < ns; s++) {
+        size_t c = rp_text_chars(series[s]);
+        schars = c > schars ? c : schars;
+    }
+    gchars = gchars < LABEL_MAX ? gchars : LABEL_MAX;
+    schars = schars < LABEL_MAX ? schars : LABEL_MAX;
+    bool logy = hi > 30 * lo;
+    /* Below the plot: the group names (turned 30 degrees past 3 groups)
+     * and the note line. */
+    double below = ng > 3 ? rp_text_w(gchars, TICK_FONT_PT) * 0.5 + 24 : 30;
+    rp_frame f = {.px = {YAXIS_PX, fmin(below + 20, 0.45 * RP_PIC_H), RP_PIC_W - key_px(schars),
+                         RP_PIC_H - TITLE_PX},
+                  .xmin = -0.6, .xmax = (double)ng - 0.4, .ymin = logy ? lo / 2 : 0,
+                  .logy = logy};
+    double slot = w * (f.px.x1 - f.px.x0) / (f.xmax - f.xmin);
+    rp_bar_label mode = rp_bar_label_mode(slot, vchars, VALUE_PT);
+    double need = mode == RP_BARLAB_UP ? rp_text_w(vchars, VALUE_PT)
+                  : mode == RP_BARLAB_FLAT ? rp_text_h(VALUE_PT) : 0;
+    f.ymax = hi > 0 ? rp_bar_headroom(f.ymin, hi, logy, f.px.y1 - f.px.y0, need) : 1;
+    char note2[400];
+    snprintf(note2, sizeof note2, "%s%s%s", note ? note : "",
+             note && *note && mode == RP_BARLAB_NONE ? "; " : "",
+             mode == RP_BARLAB_NONE ? "bars too narrow for their values (the tables list them)"
+                                    : "");
+    gp_note(b, note2);
+    if (logy)   /* %g: 1e-05, not 0.0000100 */
+        rp_buf_puts(b, "set logscale y 10\nset format y '%g'\n");
+    gp_frame(b, &f);
     rp_buf_puts(b, "set grid noxtics ytics\nset ylabel ");
     gp_str(b, ylabel);
-    rp_buf_printf(b, "\nset xrange [-0.6:%.6f]\nset xtics (", (double)ng - 0.4);
+    rp_buf_puts(b, "\nset xtics (");
     for (size_t g = 0; g < ng; g++) {
         rp_buf_puts(b, g ? ", " : "");
         gp_label(b, groups[g]);
@@ -184,23 +253,30 @@ static void grouped_bars(rp_buf *b, rp_plot_id id, const char *title, const char
     rp_buf_puts(&cmd, "plot ");
     size_t drawn = 0;
     for (size_t s = 0; s < ns; s++) {
+        /* Columns: x, value, y of the label's anchor (its centre when
+         * flat, its start when turned up). */
         rp_buf_printf(b, "$s%zu << EOD\n", s);
         for (size_t g = 0; g < ng; g++) {
             double x = (double)g + ((double)s - (double)(ns - 1) / 2.0) * w, y = v[s * ng + g];
-            if (isfinite(y)) {
-                gp_num(b, x);
-                rp_buf_putc(b, ' ');
-                gp_num(b, y);
-                rp_buf_putc(b, '\n');
-            }
+            if (!isfinite(y))
+                continue;
+            double top = rp_frame_px_y(&f, fmax(y, f.ymin));
+            rp_box lb = rp_bar_label_box(mode, 0, top, vchars, VALUE_PT);
+            gp_num(b, x);
+            rp_buf_putc(b, ' ');
+            gp_num(b, y);
+            rp_buf_putc(b, ' ');
+            gp_num(b, rp_frame_data_y(&f, mode == RP_BARLAB_UP ? lb.y0 : (lb.y0 + lb.y1) / 2));
+            rp_buf_putc(b, '\n');
         }
         rp_buf_puts(b, "EOD\n");
         rp_buf_printf(&cmd, "%s$s%zu using 1:2 with boxes lt %zu title ", drawn++ ? ", " : "", s,
                       s % MAX_SERIES + 1);
         gp_label(&cmd, series[s]);
-        rp_buf_printf(&cmd, ", $s%zu using 1:2:($2 >= 100 ? sprintf('%%.0f', $2) : "
-                            "sprintf('%%.3g', $2)) with labels offset 0,0.6 font ',8' notitle",
-                      s);
+        if (mode != RP_BARLAB_NONE)
+            rp_buf_printf(&cmd, ", $s%zu using 1:3:($2 >= 100 ? sprintf('%%.0f', $2) : "
+                                "sprintf('%%.3g', $2)) with labels %s font ',8' notitle",
+                          s, mode == RP_BARLAB_UP ? "left rotate by 90" : "center");
     }
     if (cmd.oom)
         b->oom = true;
@@ -332,9 +408,129 @@ static bool script_throughput(const lf_report_input *in, rp_buf *b, rp_plot_id i
 
 /* ---- quality vs bits per weight ---- */
 
+/* One model's data blocks on the quality plot: its measured and published
+ * points, and its Pareto front (walking up in bpw, a point is on it when
+ * it beats every smaller point's loss); their plot clauses into cmd. */
+static void quality_series(const lf_report_input *in, rp_buf *b, rp_buf *cmd, int *n, size_t m,
+                           const char *model, const size_t *idx, size_t k, bool use_kld) {
+    for (int src = 0; src < 2; src++) {
+        size_t cnt = 0;
+        rp_buf_printf(b, "$m%zu_%d << EOD\n", m, src);
+        for (size_t j = 0; j < k; j++) {
+            const lf_report_quality *q = &in->quality[idx[j]];
+            if ((int)q->source != src)
+                continue;
+            gp_num(b, q->bpw);
+            rp_buf_putc(b, ' ');
+            gp_num(b, use_kld ? q->kld : q->ppl);
+            rp_buf_putc(b, '\n');
+            cnt++;
+        }
+        rp_buf_puts(b, "EOD\n");
+        if (!cnt)
+            continue;
+        rp_buf_printf(cmd, "%s$m%zu_%d using 1:2 with points lt %zu pt %d ps 1.5 title ",
+                      (*n)++ ? ", " : "", m, src, m + 1, src ? 6 : 7);
+        rp_buf dt = {0};
+        rp_clean_text(&dt, model);
+        rp_buf_puts(&dt, src ? " (published)" : " (measured)");
+        gp_label(cmd, rp_buf_cstr(&dt) ? dt.s : "");
+        if (dt.oom)
+            cmd->oom = true;
+        rp_buf_free(&dt);
+    }
+    rp_buf_printf(b, "$f%zu << EOD\n", m);
+    double best = INFINITY;
+    for (size_t j = 0; j < k; j++) {
+        const lf_report_quality *q = &in->quality[idx[j]];
+        double y = use_kld ? q->kld : q->ppl;
+        if (y < best) {
+            best = y;
+            gp_num(b, q->bpw);
+            rp_buf_putc(b, ' ');
+            gp_num(b, y);
+            rp_buf_putc(b, '\n');
+        }
+    }
+    rp_buf_puts(b, "EOD\n");
+    rp_buf_printf(cmd, "%s$f%zu using 1:2 with lines lt %zu dt 2 lw 1.5 notitle",
+                  (*n)++ ? ", " : "", m, m + 1);
+}
+
+/* The quality plot's frame: ranges padded around every point (log for
+ * KLD), margins for the axis labels and the outside key. */
+static rp_frame quality_frame(const double *x, const double *y, size_t n, bool logy,
+                              size_t key_chars) {
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        x0 = fmin(x0, x[i]), x1 = fmax(x1, x[i]);
+        y0 = fmin(y0, y[i]), y1 = fmax(y1, y[i]);
+    }
+    double xp = fmax((x1 - x0) * 0.08, 0.5);
+    rp_frame f = {.px = {YAXIS_PX, 72, RP_PIC_W - key_px(key_chars), RP_PIC_H - TITLE_PX},
+                  .xmin = x0 - xp, .xmax = x1 + xp, .logy = logy};
+    if (logy) {   /* a decade's fifth at least either side */
+        double r = fmax(pow(y1 / y0, 0.08), 1.6);
+        f.ymin = y0 / r, f.ymax = y1 * r;
+    } else {
+        double yp = fmax((y1 - y0) * 0.08, fmax(fabs(y1) * 0.02, 1e-3));
+        f.ymin = y0 - yp, f.ymax = y1 + yp;
+    }
+    return f;
+}
+
+/* The quant labels of the quality plot, placed by layout.c, as commands
+ * at screen positions (kept out of the data blocks); how many points went
+ * without one is said in the note. */
+static void quality_labels(rp_buf *b, const rp_frame *f, const double *x, const double *y,
+                           const char *const *text, size_t n) {
+    rp_placed *pl = calloc(n ? n : 1, sizeof *pl);
+    if (!pl) {
+        b->oom = true;
+        return;
+    }
+    size_t shown = rp_place_point_labels(f, x, y, text, n, VALUE_PT, pl);
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (!pl[i].shown)
+            continue;
+        rp_buf_printf(b, "set label %zu ", ++k);
+        gp_str(b, text[i]);
+        rp_buf_printf(b, " at screen %.6f, screen %.6f left font ',8' tc rgb '#555555' front\n",
+                      pl[i].box.x0 / RP_PIC_W, (pl[i].box.y0 + pl[i].box.y1) / 2 / RP_PIC_H);
+    }
+    if (shown < n) {
+        char note[160];
+        snprintf(note, sizeof note, "%zu of %zu points unlabelled where they crowd "
+                 "(the quality table lists them)", n - shown, n);
+        gp_note(b, note);
+    }
+    free(pl);
+}
+
+/* Points of model m (usable ones), sorted by bpw, into idx; returns how many. */
+static size_t quality_points(const lf_report_input *in, bool use_kld, const char *model,
+                             size_t *idx, size_t max) {
+    size_t k = 0;
+    for (size_t i = 0; i < in->n_quality && k < max; i++) {
+        const lf_report_quality *q = &in->quality[i];
+        double y = use_kld ? q->kld : q->ppl;
+        if (!same(q->model, model) || !isfinite(q->bpw) || q->bpw <= 0 || !isfinite(y) ||
+            y <= 0)
+            continue;
+        size_t j = k++;   /* insertion sort over indices */
+        while (j > 0 && in->quality[idx[j - 1]].bpw > q->bpw) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = i;
+    }
+    return k;
+}
+
+#define QUALITY_POINTS 256   /* per model */
+
 static bool script_quality(const lf_report_input *in, rp_buf *b) {
     bool use_kld = false;
-    size_t usable = 0;
     for (size_t i = 0; i < in->n_quality; i++)
         if (isfinite(in->quality[i].kld) && in->quality[i].kld > 0)
             use_kld = true;
@@ -342,104 +538,52 @@ static bool script_quality(const lf_report_input *in, rp_buf *b) {
     for (size_t i = 0; i < in->n_quality; i++) {
         const lf_report_quality *q = &in->quality[i];
         double y = use_kld ? q->kld : q->ppl;
-        if (isfinite(q->bpw) && q->bpw > 0 && isfinite(y) && y > 0) {
+        if (isfinite(q->bpw) && q->bpw > 0 && isfinite(y) && y > 0)
             rp_strset_add(&models, q->model);
-            usable++;
-        }
     }
-    if (!usable) {
-        rp_strset_free(&models);
-        return false;
-    }
-    style(b, use_kld ? "Quality vs size: KL divergence to the base (lower-left is better)"
-                     : "Quality vs size: perplexity (lower-left is better)");
-    rp_buf_puts(b, "set xlabel 'bits per weight'\n");
-    rp_buf_puts(b, use_kld ? "set ylabel 'mean KLD (nats, log scale)'\nset logscale y 10\n"
-                           : "set ylabel 'perplexity'\n");
-    rp_buf_puts(b, "set key inside right top\nset offsets graph 0.04, graph 0.08, 0, 0\n");
-    rp_buf cmd = {0}, lab = {0};
-    rp_buf_puts(&cmd, "plot ");
     size_t nm = models.n < MAX_SERIES ? models.n : MAX_SERIES;
-    int n = 0, labels = 0;
-    for (size_t m = 0; m < nm; m++) {
-        /* Points of this model sorted by bpw (insertion sort over indices). */
-        size_t idx[256], k = 0;
-        for (size_t i = 0; i < in->n_quality && k < 256; i++) {
-            const lf_report_quality *q = &in->quality[i];
-            double y = use_kld ? q->kld : q->ppl;
-            if (!same(q->model, models.v[m]) || !isfinite(q->bpw) || q->bpw <= 0 ||
-                !isfinite(y) || y <= 0)
-                continue;
-            size_t j = k++;
-            while (j > 0 && in->quality[idx[j - 1]].bpw > q->bpw) {
-                idx[j] = idx[j - 1];
-                j--;
-            }
-            idx[j] = i;
-        }
-        for (int src = 0; src < 2; src++) {
-            size_t cnt = 0;
-            rp_buf_printf(b, "$m%zu_%d << EOD\n", m, src);
-            for (size_t j = 0; j < k; j++) {
-                const lf_report_quality *q = &in->quality[idx[j]];
-                if ((int)q->source != src)
-                    continue;
-                gp_num(b, q->bpw);
-                rp_buf_putc(b, ' ');
-                gp_num(b, use_kld ? q->kld : q->ppl);
-                rp_buf_putc(b, '\n');
-                cnt++;
-            }
-            rp_buf_puts(b, "EOD\n");
-            if (!cnt)
-                continue;
-            rp_buf_printf(&cmd, "%s$m%zu_%d using 1:2 with points lt %zu pt %d ps 1.5 title ",
-                          n++ ? ", " : "", m, src, m + 1, src ? 6 : 7);
-            rp_buf dt = {0};
-            rp_clean_text(&dt, models.v[m]);
-            rp_buf_puts(&dt, src ? " (published)" : " (measured)");
-            gp_label(&cmd, rp_buf_cstr(&dt) ? dt.s : "");
-            if (dt.oom)
-                cmd.oom = true;
-            rp_buf_free(&dt);
-        }
-        /* Pareto front: walking up in bpw, a point is on it when it beats
-         * every smaller point's loss. */
-        rp_buf_printf(b, "$f%zu << EOD\n", m);
-        double best = INFINITY;
-        for (size_t j = 0; j < k; j++) {
-            const lf_report_quality *q = &in->quality[idx[j]];
-            double y = use_kld ? q->kld : q->ppl;
-            if (y < best) {
-                best = y;
-                gp_num(b, q->bpw);
-                rp_buf_putc(b, ' ');
-                gp_num(b, y);
-                rp_buf_putc(b, '\n');
-            }
-            if (labels < 60) {   /* commands: kept out of the data block */
-                rp_buf_printf(&lab, "set label %d ", ++labels);
-                gp_str(&lab, q->quant);
-                rp_buf_puts(&lab, " at ");
-                gp_num(&lab, q->bpw);
-                rp_buf_puts(&lab, ", ");
-                gp_num(&lab, y);
-                rp_buf_puts(&lab, " offset char 0.7, char 0.5 font ',8' tc rgb '#555555'\n");
-            }
-        }
-        rp_buf_puts(b, "EOD\n");
-        rp_buf_printf(&cmd, "%s$f%zu using 1:2 with lines lt %zu dt 2 lw 1.5 notitle",
-                      n++ ? ", " : "", m, m + 1);
-    }
-    if (lab.len)
-        rp_buf_putn(b, lab.s, lab.len);
-    if (models.oom || cmd.oom || lab.oom)
+    size_t cap = nm * QUALITY_POINTS, np = 0, key_chars = 1;
+    size_t *idx = malloc((cap ? cap : 1) * sizeof *idx), *cnt = calloc(nm + 1, sizeof *cnt);
+    double *px = malloc((cap ? cap : 1) * sizeof *px), *py = malloc((cap ? cap : 1) * sizeof *py);
+    const char **pt = malloc((cap ? cap : 1) * sizeof *pt);
+    if (!idx || !cnt || !px || !py || !pt || models.oom) {
         b->oom = true;
-    rp_buf_free(&lab);
-    outputs(b, RP_PLOT_QUALITY, rp_buf_cstr(&cmd) ? cmd.s : "");
-    rp_buf_free(&cmd);
+        nm = 0;
+    }
+    for (size_t m = 0; m < nm; m++) {
+        cnt[m] = quality_points(in, use_kld, models.v[m], idx + np, QUALITY_POINTS);
+        for (size_t j = np; j < np + cnt[m]; j++) {
+            const lf_report_quality *q = &in->quality[idx[j]];
+            px[j] = q->bpw, py[j] = use_kld ? q->kld : q->ppl, pt[j] = rp_str(q->quant);
+        }
+        np += cnt[m];
+        size_t c = rp_text_chars(models.v[m]) + 12;   /* " (published)" */
+        key_chars = c > key_chars ? c : key_chars;
+    }
+    if (np) {
+        style(b, use_kld ? "Quality vs size: KL divergence to the base (lower-left is better)"
+                         : "Quality vs size: perplexity (lower-left is better)");
+        rp_buf_puts(b, "set xlabel 'bits per weight'\n");
+        rp_buf_puts(b, use_kld ? "set ylabel 'mean KLD (nats, log scale)'\nset logscale y 10\n"
+                                 "set format y '%g'\n"
+                               : "set ylabel 'perplexity'\n");
+        rp_frame f = quality_frame(px, py, np, use_kld,
+                                   key_chars < LABEL_MAX ? key_chars : LABEL_MAX);
+        gp_frame(b, &f);
+        quality_labels(b, &f, px, py, pt, np);
+        rp_buf cmd = {0};
+        rp_buf_puts(&cmd, "plot ");
+        int n = 0;
+        for (size_t m = 0, first = 0; m < nm; first += cnt[m], m++)
+            quality_series(in, b, &cmd, &n, m, models.v[m], idx + first, cnt[m], use_kld);
+        if (cmd.oom)
+            b->oom = true;
+        outputs(b, RP_PLOT_QUALITY, rp_buf_cstr(&cmd) ? cmd.s : "");
+        rp_buf_free(&cmd);
+    }
+    free(idx), free(cnt), free(px), free(py), free(pt);
     rp_strset_free(&models);
-    return true;
+    return np > 0;
 }
 
 /* ---- thread scaling ---- */
@@ -449,7 +593,8 @@ static bool script_threads(const lf_report_input *in, rp_buf *b) {
     const char *dev = primary_id(in);
     size_t ser[MAX_SERIES - 1];   /* the last colour is the bandwidth curve's */
     size_t nser = rp_thread_series(in, dev, ser, MAX_SERIES - 1, 2);
-    if (!nser)   /* one thread count measured: its points, not an empty axis */
+    bool lone = !nser;   /* no model at two thread counts: their points alone */
+    if (lone)   /* one thread count measured: its points, not an empty axis */
         nser = rp_thread_series(in, dev, ser, MAX_SERIES - 1, 1);
     int thr[64];
     bool curve = d && d->n_bw_curve > 0;
@@ -512,6 +657,15 @@ static bool script_threads(const lf_report_input *in, rp_buf *b) {
         rp_buf_printf(b, "set label 901 'one thread count measured (%d): run bench with "
                          "several, e.g. -t 1,2' at graph 0.02, graph 0.95 left font ',9' "
                          "tc rgb '#a04000'\n", tmin);
+    } else if (tmax > tmin) {
+        /* Autoscaling puts the extreme thread counts on the borders, where
+         * their points sit on the axes: a margin either side. */
+        rp_buf_printf(b, "set xrange [%g:%g]\n", tmin / 1.3, tmax * 1.3);
+        if (lone && nser) {   /* the curve spans threads, the models do not */
+            rp_buf_puts(b, "set bmargin 5\n");   /* the note below the axis label */
+            gp_note(b, "each model was measured at one thread count: run bench with several "
+                       "(e.g. -t 1,2) to see it scale");
+        }
     }
     if (cmd.oom)
         b->oom = true;

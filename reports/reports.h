@@ -98,10 +98,18 @@ typedef enum lf_report_source {
     LF_REPORT_PUBLISHED,          /* from published tables */
 } lf_report_source;
 
+/* What a quality variant "A=B" means, as sweep stores a level that fell
+ * back to other types, in the words sweep's table and the report's quality
+ * table both print under it: one text, so the two cannot drift apart. */
+#define LF_QUALITY_COLLAPSED_NOTE                                                              \
+    "A=B: level A's K-quant blocks do not fit this model's rows (not a multiple of 256 "        \
+    "elements), so it fell back to other types, B's holding the most bytes; where its size is " \
+    "B's too, it is B under another name."
+
 /* Quality of one quantization of a model against its full-precision base. */
 typedef struct lf_report_quality {
     const char *model;
-    const char *quant;
+    const char *quant;            /* "Q6_K=Q8_0": a collapsed level */
     double bpw;                   /* bits per weight */
     double kld;                   /* mean KL divergence, nats */
     double ppl;                   /* perplexity */

@@ -242,7 +242,9 @@ typedef struct lf_result {
 typedef struct lf_quality {
     int64_t id, run_id;
     char model[128];
-    char variant[64];           /* the quantization measured ("Q4_K_M") */
+    char variant[64];           /* the quantization measured ("Q4_K_M"); a level
+                                   that fell back to other types on the model's
+                                   rows is "A=B" (reports.h, LF_QUALITY_COLLAPSED_NOTE) */
     /* value and its +- error; NAN when not measured */
     double ppl, ppl_err;
     double dppl, dppl_err;              /* ppl(variant) - ppl(base) */

@@ -572,6 +572,47 @@ static void test_moe_bad_keys(void **state) {
     rmdir(tmpdir);
 }
 
+/* Every quality score cites where it was published and says whether it
+ * was verified there: the source is a web address, the metric is named,
+ * and models.json states quality_verified for every entry (the ranking
+ * puts unverified scores last, so a missing key must not pass silently as
+ * "unverified" nor the other way round). */
+static void test_quality_sources(void **state) {
+    lf_catalog *c = *state;
+    int n = lf_catalog_n_models(c), n_ver = 0;
+    for (int i = 0; i < n; i++) {
+        const lf_catalog_model *m = lf_catalog_model_at(c, i);
+        if (strncmp(m->quality_source, "https://", 8) != 0 || !m->quality_metric[0])
+            fail_msg("%s: quality source '%s', metric '%s'", m->name, m->quality_source,
+                     m->quality_metric);
+        n_ver += m->quality_verified;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models.json", datadir());
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *text = malloc((size_t)size + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+    text[size] = '\0';
+    fclose(f);
+    int keys = 0, trues = 0;
+    for (const char *p = text; (p = strstr(p, "\"quality_verified\":")); p++) {
+        keys++;
+        const char *v = p + strlen("\"quality_verified\":");
+        while (*v == ' ')
+            v++;
+        trues += strncmp(v, "true", 4) == 0;
+    }
+    free(text);
+    assert_int_equal(keys, n);
+    assert_int_equal(trues, n_ver);
+    assert_true(n_ver > 0 && n_ver < n);   /* both kinds exist in the shipped file */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),
@@ -585,6 +626,7 @@ int main(void) {
         cmocka_unit_test(test_moe_published_counts),
         cmocka_unit_test(test_moe_shapes),
         cmocka_unit_test(test_moe_bad_keys),
+        cmocka_unit_test(test_quality_sources),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,6 +4,9 @@
  */
 #include "fixture_db.h"
 
+#include "catalog/catalog.h"
+#include "recommend/recommend.h"
+
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -103,4 +106,61 @@ void fx_add(lf_store *st, int64_t run, lf_result *r) {
     r->n_samples = 3;
     lf_error err = {0};
     assert_int_equal(lf_store_result_add(st, run, r, s, 3, &err), 0);
+}
+
+const char *fx_datadir(void) {
+    const char *d = getenv("LOCALFIT_DATADIR");
+    return d && *d ? d : LF_SOURCE_DIR "/datasets";
+}
+
+/* tg and pp of each model x quant x thread count, as the device's roofs
+ * and efficiencies predict, with a small repeating noise. */
+static void add_calibration(lf_store *st, int64_t run, const double *bw) {
+    lf_catalog *cat;
+    lf_error err = {0};
+    assert_int_equal(lf_catalog_load(&cat, fx_datadir(), &err), 0);
+    static const char *models[] = {"qwen2.5-0.5b-instruct", "smollm2-360m-instruct",
+                                   "llama-3.2-1b-instruct"};
+    static const char *quants[] = {"Q4_K_M", "Q8_0", "Q4_0"};
+    int k = 0;
+    for (int mi = 0; mi < 3; mi++)
+        for (int qi = 0; qi < 3; qi++)
+            for (int t = 1; t <= 2; t++) {
+                const lf_catalog_model *m = lf_catalog_find(cat, models[mi]);
+                assert_non_null(m);
+                lf_mix mix;
+                assert_int_equal(lf_mix_parse(quants[qi], &mix), 0);
+                lf_rec_memory mem;
+                assert_int_equal(lf_rec_weight_bytes(m, mix, &mem, &err), 0);
+                double bytes = (double)mem.weights_read +
+                               (double)lf_rec_kv_bytes(m, 16, LF_TYPE_F16);
+                double noise = 1.0 + 0.03 * ((k++ % 5) - 2) / 2.0;
+                lf_result r = fx_res(LF_TEST_TG, models[mi], quants[qi], t, 32,
+                                     0.6 * bw[t - 1] * 1e9 / bytes * noise);
+                fx_add(st, run, &r);
+                r = fx_res(LF_TEST_PP, models[mi], quants[qi], t, 128,
+                           0.15 * 100e9 * t / (2.0 * mem.matmul_params) * noise);
+                fx_add(st, run, &r);
+            }
+    lf_catalog_free(cat);
+}
+
+void fx_build_db(const char *path, bool calibrate) {
+    lf_store *st;
+    lf_error err = {0};
+    assert_int_equal(lf_store_open(&st, path, 0, &err), 0);
+    double bw[2] = {12.0, 20.0};
+    lf_device d;
+    fx_device(&d, "00aa11bb22cc33dd", "test-cpu-2c", 2, bw);
+    fx_put_device(st, &d);
+    int64_t run = fx_run(st, d.id, "abcdef0123", 1700000000000);
+    if (calibrate) {
+        add_calibration(st, run, bw);
+    } else {
+        for (int t = 1; t <= 2; t++) {
+            lf_result r = fx_res(LF_TEST_TG, "tiny-shape-x", "Q4_0", t, 32, 900.0);
+            fx_add(st, run, &r);
+        }
+    }
+    lf_store_close(st);
 }

@@ -11,6 +11,8 @@
 #include "probes/probes.h"
 #include "store/store.h"
 
+#include <stdbool.h>
+
 /* A CPU device: AVX2 level, `threads` usable threads, bandwidth curve
  * bw[0..threads) GB/s (read_gbs = the last), int8 100 GOP/s per core and
  * FP32 25 GFLOP/s per core, 16 GiB usable. */
@@ -25,5 +27,15 @@ lf_result fx_res(lf_test_kind kind, const char *model, const char *quant, int th
                  double tps);
 /* Adds r under run with three samples around its median. */
 void fx_add(lf_store *st, int64_t run, lf_result *r);
+/* The catalog's folder: $LOCALFIT_DATADIR, else this source tree's datasets/. */
+const char *fx_datadir(void);
+/* Writes the database at path: the 2-thread device "test-cpu-2c" (id
+ * 00aa11bb22cc33dd, bandwidth 12 and 20 GB/s) and one run at commit
+ * abcdef0123. With calibrate, tg and pp results of three catalog models
+ * (qwen2.5-0.5b, smollm2-360m, llama-3.2-1b instruct) in Q4_K_M, Q8_0 and
+ * Q4_0 on 1 and 2 threads: tg at 60% of the bandwidth roof, pp at 15% of
+ * the int8 peak, within ±3%. Without, only tg results of a model the
+ * catalog does not know (calibration leaves them out). Asserts success. */
+void fx_build_db(const char *path, bool calibrate);
 
 #endif

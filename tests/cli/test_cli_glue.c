@@ -26,102 +26,21 @@
 
 #define MODEL "qwen2.5-0.5b-instruct"
 
-typedef struct ctx {
-    char bin[4096];
-    char *dir;
-    char db[4200], out[4200], err[4200];
-} ctx;
-
-static const char *datadir(void) {
-    const char *d = getenv("LOCALFIT_DATADIR");
-    return d && *d ? d : LF_SOURCE_DIR "/datasets";
-}
-
-/* A device with a consistent history: tg speeds from a 60% efficiency
- * against the thread count's bandwidth (with a little noise), pp from 15%
- * of the int8 peak. */
-static void build_db(ctx *c) {
-    lf_store *st;
-    lf_catalog *cat;
-    lf_error err = {0};
-    assert_int_equal(lf_store_open(&st, c->db, 0, &err), 0);
-    assert_int_equal(lf_catalog_load(&cat, datadir(), &err), 0);
-    double bw[2] = {12.0, 20.0};
-    lf_device d;
-    fx_device(&d, "00aa11bb22cc33dd", "test-cpu-2c", 2, bw);
-    fx_put_device(st, &d);
-    int64_t run = fx_run(st, d.id, "abcdef0123", 1700000000000);
-    static const char *models[] = {"qwen2.5-0.5b-instruct", "smollm2-360m-instruct",
-                                   "llama-3.2-1b-instruct"};
-    static const char *quants[] = {"Q4_K_M", "Q8_0", "Q4_0"};
-    int k = 0;
-    for (int mi = 0; mi < 3; mi++)
-        for (int qi = 0; qi < 3; qi++)
-            for (int t = 1; t <= 2; t++) {
-                const lf_catalog_model *m = lf_catalog_find(cat, models[mi]);
-                assert_non_null(m);
-                lf_mix mix;
-                assert_int_equal(lf_mix_parse(quants[qi], &mix), 0);
-                lf_rec_memory mem;
-                assert_int_equal(lf_rec_weight_bytes(m, mix, &mem, &err), 0);
-                double bytes = (double)mem.weights_read + (double)lf_rec_kv_bytes(m, 16, LF_TYPE_F16);
-                double noise = 1.0 + 0.03 * ((k++ % 5) - 2) / 2.0;
-                lf_result r = fx_res(LF_TEST_TG, models[mi], quants[qi], t, 32,
-                                     0.6 * bw[t - 1] * 1e9 / bytes * noise);
-                fx_add(st, run, &r);
-                r = fx_res(LF_TEST_PP, models[mi], quants[qi], t, 128,
-                           0.15 * 100e9 * t / (2.0 * mem.matmul_params) * noise);
-                fx_add(st, run, &r);
-            }
-    lf_catalog_free(cat);
-    lf_store_close(st);
-}
-
 static int setup(void **state) {
-    ctx *c = calloc(1, sizeof *c);
-    snprintf(c->bin, sizeof c->bin, "%s/localfit", LF_BINARY_DIR);
-    c->dir = th_tempdir("cli-glue");
-    snprintf(c->db, sizeof c->db, "%s/results.db", c->dir);
-    snprintf(c->out, sizeof c->out, "%s/stdout", c->dir);
-    snprintf(c->err, sizeof c->err, "%s/stderr", c->dir);
-    *state = c;
-    return 0;
+    *state = th_cli_new("cli-glue");
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state) {
-    ctx *c = *state;
-    th_rmtree(c->dir);
-    free(c->dir);
-    free(c);
+    th_cli_free(*state);
     return 0;
 }
 
-static int run(ctx *c, int timeout, ...) {
-    char *argv[40] = {c->bin};
-    int n = 1;
-    va_list ap;
-    va_start(ap, timeout);
-    for (char *a; n < 39 && (a = va_arg(ap, char *));)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    return th_run(argv, c->out, c->err, timeout);
-}
-
-static ctx *need_binary(void **state) {
-    ctx *c = *state;
-    if (!th_exists(c->bin)) {
-        print_message("%s not built: skipping\n", c->bin);
-        skip();
-    }
-    return c;
-}
-
 static void test_recommend_from_store(void **state) {
-    ctx *c = need_binary(state);
-    build_db(c);
+    th_cli *c = th_cli_need(state);
+    fx_build_db(c->db, true);
     /* --validate: every configuration predicted from the others */
-    assert_int_equal(run(c, 60, "recommend", "--db", c->db, "--device", "test-cpu-2c",
+    assert_int_equal(th_cli_run(c, 60, "recommend", "--db", c->db, "--device", "test-cpu-2c",
                          "--validate", NULL), 0);
     char *o = th_read(c->out, NULL);
     assert_non_null(strstr(o, "Leave-one-out validation on test-cpu-2c"));
@@ -129,7 +48,7 @@ static void test_recommend_from_store(void **state) {
     assert_non_null(strstr(o, "tg32 t1"));
     assert_non_null(strstr(o, "median absolute error: tg"));
     free(o);
-    assert_int_equal(run(c, 60, "recommend", "--db", c->db, "--device", "00aa11",
+    assert_int_equal(th_cli_run(c, 60, "recommend", "--db", c->db, "--device", "00aa11",
                          "--validate", "--json", NULL), 0);
     json_t *j = json_load_file(c->out, 0, NULL);
     assert_non_null(j);
@@ -141,7 +60,7 @@ static void test_recommend_from_store(void **state) {
     json_decref(j);
 
     /* a recommendation calibrated on the store */
-    assert_int_equal(run(c, 60, "recommend", "--db", c->db, "--device", "test-cpu-2c",
+    assert_int_equal(th_cli_run(c, 60, "recommend", "--db", c->db, "--device", "test-cpu-2c",
                          "--context", "2048", "--json", NULL), 0);
     j = json_load_file(c->out, 0, NULL);
     assert_non_null(j);
@@ -155,7 +74,7 @@ static void test_recommend_from_store(void **state) {
 
     /* text: the calibration summary and a constraint nothing meets (exit
      * status 1: nothing to recommend) */
-    assert_int_equal(run(c, 60, "recommend", "--db", c->db, "--device", "test-cpu-2c",
+    assert_int_equal(th_cli_run(c, 60, "recommend", "--db", c->db, "--device", "test-cpu-2c",
                          "--min-tps", "100000", NULL), 1);
     o = th_read(c->out, NULL);
     assert_non_null(strstr(o, "Calibration: 36 observations of this device"));
@@ -165,21 +84,21 @@ static void test_recommend_from_store(void **state) {
     free(o);
 
     /* unknown device, bad combinations */
-    assert_int_equal(run(c, 60, "recommend", "--db", c->db, "--device", "ffff", NULL), 1);
+    assert_int_equal(th_cli_run(c, 60, "recommend", "--db", c->db, "--device", "ffff", NULL), 1);
     char *e = th_read(c->err, NULL);
     assert_non_null(strstr(e, "test-cpu-2c"));
     free(e);
-    assert_int_equal(run(c, 60, "recommend", "--gpu", "4090", "--device", "x", NULL), 2);
-    assert_int_equal(run(c, 60, "recommend", "--bandwidth", "100", NULL), 2);
-    assert_int_equal(run(c, 60, "recommend", "--validate", "--gpu", "4090", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "recommend", "--gpu", "4090", "--device", "x", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "recommend", "--bandwidth", "100", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "recommend", "--validate", "--gpu", "4090", NULL), 2);
 }
 
 static void test_report_from_store(void **state) {
-    ctx *c = need_binary(state);
-    build_db(c);
+    th_cli *c = th_cli_need(state);
+    fx_build_db(c->db, true);
     char dir[4300], p[4400];
     snprintf(dir, sizeof dir, "%s/rep", c->dir);
-    assert_int_equal(run(c, 60, "report", "--db", c->db, "--device", "test-cpu-2c", "--format",
+    assert_int_equal(th_cli_run(c, 60, "report", "--db", c->db, "--device", "test-cpu-2c", "--format",
                          "md", "--no-plots", "-o", dir, NULL), 0);
     snprintf(p, sizeof p, "%s/report.md\n", dir);
     char *o = th_read(c->out, NULL);
@@ -194,7 +113,7 @@ static void test_report_from_store(void **state) {
     free(md);
     /* no database: says so and points at --demo */
     snprintf(p, sizeof p, "%s/none/results.db", c->dir);
-    assert_int_equal(run(c, 60, "report", "--db", p, "-o", dir, NULL), 1);
+    assert_int_equal(th_cli_run(c, 60, "report", "--db", p, "-o", dir, NULL), 1);
     char *e = th_read(c->err, NULL);
     assert_non_null(strstr(e, "--demo"));
     free(e);
@@ -209,7 +128,7 @@ static char *model_path(const char *name) {
 
 /* A real file: every level quantized, benchmarked and scored on text. */
 static void test_sweep_gguf(void **state) {
-    ctx *c = need_binary(state);
+    th_cli *c = th_cli_need(state);
     char *model = model_path("stories260K.gguf");
     const char *ds = getenv("LOCALFIT_TEST_DATASETS");
     char text[4096];
@@ -220,7 +139,7 @@ static void test_sweep_gguf(void **state) {
         free(model);
         skip();
     }
-    assert_int_equal(run(c, 240, "sweep", model, "--quants", "Q8_0,q4_0", "-f", text, "--ctx",
+    assert_int_equal(th_cli_run(c, 240, "sweep", model, "--quants", "Q8_0,q4_0", "-f", text, "--ctx",
                          "32", "--chunks", "2", "-p", "16", "-n", "8", "-t", "1", "--db", c->db,
                          "--json", NULL), 0);
     json_t *j = json_load_file(c->out, 0, NULL);
@@ -272,15 +191,15 @@ static void test_sweep_gguf(void **state) {
     free(model);
 
     /* usage errors */
-    assert_int_equal(run(c, 60, "sweep", NULL), 2);
-    assert_int_equal(run(c, 60, "sweep", "qwen2.5-0.5b-instruct", "-f", text, NULL), 2);
-    assert_int_equal(run(c, 60, "sweep", "stories260K.gguf", "--quants", "Q9_9", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "sweep", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "sweep", "qwen2.5-0.5b-instruct", "-f", text, NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "sweep", "stories260K.gguf", "--quants", "Q9_9", NULL), 2);
 }
 
 /* A catalog model: synthesized per level, published quality. */
 static void test_sweep_catalog(void **state) {
-    ctx *c = need_binary(state);
-    assert_int_equal(run(c, 240, "sweep", "smollm2-135m", "--quants", "Q4_0", "-p", "8", "-n",
+    th_cli *c = th_cli_need(state);
+    assert_int_equal(th_cli_run(c, 240, "sweep", "smollm2-135m", "--quants", "Q4_0", "-p", "8", "-n",
                          "4", "-t", "1", "--no-store", "--json", "--min-tps", "0.001", NULL), 0);
     json_t *j = json_load_file(c->out, 0, NULL);
     assert_non_null(j);
@@ -290,7 +209,7 @@ static void test_sweep_catalog(void **state) {
     json_t *l = json_array_get(json_object_get(j, "levels"), 0);
     lf_catalog *cat;
     lf_error err = {0};
-    assert_int_equal(lf_catalog_load(&cat, datadir(), &err), 0);
+    assert_int_equal(lf_catalog_load(&cat, fx_datadir(), &err), 0);
     assert_true(json_number_value(json_object_get(l, "kld")) ==
                 lf_catalog_find_quant(cat, "Q4_0")->kld);
     lf_catalog_free(cat);
@@ -303,15 +222,15 @@ static void test_sweep_catalog(void **state) {
 /* `run` itself takes minutes (probe + bench): only its argument handling
  * runs here; its steps are the libraries tested above. */
 static void test_run_usage(void **state) {
-    ctx *c = need_binary(state);
-    assert_int_equal(run(c, 60, "run", "--help", NULL), 0);
+    th_cli *c = th_cli_need(state);
+    assert_int_equal(th_cli_run(c, 60, "run", "--help", NULL), 0);
     char *o = th_read(c->out, NULL);
     assert_non_null(strstr(o, "usage: localfit run"));
     free(o);
-    assert_int_equal(run(c, 60, "run", "stray", NULL), 2);
-    assert_int_equal(run(c, 60, "run", "--memory-fraction", "2", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "run", "stray", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "run", "--memory-fraction", "2", NULL), 2);
     /* an unknown suite fails before anything is probed or stored */
-    assert_int_equal(run(c, 60, "run", "--suite", "no-such-suite", "--db", c->db, NULL), 1);
+    assert_int_equal(th_cli_run(c, 60, "run", "--suite", "no-such-suite", "--db", c->db, NULL), 1);
     char *e = th_read(c->err, NULL);
     assert_non_null(strstr(e, "no-such-suite"));
     free(e);

@@ -21,38 +21,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-typedef struct ctx {
-    char dir[64];
-    char db[128];
-} ctx;
-
-static int setup(void **state) {
-    ctx *c = calloc(1, sizeof *c);
-    snprintf(c->dir, sizeof c->dir, "/tmp/lf-cli-msg-XXXXXX");
-    if (!mkdtemp(c->dir))
-        return -1;
-    snprintf(c->db, sizeof c->db, "%s/results.db", c->dir);
-    *state = c;
-    return 0;
-}
-
-static int teardown(void **state) {
-    ctx *c = *state;
-    rm_tree(c->dir);
-    free(c);
-    return 0;
-}
-
-static void need_binary(void) {
-    if (!cli_bin()) {
-        print_message("localfit not built: skipping\n");
-        skip();
-    }
-}
-
 /* Runs localfit with args (NULL-terminated) and LOCALFIT_DB in the test's
  * directory; the caller frees o. */
-static int run(ctx *c, cli_out *o, const char *const *args) {
+static int run(cli_scratch *c, cli_out *o, const char *const *args) {
     char env_db[160];
     snprintf(env_db, sizeof env_db, "LOCALFIT_DB=%s", c->db);
     const char *env[] = {env_db, NULL};
@@ -67,8 +38,8 @@ static int count_lines(const char *s) {
 }
 
 static void test_bad_option_named_once(void **state) {
-    need_binary();
-    ctx *c = *state;
+    cli_need_binary();
+    cli_scratch *c = *state;
     cli_out o;
     /* an unknown long option: one line naming it, nothing from getopt */
     assert_int_equal(run(c, &o, (const char *[]){"bench", "--bogus", NULL}), 2);
@@ -101,8 +72,8 @@ static void test_bad_option_named_once(void **state) {
 }
 
 static void test_key_named_once(void **state) {
-    need_binary();
-    ctx *c = *state;
+    cli_need_binary();
+    cli_scratch *c = *state;
     cli_out o;
     assert_int_equal(run(c, &o, (const char *[]){"bench", "-t", "abc", "--no-store", NULL}), 2);
     assert_non_null(strstr(o.err, "threads: 'abc'"));
@@ -115,8 +86,8 @@ static void test_key_named_once(void **state) {
 }
 
 static void test_one_variant_singular(void **state) {
-    need_binary();
-    ctx *c = *state;
+    cli_need_binary();
+    cli_scratch *c = *state;
     char model[128];
     snprintf(model, sizeof model, "%s/tiny.gguf", c->dir);
     cli_out o;
@@ -135,8 +106,8 @@ static void test_one_variant_singular(void **state) {
 }
 
 static void test_runs_unknown_device_named(void **state) {
-    need_binary();
-    ctx *c = *state;
+    cli_need_binary();
+    cli_scratch *c = *state;
     lf_store *st;
     lf_error err = {0};
     assert_int_equal(lf_store_open(&st, c->db, 0, &err), 0);
@@ -161,8 +132,8 @@ static void test_runs_unknown_device_named(void **state) {
 }
 
 static void test_directory_said(void **state) {
-    need_binary();
-    ctx *c = *state;
+    cli_need_binary();
+    cli_scratch *c = *state;
     cli_out o;
     assert_int_equal(run(c, &o, (const char *[]){"import", c->dir, NULL}), 1);
     assert_non_null(strstr(o.err, "is a directory"));
@@ -176,8 +147,8 @@ static void test_directory_said(void **state) {
 }
 
 static void test_db_check_damaged(void **state) {
-    need_binary();
-    ctx *c = *state;
+    cli_need_binary();
+    cli_scratch *c = *state;
     /* enough rows for several b-tree pages, then pages past the schema
      * overwritten: integrity_check finds it, later checks fail on it */
     lf_store *st;
@@ -224,12 +195,12 @@ static void test_db_check_damaged(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_bad_option_named_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_key_named_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_one_variant_singular, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_runs_unknown_device_named, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_directory_said, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_db_check_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_option_named_once, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_key_named_once, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_one_variant_singular, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_runs_unknown_device_named, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_directory_said, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_db_check_damaged, cli_scratch_setup, cli_scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

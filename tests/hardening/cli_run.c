@@ -5,12 +5,16 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cmocka.h>
 
 extern char **environ;
 
@@ -150,4 +154,32 @@ void rm_tree(const char *dir) {
     }
     closedir(d);
     rmdir(dir);
+}
+
+int cli_scratch_setup(void **state) {
+    cli_scratch *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    snprintf(c->dir, sizeof c->dir, "/tmp/lf-cli-XXXXXX");
+    if (!mkdtemp(c->dir)) {
+        free(c);
+        return -1;
+    }
+    snprintf(c->db, sizeof c->db, "%s/results.db", c->dir);
+    *state = c;
+    return 0;
+}
+
+int cli_scratch_teardown(void **state) {
+    cli_scratch *c = *state;
+    rm_tree(c->dir);
+    free(c);
+    return 0;
+}
+
+void cli_need_binary(void) {
+    if (!cli_bin()) {
+        print_message("localfit not built: skipping\n");
+        skip();
+    }
 }

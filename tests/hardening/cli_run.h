@@ -37,4 +37,16 @@ long unsafe_at(const char *p, size_t n);
 /* Removes dir and everything below it (no shell). */
 void rm_tree(const char *dir);
 
+/* A test's scratch folder (a new /tmp/lf-cli-XXXXXX) and a database path
+ * in it, as a cmocka setup and teardown: *state points to a cli_scratch,
+ * removed with everything in the folder afterwards. */
+typedef struct cli_scratch {
+    char dir[64];
+    char db[128];      /* dir/results.db, not created */
+} cli_scratch;
+int cli_scratch_setup(void **state);
+int cli_scratch_teardown(void **state);
+/* Skips the calling test, saying so, when localfit was not built. */
+void cli_need_binary(void);
+
 #endif

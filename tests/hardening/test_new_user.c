@@ -8,9 +8,16 @@
  *    rule lf_bench_quant_label gives bench and sweep alike;
  *  - --lora FILE:SCALE with a non-finite scale is a usage error; a model
  *    whose weights hold NaN fails generate and quality with a message
- *    naming the file, printing no text and no "nan" figures;
+ *    naming the file, printing no text and no "nan" figures; NaN block
+ *    scales in one row of a quantized file, whose logits come out finite,
+ *    are refused by quality with the tensor and row named;
  *  - a command whose standard output cannot be written (/dev/full) exits 1;
  *  - generating or scoring past the trained context is warned about;
+ *  - sweep and quality mark a level that collapsed to another on rows not
+ *    a multiple of 256 and explain the mark; sweep says its quantizer is
+ *    not llama-quantize's;
+ *  - bench warns when the bandwidth measured now is far from the device's
+ *    stored median (the noise check, at the command line);
  *  - an oversized matrix is refused at once with its size, a large one
  *    below the limit plans (linear planning), SIGTERM during a run stops it
  *    and keeps the run as interrupted;
@@ -27,9 +34,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../cli/fixture_db.h"
 #include "bench/bench.h"
 #include "cli_run.h"
 #include "model/model.h"
+#include "reports/reports.h"   /* LF_QUALITY_COLLAPSED_NOTE */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -274,8 +283,47 @@ static void test_nan_weights_fail(void **state) {
         print_message("quality on NaN weights: %s\n%s\n", o.out, o.err);
     assert_int_equal(o.status, 1);
     assert_non_null(strstr(o.err, "nan-weights.gguf"));
-    assert_non_null(strstr(o.err, "not finite"));
+    assert_non_null(strstr(o.err, "NaN or infinite"));
     assert_null(strstr(o.out, "nan"));
+    cli_out_free(&o);
+}
+
+/* NaN block scales in one row of blk.0.attn_q of a Q8_0 file. The logits
+ * of such a model come out finite (the quantized products' activation
+ * quantizer turns the NaN hidden state into a zero scale), so quality must
+ * refuse the weights themselves, naming tensor and row, whether the file
+ * is the base or a variant. */
+static void test_nan_row_refused(void **state) {
+    (void)state;
+    lf_model_params hp = tiny_params();
+    lf_model *m = NULL;
+    lf_error err = {0};
+    assert_int_equal(lf_model_synth(&m, &hp, LF_MIX_Q8_0, 7, &err), 0);
+    const lf_model_tensor *t = lf_model_find_tensor(m, "blk.0.attn_q.weight");
+    assert_non_null(t);
+    assert_int_equal(t->mat.type, LF_TYPE_Q8_0);
+    /* every fp16 of row 5 (each block's scale among them) set to a NaN */
+    uint16_t *h = (uint16_t *)((char *)t->mat.data + 5 * t->mat.row_bytes);
+    for (size_t i = 0; i < t->mat.row_bytes / 2; i++)
+        h[i] = 0x7E00;
+    char path[400];
+    snprintf(path, sizeof path, "%s/nan-row.gguf", g_dir);
+    assert_int_equal(lf_model_save_gguf(m, path, &err), 0);
+    lf_model_free(m);
+    if (!cli_bin())
+        skip();
+    cli_out o;
+    const char *const as_variant[] = {"quality", "-m", g_tiny, "--files", path, "-f", g_text,
+                                      "--ctx", "16", "--chunks", "1", "-t", "1", NULL};
+    assert_int_equal(cli_run(&o, NULL, as_variant), 1);
+    assert_non_null(strstr(o.err, "nan-row.gguf: tensor blk.0.attn_q.weight holds NaN"));
+    assert_non_null(strstr(o.err, "(row 5,"));
+    assert_null(strstr(o.out, "nan"));
+    cli_out_free(&o);
+    const char *const as_base[] = {"quality", "-m", path, "--quants", "Q8_0", "-f", g_text,
+                                   "--ctx", "16", "--chunks", "1", "-t", "1", NULL};
+    assert_int_equal(cli_run(&o, NULL, as_base), 1);
+    assert_non_null(strstr(o.err, "tensor blk.0.attn_q.weight holds NaN"));
     cli_out_free(&o);
 }
 
@@ -364,7 +412,127 @@ static void test_collapsed_levels_marked(void **state) {
     assert_int_equal(cli_run(&o, NULL, q), 0);
     assert_non_null(strstr(o.out, "Q6_K (=Q8_0)"));
     assert_null(strstr(o.out, "Q4_0 (="));
+    assert_non_null(strstr(o.out, "A (=B): level A's K-quant blocks do not fit"));
     cli_out_free(&o);
+}
+
+/* Stores this machine's profile (`probe --quick`, under a second) in db, so
+ * that commands read it instead of measuring: with bandwidth read_gbs when
+ * measured, else unmeasured (the command measures it, checking it against
+ * the store); roof_gbs > 0 adds tg results measured against that roof. */
+static void store_this_device(const char *db, bool measured, double read_gbs, double roof_gbs) {
+    cli_out o;
+    const char *const a[] = {"probe", "--quick", "--json", NULL};
+    assert_int_equal(cli_run(&o, NULL, a), 0);
+    lf_device *d = calloc(1, sizeof *d);
+    assert_non_null(d);
+    lf_error err = {0};
+    assert_int_equal(lf_device_from_json(d, o.out, &err), 0);
+    cli_out_free(&o);
+    int threads = d->limits.usable_threads > 0 ? d->limits.usable_threads : 1;
+    d->bandwidth.measured = measured;
+    d->bandwidth.threads = d->bandwidth.n_curve = threads;
+    for (int i = 0; i < threads && i < (int)(sizeof d->bandwidth.curve_read_gbs /
+                                             sizeof *d->bandwidth.curve_read_gbs); i++)
+        d->bandwidth.curve_read_gbs[i] = read_gbs * (i + 1) / threads;
+    d->bandwidth.read_gbs = read_gbs;
+    d->compute.measured = true;
+    d->compute.threads = threads;
+    d->compute.int8_gops_core = 100, d->compute.int8_gops_all = 100.0 * threads;
+    d->compute.fp32_gflops_core = 25, d->compute.fp32_gflops_all = 25.0 * threads;
+    lf_store *st = NULL;
+    assert_int_equal(lf_store_open(&st, db, 0, &err), 0);
+    fx_put_device(st, d);
+    if (roof_gbs > 0) {
+        int64_t run = fx_run(st, d->id, "abc", 1700000000000);
+        for (int t = 1; t <= 3; t++) {
+            lf_result r = fx_res(LF_TEST_TG, "tiny", "Q8_0", t, 16, 1000.0);
+            r.roof_gbs = roof_gbs;
+            fx_add(st, run, &r);
+        }
+    }
+    lf_store_close(st);
+    free(d);
+}
+
+/* The noise check as a user meets it (item 16): with the device's stored
+ * bandwidth at 100 TB/s, far from anything measurable, bench measures the
+ * bandwidth now (the stored profile holds none) and warns on stderr that
+ * this run is not typical of the machine; results are still stored. */
+static void test_bench_noise_warned(void **state) {
+    (void)state;
+    if (!cli_bin())
+        skip();
+    char db[400];
+    snprintf(db, sizeof db, "%s/noise.db", g_dir);
+    store_this_device(db, false, 0, 100000.0);
+    cli_out o;
+    const char *const a[] = {"bench", "-m", g_tiny, "-p", "8", "-n", "0", "--reps", "3", "-t",
+                             "1", "--db", db, NULL};
+    assert_int_equal(cli_run(&o, NULL, a), 0);
+    const char *w = strstr(o.err, "localfit bench: warning: ");
+    assert_non_null(w);
+    assert_non_null(strstr(w, "100000"));   /* the stored median, named */
+    cli_out_free(&o);
+}
+
+/* Sweep marks a collapsed level in its table ("Q6_K=Q8_0": rows of 64
+ * elements take no 256-element K-quant block), explains the mark, and says
+ * that its levels come from its own quantizer, not llama-quantize. */
+static void test_sweep_collapsed_marked(void **state) {
+    (void)state;
+    if (!cli_bin())
+        skip();
+    char db[400];   /* this machine's profile stored: nothing is measured but speed */
+    snprintf(db, sizeof db, "%s/sweep.db", g_dir);
+    store_this_device(db, true, 20.0, 0);
+    cli_out o;
+    const char *const a[] = {"sweep", g_tiny, "--quants", "Q6_K,Q2_K,Q4_0", "-f", g_text,
+                             "--ctx", "16", "--chunks", "1", "-t", "1", "-p", "8", "-n", "4",
+                             "--db", db, "--no-store", NULL};
+    assert_int_equal(cli_run(&o, NULL, a), 0);
+    assert_non_null(strstr(o.out, "Q6_K=Q8_0 "));
+    assert_non_null(strstr(o.out, "Q2_K=IQ4_NL "));
+    assert_null(strstr(o.out, "Q4_0="));
+    assert_non_null(strstr(o.out, "A=B: level A's K-quant blocks do not fit"));
+    assert_non_null(strstr(o.out, "not llama-quantize"));
+    assert_non_null(strstr(o.err, "Q6_K collapses to Q8_0"));
+    cli_out_free(&o);
+}
+
+/* The collapse mark reaches the report: sweep stores a collapsed level's
+ * quality row as "Q6_K=Q8_0", and the report's quality table shows it with
+ * sweep's explanation under it; an uncollapsed level stays unmarked. */
+static void test_report_collapsed_marked(void **state) {
+    (void)state;
+    if (!cli_bin())
+        skip();
+    char db[400], out[400], doc[440];
+    snprintf(db, sizeof db, "%s/sweep-report.db", g_dir);
+    snprintf(out, sizeof out, "%s/sweep-report", g_dir);
+    store_this_device(db, true, 20.0, 0);
+    cli_out o;
+    const char *const a[] = {"sweep", g_tiny, "--quants", "Q6_K,Q4_0", "-f", g_text, "--ctx",
+                             "16", "--chunks", "1", "-t", "1", "-p", "8", "-n", "4", "--db", db,
+                             NULL};
+    assert_int_equal(cli_run(&o, NULL, a), 0);
+    cli_out_free(&o);
+    const char *const r[] = {"report", "--db", db, "--format", "md", "--no-plots", "-q", "-o",
+                             out, NULL};
+    assert_int_equal(cli_run(&o, NULL, r), 0);
+    cli_out_free(&o);
+    snprintf(doc, sizeof doc, "%s/report.md", out);
+    size_t n;
+    char *md = slurp(doc, &n);
+    assert_non_null(md);
+    const char *q = strstr(md, "Quality vs size");
+    assert_non_null(q);
+    /* markdown escapes the underscores */
+    assert_non_null(strstr(q, "| Q6\\_K=Q8\\_0 |"));
+    assert_non_null(strstr(q, "| Q4\\_0 |"));
+    assert_null(strstr(q, "Q4\\_0="));
+    assert_non_null(strstr(q, LF_QUALITY_COLLAPSED_NOTE));
+    free(md);
 }
 
 /* ---- the planner and interrupts ------------------------------------------------- */
@@ -599,9 +767,13 @@ int main(void) {
         cmocka_unit_test(test_quant_label_most_bytes),
         cmocka_unit_test(test_lora_scale_not_finite),
         cmocka_unit_test(test_nan_weights_fail),
+        cmocka_unit_test(test_nan_row_refused),
         cmocka_unit_test(test_stdout_full),
         cmocka_unit_test(test_past_trained_context_warns),
         cmocka_unit_test(test_collapsed_levels_marked),
+        cmocka_unit_test(test_sweep_collapsed_marked),
+        cmocka_unit_test(test_report_collapsed_marked),
+        cmocka_unit_test(test_bench_noise_warned),
         cmocka_unit_test(test_matrix_size),
         cmocka_unit_test(test_sigterm_keeps_interrupted_run),
         cmocka_unit_test(test_readonly_database),

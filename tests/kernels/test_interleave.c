@@ -137,9 +137,10 @@ static void test_kernels_match_reference(void **state) {
         if (ks.level == LF_ISA_NEON) {
             /* with or without sdot, arm64 has these layouts' kernels: a
              * NEON set missing one would skip its check below silently */
-            assert_non_null(ks.mv_il[LF_TYPE_Q4_0]);
-            assert_non_null(ks.mv_il[LF_TYPE_Q8_0]);
-            assert_non_null(ks.mv_il[LF_TYPE_F16]);
+            static const lf_type neon_il[] = {LF_TYPE_Q4_0, LF_TYPE_Q5_0, LF_TYPE_Q8_0, LF_TYPE_F16,
+                                              LF_TYPE_Q4_K, LF_TYPE_Q5_K, LF_TYPE_Q6_K};
+            for (size_t i = 0; i < sizeof neon_il / sizeof neon_il[0]; i++)
+                assert_non_null(ks.mv_il[neon_il[i]]);
         }
         for (int ti = 0; ti < N_IL_TYPES; ti++) {
             lf_type t = il_types[ti];

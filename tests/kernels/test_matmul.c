@@ -188,7 +188,8 @@ static void test_matmul_packed_reference_tile(void **state) {
  * and 16 rows (inside, at and past the 8-row halves of 256-bit tiles),
  * 13 columns (a full block of 8 and a partial one of 5, whose column quads
  * are 4 and 1 wide), odd block counts, and a float K that is not a
- * multiple of 8 (the packers' scalar tails). */
+ * multiple of 8 (the packers' scalar tails) nor of the float path's k
+ * slice. */
 static void test_matmul_packed_edges(void **state) {
     (void)state;
     static const lf_type types[] = {LF_TYPE_Q4_0, LF_TYPE_Q8_0, LF_TYPE_Q5_0, LF_TYPE_Q4_K,
@@ -208,6 +209,13 @@ static void test_matmul_packed_edges(void **state) {
             for (int ri = 0; ri < (int)(sizeof rows / sizeof rows[0]); ri++) {
                 mm_case mc = {types[ti], rows[ri], cols, 13};
                 check_one(pools[1 + ri % 2], &mc, &rng, ks.name);
+            }
+            if (tr->block_size == 1) {
+                /* float K in three slices of the k-blocked sweep (128,
+                 * 128, 45) over a group of 4 panels and a group of one
+                 * panel of 6 rows */
+                mm_case mc = {types[ti], 70, 301, 13};
+                check_one(pools[2], &mc, &rng, ks.name);
             }
         }
     }

@@ -7,15 +7,17 @@
  * doubled, its scale halved). Dequantization is checked for every code and
  * every exponent by decoding the bits here; the quantizer byte for byte
  * against the blocks llama-quantize wrote for the same inputs; the
- * reference dot against the dequantized values.
+ * reference dot against the dequantized values; every SIMD kernel set's
+ * dot and matrix-vector kernel against the reference dot.
  */
-#include "kernels/internal.h"
+#include "kt.h"
 
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -116,12 +118,135 @@ static void test_vec_dot_ref(void **state) {
     assert_true(fabs(got - want) <= 1e-5 * fabs(want) + 1e-6);
 }
 
+/* Rows of random codes under exponents around 2^0 (and the two
+ * subnormal scales), Q8_0 activations over the full int8 range but -128. */
+static void random_rows(uint8_t *w, int rows, int nb, lf_block_q8_0 *y, uint32_t seed) {
+    for (int i = 0; i < rows * nb * 17; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        w[i] = (uint8_t)(seed >> 24);
+    }
+    for (int i = 0; i < rows * nb; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        uint8_t e = (uint8_t)(112 + (seed >> 27));   /* 2^-16 .. 2^15 */
+        w[i * 17] = i % 11 == 5 ? (uint8_t)(i % 2) : e;
+    }
+    for (int b = 0; b < nb; b++) {
+        seed = seed * 1664525u + 1013904223u;
+        y[b].d = lf_float_to_half(0.001f + (float)(seed >> 8) / 16777216.0f);
+        for (int j = 0; j < 32; j++) {
+            seed = seed * 1664525u + 1013904223u;
+            y[b].qs[j] = (int8_t)(-127 + (int)((seed >> 8) % 255));
+        }
+    }
+}
+
+/* Every SIMD kernel set this CPU runs (AVX2, AVX-512 with and without
+ * VNNI, NEON): vec_dot and the 1..4-row mv against the scalar reference,
+ * on even and odd block counts (the AVX-512 kernel pairs blocks) up to
+ * gpt-oss's 2880 columns. */
+static void test_vec_dot_simd(void **state) {
+    (void)state;
+    static const struct { lf_isa_level level; unsigned flags; } sets[] = {
+        {LF_ISA_AVX2, 0}, {LF_ISA_AVX512, 0}, {LF_ISA_AVX512, LF_KS_NO_VNNI}, {LF_ISA_NEON, 0},
+    };
+    static const int nbs[] = {1, 2, 3, 7, 90};
+    enum { MAXB = 90 };
+    static uint8_t w[4 * MAXB * 17];
+    static lf_block_q8_0 y[MAXB];
+    int tested = 0;
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+        lf_kernel_set ks;
+        lf_error err = {0};
+        if (lf_kernel_set_build(&ks, sets[k].level, sets[k].flags, &err) < 0)
+            continue;
+        tested++;
+        for (size_t t = 0; t < sizeof nbs / sizeof nbs[0]; t++) {
+            const int nb = nbs[t], n = nb * 32;
+            const size_t bx = (size_t)nb * 17;
+            random_rows(w, 4, nb, y, 7u + (uint32_t)t);
+            float want[4], got[4], one;
+            double mag = 0;
+            for (int r = 0; r < 4; r++) {
+                lf_vec_dot_mxfp4_ref(n, &want[r], w + r * bx, y);
+                mag = fmax(mag, fabs(want[r]));
+            }
+            const double tol = 1e-5 * mag + 1e-30;
+            ks.vec_dot[LF_TYPE_MXFP4](n, &one, w + 3 * bx, y);
+            assert_true(fabs(one - want[3]) <= tol);
+            for (int nr = 1; nr <= 4; nr++) {
+                ks.mv[LF_TYPE_MXFP4](n, got, w, bx, y, nr);
+                for (int r = 0; r < nr; r++)
+                    assert_true(fabs(got[r] - want[r]) <= tol);
+            }
+        }
+    }
+    if (!tested) {
+        printf("  (skipping: no SIMD kernel set runs on this CPU)\n");
+        skip();
+    }
+}
+
+/* lf_matmul with MXFP4 weights on every kernel set (the matrix-vector
+ * kernels for n = 1, the packed int8 GEMM for larger n) against the
+ * reference dot of each row with each Q8_0-quantized activation row:
+ * odd row counts around the 4- and 16-row tiles, an odd block count. */
+static void test_matmul(void **state) {
+    (void)state;
+    enum { NB = 5, K = NB * 32, MAXR = 37, MAXN = 17 };
+    static uint8_t w[MAXR * NB * 17];
+    static lf_block_q8_0 xq[NB], scratch[NB];
+    static float x[MAXN * K], y[MAXN * MAXR], wd[K], xd[K];
+    for (int r = 0; r < MAXR; r += 4)
+        random_rows(w + (size_t)r * NB * 17, MAXR - r < 4 ? MAXR - r : 4, NB, scratch,
+                    99u + (uint32_t)r);
+    for (int i = 0; i < MAXN * K; i++)
+        x[i] = sinf(0.11f * (float)i) * (1.0f + (float)(i % 7));
+    lf_pool *pool = lf_pool_create(2, false);
+    assert_non_null(pool);
+    kt_set sets[8];
+    const int nsets = kt_sets(sets);
+    static const int rows[] = {1, 17, 37}, ns[] = {1, 5, 17};
+    for (int si = 0; si < nsets; si++) {
+        lf_kernel_set ks;
+        assert_int_equal(lf_kernel_set_build(&ks, sets[si].level, sets[si].flags, NULL), 0);
+        lf_kernel_set_activate(&ks);
+        for (int ri = 0; ri < 3; ri++)
+            for (int ni = 0; ni < 3; ni++) {
+                const lf_mat m = {.type = LF_TYPE_MXFP4, .rows = rows[ri], .cols = K,
+                                  .row_bytes = NB * 17, .data = w};
+                void *work = kt_alloc(lf_matmul_work_size(&m, ns[ni]));
+                lf_matmul(pool, &m, x, ns[ni], y, work);
+                free(work);
+                for (int c = 0; c < ns[ni]; c++) {
+                    lf_quantize_row_q8_0_ref(x + (size_t)c * K, xq, K);
+                    lf_type_traits_get(LF_TYPE_Q8_0)->to_float(xq, xd, K);
+                    for (int r = 0; r < rows[ri]; r++) {
+                        float want;
+                        lf_vec_dot_mxfp4_ref(K, &want, w + (size_t)r * NB * 17, xq);
+                        lf_type_traits_get(LF_TYPE_MXFP4)->to_float(w + (size_t)r * NB * 17, wd, K);
+                        double mag = 0;
+                        for (int k = 0; k < K; k++)
+                            mag += fabs((double)wd[k] * xd[k]);
+                        const float got = y[(size_t)c * rows[ri] + r];
+                        if (!(fabs(got - want) <= 1e-5 * mag + 1e-30))
+                            fail_msg("%s rows %d n %d: y[%d][%d] = %g, reference %g", ks.name,
+                                     rows[ri], ns[ni], c, r, got, want);
+                    }
+                }
+            }
+    }
+    lf_kernels_init(LF_ISA_AUTO_LEVEL, NULL);
+    lf_pool_free(pool);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_row),
         cmocka_unit_test(test_dequant_spec),
         cmocka_unit_test(test_quantize_matches_ggml),
         cmocka_unit_test(test_vec_dot_ref),
+        cmocka_unit_test(test_vec_dot_simd),
+        cmocka_unit_test(test_matmul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

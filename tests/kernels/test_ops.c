@@ -233,6 +233,55 @@ static void test_rope(void **state) {
             }
 }
 
+/* The rotation of every kernel set (vector where the set has one) held
+ * to the definition, on rotary widths whose pair count leaves a tail after
+ * the 4- or 8-pair steps (13 pairs) and spans lf_rope's 32-pair chunks (40),
+ * with dims past n_rot untouched; lf_rope_table + lf_rope_apply (the
+ * decoder's path) is bit-identical to lf_rope under each set. */
+static void test_rope_every_set(void **state) {
+    (void)state;
+    static const int shapes[][2] = {{80, 80}, {80, 26}, {128, 128}, {64, 8}};   /* head_dim, n_rot */
+    static const int64_t positions[] = {3, 70000};
+    enum { NH = 3 };
+    kt_set sets[8];
+    int nsets = kt_sets(sets), checked = 0;
+    kt_rng rng = {41};
+    for (int si = 0; si < nsets; si++) {
+        lf_kernel_set ks;
+        assert_int_equal(lf_kernel_set_build(&ks, sets[si].level, sets[si].flags, NULL), 0);
+        if (ks.level != LF_ISA_SCALAR)   /* else the portable loop would pass for it */
+            assert_non_null(ks.rope);
+        lf_kernel_set_activate(&ks);
+        for (int sh = 0; sh < 4; sh++)
+            for (int neox = 0; neox <= 1; neox++)
+                for (int pi = 0; pi < 2; pi++) {
+                    const int hdim = shapes[sh][0];
+                    lf_rope_params p = {.n_rot = shapes[sh][1], .base = 10000.f, .freq_scale = 1.0f,
+                                        .neox = neox};
+                    float x[NH * 128], y[NH * 128], cs[128];
+                    double d[NH * 128];
+                    for (int i = 0; i < NH * hdim; i++)
+                        d[i] = x[i] = y[i] = kt_uniform(&rng, -2, 2);
+                    lf_rope(x, NH, hdim, positions[pi], &p);
+                    lf_rope_table(cs, positions[pi], &p);
+                    lf_rope_apply(y, NH, hdim, cs, &p);
+                    rope_naive(d, NH, hdim, positions[pi], p.n_rot, p.base, 1.0, NULL, neox);
+                    char what[96];
+                    snprintf(what, sizeof what, "%s rope head_dim=%d n_rot=%d neox=%d pos=%lld",
+                             ks.name, hdim, p.n_rot, neox, (long long)positions[pi]);
+                    for (int i = 0; i < NH * hdim; i++) {
+                        check_close(what, i, x[i], d[i], 2e-6 * 4);
+                        if (i % hdim >= p.n_rot)
+                            assert_true(x[i] == (float)d[i]);   /* untouched */
+                    }
+                    assert_memory_equal(x, y, sizeof(float) * NH * hdim);
+                    checked++;
+                }
+    }
+    print_message("rope: %d (set, shape, layout, position) combinations\n", checked);
+    lf_kernels_init(LF_ISA_SCALAR, NULL);
+}
+
 static void test_kv_store(void **state) {
     (void)state;
     kt_rng rng = {15};
@@ -330,7 +379,9 @@ static void test_attention(void **state) {
 static void test_attention_tile(void **state) {
     (void)state;
     static const lf_type kv_types[] = {LF_TYPE_F32, LF_TYPE_F16, LF_TYPE_Q8_0};
-    static const int shapes[][2] = {{64, 64}, {96, 64}, {32, 96}};   /* hd, hdv */
+    /* hd, hdv; the last (f32/f16 only) leaves tails after every vector
+     * step: 38 = 4·9 + 2 = 8·4 + 6, 40 = 16·2 + 8 */
+    static const int shapes[][2] = {{64, 64}, {96, 64}, {32, 96}, {80, 80}, {128, 128}, {38, 40}};
     static const int nrs[] = {1, 5, 15, 16};
     const int n_keys = 203;
     kt_rng rng = {23};
@@ -340,16 +391,20 @@ static void test_attention_tile(void **state) {
     for (int si = 0; si < nsets; si++) {
         lf_kernel_set ks;
         assert_int_equal(lf_kernel_set_build(&ks, sets[si].level, sets[si].flags, NULL), 0);
+        if (ks.level != LF_ISA_SCALAR)   /* else the row-by-row path would pass for it */
+            assert_non_null(ks.attn_tile);
         lf_kernel_set_activate(&ks);
         for (int ti = 0; ti < 3; ti++)
-            for (int hi_ = 0; hi_ < 3; hi_++) {
+            for (int hi_ = 0; hi_ < 6; hi_++) {
                 lf_type t = kv_types[ti];
                 const int hd = shapes[hi_][0], hdv = shapes[hi_][1];
+                if (t == LF_TYPE_Q8_0 && (hd % LF_QK8_0 || hdv % LF_QK8_0))
+                    continue;   /* whole blocks only */
                 size_t kr = lf_row_size(t, hd), vr = lf_row_size(t, hdv);
                 char *k = kt_alloc(kr * n_keys), *v = kt_alloc(vr * n_keys);
                 double *kd = kt_alloc(sizeof(double) * n_keys * hd);
                 double *vd = kt_alloc(sizeof(double) * n_keys * hdv);
-                float tmp[96];
+                float tmp[128];
                 for (int p = 0; p < n_keys; p++) {
                     for (int i = 0; i < hd; i++)
                         tmp[i] = kt_uniform(&rng, -2, 2);
@@ -430,6 +485,7 @@ int main(void) {
         cmocka_unit_test(test_activations_and_elementwise),
         cmocka_unit_test(test_swiglu_every_set),
         cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_rope_every_set),
         cmocka_unit_test(test_kv_store),
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_attention_tile),

@@ -113,6 +113,11 @@ void tm_ref_config_hp(const lf_model_params *hp, ref_config *c) {
     c->gating = hp->gating == LF_MOE_SOFTMAX ? 0 : hp->gating == LF_MOE_TOPK_SOFTMAX ? 1 : 2;
     c->norm_topk = hp->moe_norm_topk;
     c->w_scale = hp->moe_weights_scale;
+    c->gptoss = hp->arch == LF_ARCH_GPTOSS;
+    if (hp->rope_scaling == LF_ROPE_SCALING_YARN && hp->rope_scale_factor > 1) {
+        c->yarn_factor = hp->rope_scale_factor;
+        c->yarn_orig_ctx = hp->rope_orig_ctx > 0 ? hp->rope_orig_ctx : hp->n_ctx_train;
+    }
 }
 
 double tm_rel_diff(const float *a, const float *b, int64_t n) {

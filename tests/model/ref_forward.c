@@ -45,7 +45,15 @@ int ref_model_init(ref_model *r, const ref_config *c, ref_getter g, void *ctx, i
         G(wk, "attn_k.weight", D * nk, true);
         G(wv, "attn_v.weight", D * nv, true);
         G(wo, "attn_output.weight", no * D, true);
-        G(ffn_norm, "ffn_norm.weight", D, false);
+        G(ffn_norm, c->gptoss ? "post_attention_norm.weight" : "ffn_norm.weight", D, false);
+        if (c->gptoss) {
+            G(bo, "attn_output.bias", D, true);
+            G(sinks, "attn_sinks.weight", c->n_head, true);
+            G(router_b, "ffn_gate_inp.bias", c->n_expert, true);
+            G(geb, "ffn_gate_exps.bias", (int64_t)c->ff_exp * c->n_expert, true);
+            G(ueb, "ffn_up_exps.bias", (int64_t)c->ff_exp * c->n_expert, true);
+            G(deb, "ffn_down_exps.bias", D * c->n_expert, true);
+        }
         if (c->n_expert > 0) {
             const int64_t X = c->n_expert, Fe = c->ff_exp, Fs = c->ff_shexp;
             G(router, "ffn_gate_inp.weight", D * X, true);
@@ -67,7 +75,8 @@ int ref_model_init(ref_model *r, const ref_config *c, ref_getter g, void *ctx, i
         G(bv, "attn_v.bias", nv, false);
         G(q_norm, "attn_q_norm.weight", c->qk_norm_full ? nq : c->head_dim, false);
         G(k_norm, "attn_k_norm.weight", c->qk_norm_full ? nk : c->head_dim, false);
-        G(post_attn, "post_attention_norm.weight", D, false);
+        if (!c->gptoss)
+            G(post_attn, "post_attention_norm.weight", D, false);
         G(post_ffn, "post_ffw_norm.weight", D, false);
 #undef G
     }
@@ -101,7 +110,8 @@ void ref_model_free(ref_model *r) {
         float *all[] = {L->attn_norm, L->wq, L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate,
                         L->w_up, L->w_down, L->bq, L->bk, L->bv, L->q_norm, L->k_norm,
                         L->post_attn, L->post_ffn, L->router, L->ge, L->ue, L->de,
-                        L->exp_bias, L->sh_gate};
+                        L->exp_bias, L->sh_gate, L->bo, L->sinks, L->router_b, L->geb,
+                        L->ueb, L->deb};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
             free(all[i]);
     }
@@ -175,6 +185,21 @@ void ref_moe_route(const ref_config *c, const float *logits, const float *bias, 
 
 static void matvec(float *out, const float *x, const float *w, int n, int d);
 
+/* act(g)·u: SiLU, or gpt-oss's clamped form (constants from its release) */
+static float gated(const ref_config *c, float g, float u) {
+    if (!c->gptoss)
+        return g / (1.0f + expf(-g)) * u;
+    g = fminf(g, 7.0f);
+    u = fmaxf(-7.0f, fminf(u, 7.0f));
+    return (float)(g / (1.0 + exp(-1.702 * g)) * (u + 1.0));
+}
+
+static void add_to(float *y, const float *b, int n) {
+    if (b)
+        for (int i = 0; i < n; i++)
+            y[i] += b[i];
+}
+
 /* The experts (and shared expert) of layer L on xb into o[dim]. */
 static void moe_ffn(ref_model *r, const ref_layer *L) {
     const ref_config *c = &r->c;
@@ -183,15 +208,19 @@ static void moe_ffn(ref_model *r, const ref_layer *L) {
     int ids[64];
     float w[64];
     matvec(logits, r->xb, L->router, D, c->n_expert);
+    add_to(logits, L->router_b, c->n_expert);
     ref_moe_route(c, logits, L->exp_bias, ids, w);
     memset(acc, 0, (size_t)D * sizeof(float));
     for (int a = 0; a < c->n_used; a++) {
         const size_t e = (size_t)ids[a];
         matvec(r->h1, r->xb, L->ge + e * Fe * D, D, Fe);
         matvec(r->h3, r->xb, L->ue + e * Fe * D, D, Fe);
+        add_to(r->h1, L->geb ? L->geb + e * Fe : NULL, Fe);
+        add_to(r->h3, L->ueb ? L->ueb + e * Fe : NULL, Fe);
         for (int i = 0; i < Fe; i++)
-            r->h1[i] = r->h1[i] / (1.0f + expf(-r->h1[i])) * r->h3[i];
+            r->h1[i] = gated(c, r->h1[i], r->h3[i]);
         matvec(r->o, r->h1, L->de + e * D * Fe, Fe, D);
+        add_to(r->o, L->deb ? L->deb + e * D : NULL, D);
         for (int i = 0; i < D; i++)
             acc[i] += w[a] * r->o[i];
     }
@@ -236,6 +265,21 @@ static void matvec(float *out, const float *x, const float *w, int n, int d) {
     }
 }
 
+/* YaRN's angle and magnitude for pair i of theta (unscaled): pairs that
+ * turn more than 32 times in the original context keep theta, those that
+ * turn less than once take theta/factor, the ones between blend linearly
+ * over the pair index (its bounds rounded outwards, as llama.cpp does). */
+static double yarn(const ref_config *c, double theta, float base, int i, double *mag) {
+    const double n = c->n_rot;
+    /* pair index whose wavelength fits `turns` times in the original context */
+    double at_lo = n * log(c->yarn_orig_ctx / (32.0 * 2 * M_PI)) / (2 * log(base));
+    double at_hi = n * log(c->yarn_orig_ctx / (1.0 * 2 * M_PI)) / (2 * log(base));
+    double lo = fmax(0.0, floor(at_lo)), hi = fmin(n - 1, ceil(at_hi));
+    double keep = 1.0 - fmin(1.0, fmax(0.0, (i - lo) / fmax(0.001, hi - lo)));
+    *mag = 1.0 + 0.1 * log(c->yarn_factor);
+    return theta / c->yarn_factor * (1.0 - keep) + theta * keep;
+}
+
 static void rope(float *v, int n_heads, int hd, int pos, const ref_config *c, float base,
                  float fscale, const float *factors) {
     for (int h = 0; h < n_heads; h++) {
@@ -244,7 +288,10 @@ static void rope(float *v, int n_heads, int hd, int pos, const ref_config *c, fl
             double theta = fscale * pos * pow(base, -2.0 * i / c->n_rot);
             if (factors)
                 theta /= factors[i];
-            double cs = cos(theta), sn = sin(theta);
+            double mag = 1.0;
+            if (c->yarn_factor > 1)
+                theta = yarn(c, theta, base, i, &mag);
+            double cs = cos(theta) * mag, sn = sin(theta) * mag;
             int a = c->neox ? i : 2 * i, b = c->neox ? i + c->n_rot / 2 : 2 * i + 1;
             double x0 = x[a], x1 = x[b];
             x[a] = (float)(x0 * cs - x1 * sn);
@@ -309,7 +356,8 @@ void ref_forward(ref_model *r, int token, int pos, float *logits) {
         for (int h = 0; h < c->n_head; h++) {
             int kvh = h / (c->n_head / c->n_kv);
             const float *q = r->q + h * hd;
-            double mx = -1e300;
+            /* a sink is one more logit in the softmax, with no value */
+            double mx = L->sinks ? L->sinks[h] : -1e300;
             for (int t = start; t <= pos; t++) {
                 const float *k = kc + (size_t)t * nk + kvh * hd;
                 double s = 0;
@@ -322,7 +370,7 @@ void ref_forward(ref_model *r, int token, int pos, float *logits) {
                 if (s > mx)
                     mx = s;
             }
-            double sum = 0;
+            double sum = L->sinks ? exp(L->sinks[h] - mx) : 0;
             for (int t = start; t <= pos; t++) {
                 r->att[t] = (float)exp(r->att[t] - mx);
                 sum += r->att[t];
@@ -336,6 +384,7 @@ void ref_forward(ref_model *r, int token, int pos, float *logits) {
             }
         }
         matvec(r->o, r->ao, L->wo, c->n_head * hdv, D);
+        add_to(r->o, L->bo, D);
         if (L->post_attn)
             rmsnorm(r->o, r->o, L->post_attn, D, c->eps);
         for (int i = 0; i < D; i++)

@@ -30,6 +30,15 @@ typedef struct ref_config {
     int gating;           /* 0 softmax then top k, 1 top k then softmax, 2 sigmoid */
     bool norm_topk;
     float w_scale;        /* 0 = 1 */
+    /* gpt-oss: biases on O, the router and every expert product, a sink
+     * logit per head, the FFN norm stored as post_attention_norm, and the
+     * clamped SwiGLU min(g,7)·σ(1.702·min(g,7))·(clamp(u,±7)+1) */
+    bool gptoss;
+    /* YaRN (yarn_factor > 1): angles blended between θ/factor and θ per
+     * pair by where its wavelength falls in the original context, and
+     * cos/sin scaled by 1 + 0.1·ln(factor) */
+    float yarn_factor;
+    int yarn_orig_ctx;
 } ref_config;
 
 /* Returns n floats (malloc'd, caller frees) for tensor name, or NULL when
@@ -43,6 +52,9 @@ typedef struct ref_layer {
      * down [n_expert][dim][ff_exp]; w_gate/w_up/w_down hold the shared
      * expert (NULL when none) */
     float *router, *ge, *ue, *de, *exp_bias, *sh_gate;
+    /* gpt-oss: O bias [dim], sinks [n_head], router bias [n_expert],
+     * expert biases gate/up [n_expert][ff_exp], down [n_expert][dim] */
+    float *bo, *sinks, *router_b, *geb, *ueb, *deb;
 } ref_layer;
 
 typedef struct ref_model {

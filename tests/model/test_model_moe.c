@@ -157,41 +157,51 @@ static const moe_shape shapes[] = {
 };
 #define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
 
-/* Decode and batched prefill of m against the reference over n tokens. */
+/* The largest relative differences of m's decode (*dec) and batched
+ * prefill (*pre) logits from ref's over 12 tokens. */
+static void diff_vs_ref(lf_model *m, ref_model *ref, double *dec, double *pre) {
+    const lf_model_params *hp = lf_model_hparams(m);
+    enum { N = 12 };
+    int32_t t[N];
+    for (int i = 0; i < N; i++)
+        t[i] = (int32_t)((i * 37 + 11) % hp->n_vocab);
+    lf_error err = {0};
+    lf_ctx *c_dec, *c_pre;
+    assert_int_equal(lf_ctx_new(&c_dec, m, 32, LF_TYPE_F32, pool, &err), 0);
+    assert_int_equal(lf_ctx_new(&c_pre, m, 32, LF_TYPE_F32, pool, &err), 0);
+    const float *all;
+    assert_int_equal(lf_ctx_eval(c_pre, t, N, true, &all, &err), 0);
+    float *rl = malloc((size_t)hp->n_vocab * sizeof(float));
+    double worst = 0, worst_b = 0;
+    for (int i = 0; i < N; i++) {
+        const float *pl;
+        assert_int_equal(lf_ctx_eval(c_dec, &t[i], 1, false, &pl, &err), 0);
+        ref_forward(ref, t[i], i, rl);
+        double d = tm_rel_diff(pl, rl, hp->n_vocab);
+        double db = tm_rel_diff(all + (size_t)i * hp->n_vocab, rl, hp->n_vocab);
+        worst = d > worst ? d : worst;
+        worst_b = db > worst_b ? db : worst_b;
+    }
+    *dec = worst;
+    *pre = worst_b;
+    free(rl);
+    lf_ctx_free(c_dec);
+    lf_ctx_free(c_pre);
+}
+
+/* Decode and batched prefill of m against the reference. */
 static void check_vs_ref(lf_model *m, double tol) {
     const lf_model_params *hp = lf_model_hparams(m);
     ref_config rc;
     tm_ref_config_hp(hp, &rc);
     ref_model ref;
     assert_int_equal(ref_model_init(&ref, &rc, tm_get_model, m, 32), 0);
-    enum { N = 12 };
-    int32_t t[N];
-    for (int i = 0; i < N; i++)
-        t[i] = (int32_t)((i * 37 + 11) % hp->n_vocab);
-    lf_error err = {0};
-    lf_ctx *dec, *pre;
-    assert_int_equal(lf_ctx_new(&dec, m, 32, LF_TYPE_F32, pool, &err), 0);
-    assert_int_equal(lf_ctx_new(&pre, m, 32, LF_TYPE_F32, pool, &err), 0);
-    const float *all;
-    assert_int_equal(lf_ctx_eval(pre, t, N, true, &all, &err), 0);
-    float *rl = malloc((size_t)hp->n_vocab * sizeof(float));
-    double worst = 0, worst_b = 0;
-    for (int i = 0; i < N; i++) {
-        const float *pl;
-        assert_int_equal(lf_ctx_eval(dec, &t[i], 1, false, &pl, &err), 0);
-        ref_forward(&ref, t[i], i, rl);
-        double d = tm_rel_diff(pl, rl, hp->n_vocab);
-        double db = tm_rel_diff(all + (size_t)i * hp->n_vocab, rl, hp->n_vocab);
-        worst = d > worst ? d : worst;
-        worst_b = db > worst_b ? db : worst_b;
-    }
+    double worst, worst_b;
+    diff_vs_ref(m, &ref, &worst, &worst_b);
     printf("  %-10s decode %.2e, prefill %.2e vs reference\n", lf_arch_name(hp->arch), worst,
            worst_b);
     assert_true(worst < tol);
     assert_true(worst_b < tol);
-    free(rl);
-    lf_ctx_free(dec);
-    lf_ctx_free(pre);
     ref_model_free(&ref);
 }
 
@@ -605,6 +615,238 @@ static void test_llamacpp_mxfp4_recorded(void **state) {
     free(text);
 }
 
+/* ---- gpt-oss ----------------------------------------------------------------
+ * The shape of the recorded figures below: `localfit synth --arch gpt-oss
+ * --layers 4 --dim 256 --heads 8 --kv-heads 2 --head-dim 64 --ff 512
+ * --vocab 512 --experts 16 --experts-used 4 --ff-exp 128 --swa 32`: eight
+ * heads of 64 (Q is wider than the embedding, as in gpt-oss-20b), a window
+ * of 32 so that half the layers slide within a 128-token context, YaRN
+ * (factor 32 from 4096) and the experts in MXFP4 whatever the mix. */
+/* llama-completion's 32 greedy tokens on the F32 file: "b", two byte
+ * tokens <0xC3>, then "b" (random weights settle on one token quickly) */
+#define OSS_GREEDY "\x62\xc3\xc3" \
+    "\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62" \
+    "\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62\x62"
+
+static void oss_params(lf_model_params *hp, int ff_exp, int swa) {
+    lf_model_params_init(hp, LF_ARCH_GPTOSS);
+    snprintf(hp->name, sizeof hp->name, "synthetic-gpt-oss");
+    hp->n_layer = 4;
+    hp->n_embd = 256;
+    hp->n_head = 8;
+    hp->n_head_kv = 2;
+    hp->head_dim = 64;
+    hp->n_ff = 512;
+    hp->n_vocab = 512;
+    hp->n_expert = 16;
+    hp->n_expert_used = 4;
+    hp->n_ff_exp = ff_exp;
+    hp->swa_window = swa;
+}
+
+/* Overwrites an F32 tensor of m with values drawn uniformly from ±amp
+ * (deterministic): the model reads it in place. */
+static void oss_fill(lf_model *m, const char *name, float amp, uint32_t seed) {
+    const lf_model_tensor *t = lf_model_find_tensor(m, name);
+    assert_non_null(t);
+    assert_int_equal(t->mat.type, LF_TYPE_F32);
+    float *f = (float *)t->mat.data;
+    for (int64_t i = 0; i < t->mat.rows * t->mat.cols; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        f[i] = amp * (2.0f * (float)(seed >> 8) / 16777216.0f - 1.0f);
+    }
+}
+
+/* Our decode logits against a reference with one gpt-oss feature taken
+ * away (1 the sinks, 2 the sliding window, 3 YaRN): how much that feature
+ * moves the logits over 12 tokens. */
+static double oss_without(lf_model *m, int drop) {
+    const lf_model_params *hp = lf_model_hparams(m);
+    ref_config rc;
+    tm_ref_config_hp(hp, &rc);
+    if (drop == 2)
+        rc.swa_window = 0;
+    if (drop == 3)
+        rc.yarn_factor = 0;
+    ref_model ref;
+    assert_int_equal(ref_model_init(&ref, &rc, tm_get_model, m, 32), 0);
+    if (drop == 1)
+        for (int l = 0; l < hp->n_layer; l++) {
+            free(ref.L[l].sinks);
+            ref.L[l].sinks = NULL;
+        }
+    double dec, pre;
+    diff_vs_ref(m, &ref, &dec, &pre);
+    ref_model_free(&ref);
+    return dec;
+}
+
+/* The gpt-oss forward (decode and batched prefill) against the reference:
+ * biases, sinks, a window of 4 over 12 tokens, YaRN, MXFP4 experts, and
+ * expert biases of up to ±12 so that the SwiGLU's clamps at ±7 bite. Each
+ * of sinks, window and YaRN moves the logits far more than the tolerance,
+ * so the agreement is not blind to any of them. */
+static void test_gptoss_vs_ref(void **state) {
+    (void)state;
+    lf_error err = {0};
+    lf_model_params hp;
+    oss_params(&hp, 64, 4);
+    const lf_mix mixes[2] = {LF_MIX_F32, LF_MIX_Q8_0};
+    for (int k = 0; k < 2; k++) {
+        lf_model *m;
+        assert_int_equal(lf_model_synth_ex(&m, &hp, mixes[k], 11, pool, &err), 0);
+        assert_int_equal(lf_model_find_tensor(m, "blk.0.ffn_gate_exps.weight")->mat.type,
+                         LF_TYPE_MXFP4);
+        assert_int_equal(lf_model_find_tensor(m, "blk.0.attn_q.weight")->mat.type,
+                         mixes[k] == LF_MIX_F32 ? LF_TYPE_F32 : LF_TYPE_Q8_0);
+        char name[64];
+        for (int l = 0; l < hp.n_layer; l++) {
+            snprintf(name, sizeof name, "blk.%d.ffn_gate_exps.bias", l);
+            oss_fill(m, name, 12.0f, 1u + (uint32_t)l);
+            snprintf(name, sizeof name, "blk.%d.ffn_up_exps.bias", l);
+            oss_fill(m, name, 12.0f, 101u + (uint32_t)l);
+            snprintf(name, sizeof name, "blk.%d.attn_sinks.weight", l);
+            oss_fill(m, name, 2.0f, 201u + (uint32_t)l);
+        }
+        /* MXFP4 experts multiply Q8_0-quantized activations here, as in
+         * llama.cpp; the reference keeps them in F32 */
+        check_vs_ref(m, mixes[k] == LF_MIX_F32 ? 2e-2 : 6e-2);
+        if (k == 0)
+            for (int drop = 1; drop <= 3; drop++) {
+                double d = oss_without(m, drop);
+                printf("  gpt-oss without %s: %.2e\n",
+                       drop == 1 ? "sinks" : drop == 2 ? "window" : "YaRN", d);
+                assert_true(d > 0.2);
+            }
+        lf_model_free(m);
+    }
+}
+
+/* A synthesized gpt-oss file carries what llama.cpp reads: the window,
+ * YaRN, the gpt-oss tensor names (the FFN norm as post_attention_norm),
+ * MXFP4 experts; loading binds every bias and the sinks. */
+static void test_gptoss_round_trip(void **state) {
+    (void)state;
+    lf_error err = {0};
+    char path[512];
+    tmp_path(path, sizeof path, "oss");
+    lf_model_params hp;
+    oss_params(&hp, 64, 32);
+    lf_model *m, *r;
+    assert_int_equal(lf_model_synth_ex(&m, &hp, LF_MIX_Q8_0, 5, pool, &err), 0);
+    assert_int_equal(lf_model_save_gguf(m, path, &err), 0);
+    assert_int_equal(lf_model_load(&r, path, NULL, &err), 0);
+    const lf_model_params *b = lf_model_hparams(r);
+    assert_int_equal(b->arch, LF_ARCH_GPTOSS);
+    assert_int_equal(b->swa_window, 32);
+    assert_true(lf_model_params_layer_swa(b, 0) && !lf_model_params_layer_swa(b, 1) &&
+                lf_model_params_layer_swa(b, 2));
+    assert_int_equal(b->rope_scaling, LF_ROPE_SCALING_YARN);
+    assert_true(b->rope_scale_factor == 32.0f);
+    assert_int_equal(b->rope_orig_ctx, 4096);
+    assert_int_equal(b->act, LF_ACT_SWIGLU_OAI);
+    assert_int_equal(b->gating, LF_MOE_TOPK_SOFTMAX);
+    assert_false(b->moe_norm_topk);
+    assert_int_equal(b->head_dim, 64);
+    assert_null(lf_model_find_tensor(r, "blk.0.ffn_norm.weight"));
+    assert_int_equal(lf_model_find_tensor(r, "blk.3.ffn_down_exps.weight")->mat.type,
+                     LF_TYPE_MXFP4);
+    const lf_model_tensor *eb = lf_model_find_tensor(r, "blk.1.ffn_down_exps.bias");
+    assert_non_null(eb);
+    assert_int_equal(eb->ne[0], 256);
+    assert_int_equal(eb->ne[1], 16);
+    for (int l = 0; l < b->n_layer; l++) {
+        const lf_layer *L = &r->layers[l];
+        assert_true(L->bq && L->bk && L->bv && L->bo && L->attn_sinks && L->router_b &&
+                    L->exps_b[0] && L->exps_b[1] && L->exps_b[2] && L->ffn_norm);
+        assert_null(L->post_attn_norm);
+    }
+    assert_int_equal(lf_model_total_bytes(m), lf_model_total_bytes(r));
+    lf_model_free(m);
+    lf_model_free(r);
+    unlink(path);
+}
+
+/* gpt-oss-20b's shape (config.json: 24 layers, 2880 wide, 64 query heads
+ * and 8 KV heads of 64, 32 experts of 2880, vocabulary 201088) in Q8_0
+ * with MXFP4 experts: the size synth announces before allocating, against
+ * the sum of its tensors worked out here. About 12.1 GB, so on a machine
+ * with less usable memory `synth` refuses it before allocating. */
+static void test_gptoss_20b_bytes(void **state) {
+    (void)state;
+    lf_error err = {0};
+    lf_model_params hp;
+    lf_model_params_init(&hp, LF_ARCH_GPTOSS);
+    hp.n_layer = 24;
+    hp.n_embd = 2880;
+    hp.n_head = 64;
+    hp.n_head_kv = 8;
+    hp.head_dim = 64;
+    hp.n_ff = 2880;
+    hp.n_vocab = 201088;
+    hp.n_expert = 32;
+    hp.n_expert_used = 4;
+    hp.n_ff_exp = 2880;
+    uint64_t need;
+    assert_int_equal(lf_model_synth_bytes(&hp, LF_MIX_Q8_0, &need, &err), 0);
+    const uint64_t E = 2880, V = 201088, Q = 64 * 64, KV = 8 * 64, X = 32, F = 2880;
+    const uint64_t q8 = 34, mx = 17;   /* bytes per 32 weights */
+    uint64_t layer = 4 * (E + Q + 2 * KV + E + 64 + E + X + F * X + F * X + E * X) /* F32 */
+                     + (E * (Q + 2 * KV) + Q * E) / 32 * q8                     /* Q, K, V, O */
+                     + 4 * E * X                                                /* router */
+                     + 3 * E * F * X / 32 * mx;                                 /* experts */
+    uint64_t want = 2 * E * V / 32 * q8 + 4 * E + 24 * layer;
+    printf("  gpt-oss-20b Q8_0 + MXFP4 experts: %.2f GB\n", need / 1e9);
+    assert_int_equal(need, want);
+    assert_true(need > 11.5e9 && need < 12.5e9);
+}
+
+/* Agreement with llama.cpp on the shape of oss_params (recorded
+ * 2026-12-07, llama.cpp 0.5.0-dev build 1, commit de3ff81, native AVX-512
+ * CPU build): `localfit synth ... --quant Q8_0 --seed 1 -o oss-q8.gguf`,
+ * then `llama-perplexity -m oss-q8.gguf -f tinystories_val.txt -c 128
+ * --chunks 8 -t 2` → PPL = 557.1880; and on the --quant F32 file (experts
+ * MXFP4 still) `llama-completion -m oss-f32.gguf -p "Once upon a time"
+ * -n 32 --temp 0 -no-cnv --no-warmup -t 2` → the bytes below. */
+static void test_gptoss_llamacpp_recorded(void **state) {
+    (void)state;
+    size_t len;
+    char *text = read_dataset(&len);
+    if (!text) {
+        skip();
+        return;
+    }
+    static const char want_text[] = OSS_GREEDY;
+    const double want_ppl = 557.1880;
+    lf_error err = {0};
+    char file[512];
+    tmp_path(file, sizeof file, "ossrec");
+    lf_model_params hp;
+    oss_params(&hp, 128, 32);
+    lf_model *m = synth_file(&hp, LF_MIX_Q8_0, file);
+    int32_t *tok;
+    int n_tok;
+    assert_int_equal(lf_tokenize_alloc(lf_model_vocab(m), text, len, true, &tok, &n_tok, NULL, &err),
+                     0);
+    const double ppl = perplexity(m, tok, n_tok, 128, 8);
+    free(tok);
+    lf_model_free(m);
+    m = synth_file(&hp, LF_MIX_F32, file);
+    char out[1024];
+    greedy_text(m, "Once upon a time", 32, out, sizeof out);
+    printf("  gpt-oss    Q8_0   PPL %.4f (llama.cpp %.4f, %+.4f%%), greedy text %s\n", ppl,
+           want_ppl, 100.0 * (ppl / want_ppl - 1),
+           strncmp(out, want_text, strlen(want_text)) == 0 ? "same" : "DIFFERENT");
+    assert_true(fabs(ppl / want_ppl - 1) < 0.01);
+    const size_t rl = strlen(want_text), ol = strlen(out);
+    assert_true(ol >= rl && ol <= rl + 3);
+    out[rl] = 0;
+    assert_string_equal(out, want_text);
+    lf_model_free(m);
+    unlink(file);
+    free(text);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_variants),
@@ -616,6 +858,10 @@ int main(void) {
         cmocka_unit_test(test_memory_refusal),
         cmocka_unit_test(test_llamacpp_recorded),
         cmocka_unit_test(test_llamacpp_mxfp4_recorded),
+        cmocka_unit_test(test_gptoss_vs_ref),
+        cmocka_unit_test(test_gptoss_round_trip),
+        cmocka_unit_test(test_gptoss_20b_bytes),
+        cmocka_unit_test(test_gptoss_llamacpp_recorded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,6 +9,7 @@
  * Mixture-of-experts models: memory holds every expert, bytes per token
  * the k of n a token reads, the MoE factor is learned from MoE
  * observations only, and a MoE model too big for the memory is refused.
+ * Scores not verified against their source rank after verified ones.
  */
 #include "recommend/recommend.h"
 #include "model/model.h"
@@ -445,6 +446,12 @@ static lf_rec_target cpu(double gib, double bw) {
     return t;
 }
 
+/* A candidate's place in the ranking order: verified scores first, then
+ * quality (the tie rule aside); higher ranks better. */
+static double rank_key(const lf_rec_candidate *c) {
+    return (c->model->quality_verified ? 1000.0 : 0.0) + c->quality;
+}
+
 static void check_result(const lf_rec_result *r, const lf_rec_constraints *k) {
     for (int i = 0; i < r->n; i++) {
         const lf_rec_candidate *c = &r->cand[i];
@@ -453,7 +460,7 @@ static void check_result(const lf_rec_result *r, const lf_rec_constraints *k) {
             assert_true(c->mem.total <= c->budget);
             assert_true(c->tg.value >= k->min_tps);
             if (i > 0)
-                assert_true(c->quality <= r->cand[i - 1].quality + 0.01);
+                assert_true(rank_key(c) <= rank_key(&r->cand[i - 1]) + 0.01);
         } else {
             assert_true(!c->fits && c->rank == 0 && c->reason[0] != '\0');
         }
@@ -483,8 +490,8 @@ static void test_min_tps_monotone(void **state) {
         prev_fit = r.n_fit;
         if (r.winner >= 0) {
             assert_true(r.cand[r.winner].tg.value >= tps[i]);
-            assert_true(r.cand[r.winner].quality <= prev_q + 1e-9);
-            prev_q = r.cand[r.winner].quality;
+            assert_true(rank_key(&r.cand[r.winner]) <= prev_q + 1e-9);
+            prev_q = rank_key(&r.cand[r.winner]);
         }
         if (tps[i] >= 1e6) {
             assert_int_equal(r.winner, -1);
@@ -520,9 +527,9 @@ static void test_memory_admits_bigger(void **state) {
         double p = best_fitting_params(&r);
         assert_true(p >= prev);
         assert_true(r.n_fit >= prev_fit);
-        assert_true(r.winner < 0 || r.cand[r.winner].quality >= prev_q);
+        assert_true(r.winner < 0 || rank_key(&r.cand[r.winner]) >= prev_q);
         if (r.winner >= 0)
-            prev_q = r.cand[r.winner].quality;
+            prev_q = rank_key(&r.cand[r.winner]);
         prev = p;
         prev_fit = r.n_fit;
         if (gib[i] == 1) {   /* the 70B model cannot fit in 1 GiB, and says so */
@@ -688,7 +695,9 @@ static void test_fit_rules_one_place(void **state) {
         char reason[256] = "";
         assert_int_equal(lf_rec_fit_check(&f, &k, reason, sizeof reason), c->fits);
         assert_string_equal(reason, c->reason);
-        if (i > 0 && c->fits)
+        /* within a verification tier (verified scores rank first) */
+        if (i > 0 && c->fits &&
+            r.cand[i - 1].model->quality_verified == c->model->quality_verified)
             assert_true(lf_rec_rank_cmp(r.cand[i - 1].quality, r.cand[i - 1].tg.value,
                                         c->quality, c->tg.value) <= 0);
     }
@@ -766,6 +775,50 @@ static void test_moe_candidates(void **state) {
     lf_rec_result_free(&r);
 }
 
+/* An unverified published score never outranks a verified one: on a
+ * machine where everything fits, every verified candidate ranks before
+ * every unverified one although gpt-oss-120b claims the highest score
+ * (90.0, unverified) and so would win on quality alone; with only
+ * unverified models allowed, the best of them still wins. */
+static void test_verified_first(void **state) {
+    lf_catalog *cat = *state;
+    lf_rec_calibration cal;
+    lf_rec_calibrate(&cal, NULL, 0, LF_REC_CPU, NULL);
+    lf_rec_constraints k;
+    lf_rec_constraints_init(&k);
+    k.mixes = "Q4_K_M";
+    lf_rec_target t = cpu(512, 400);
+    lf_rec_result r;
+    assert_int_equal(lf_rec_recommend(cat, &t, &k, &cal, &r, NULL), 0);
+    assert_true(r.n_fit > 10);
+    assert_true(r.cand[0].model->quality_verified);
+    int first_unverified = -1;
+    double best_verified = 0, best_unverified = 0;
+    for (int i = 0; i < r.n_fit; i++) {
+        const lf_rec_candidate *c = &r.cand[i];
+        if (!c->model->quality_verified) {
+            if (first_unverified < 0)
+                first_unverified = i;
+            best_unverified = fmax(best_unverified, c->quality);
+        } else {
+            assert_int_equal(first_unverified, -1);   /* no verified one after */
+            best_verified = fmax(best_verified, c->quality);
+        }
+    }
+    assert_true(first_unverified > 0);
+    /* the rule changed the answer: an unverified score was higher */
+    assert_true(best_unverified > best_verified);
+    assert_true(r.cand[0].quality == best_verified);
+    lf_rec_result_free(&r);
+
+    k.models = "gpt-oss-20b,olmoe-1b-7b,granite-3.1-1b-a400m";
+    assert_int_equal(lf_rec_recommend(cat, &t, &k, &cal, &r, NULL), 0);
+    assert_int_equal(r.n_fit, 3);
+    assert_false(r.cand[0].model->quality_verified);
+    assert_string_equal(r.cand[0].model->name, "gpt-oss-20b");
+    lf_rec_result_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_weight_bytes_closed_form),
@@ -784,6 +837,7 @@ int main(void) {
         cmocka_unit_test(test_ttft_and_quality),
         cmocka_unit_test(test_fit_rules_one_place),
         cmocka_unit_test(test_moe_candidates),
+        cmocka_unit_test(test_verified_first),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

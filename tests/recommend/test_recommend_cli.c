@@ -27,95 +27,12 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-typedef struct ctx {
-    char dir[64];
-    char db[128];
-} ctx;
-
-static const char *datadir(void) {
-    const char *d = getenv("LOCALFIT_DATADIR");
-    return d && *d ? d : LF_SOURCE_DIR "/datasets";
-}
-
-/* calibrate: tg/pp results of three catalog models on a 2-thread device
- * (a 60% efficiency with a little noise, as test_cli_glue); otherwise only
- * results of a tiny model the catalog does not know, which calibration
- * leaves out. */
-static void build_db(ctx *c, bool calibrate) {
-    lf_store *st;
-    lf_catalog *cat;
-    lf_error err = {0};
-    assert_int_equal(lf_store_open(&st, c->db, 0, &err), 0);
-    assert_int_equal(lf_catalog_load(&cat, datadir(), &err), 0);
-    double bw[2] = {12.0, 20.0};
-    lf_device d;
-    fx_device(&d, "00aa11bb22cc33dd", "test-cpu-2c", 2, bw);
-    fx_put_device(st, &d);
-    int64_t run = fx_run(st, d.id, "abcdef0123", 1700000000000);
-    if (!calibrate) {
-        for (int t = 1; t <= 2; t++) {
-            lf_result r = fx_res(LF_TEST_TG, "tiny-shape-x", "Q4_0", t, 32, 900.0);
-            fx_add(st, run, &r);
-        }
-    } else {
-        static const char *models[] = {"qwen2.5-0.5b-instruct", "smollm2-360m-instruct",
-                                       "llama-3.2-1b-instruct"};
-        static const char *quants[] = {"Q4_K_M", "Q8_0", "Q4_0"};
-        int k = 0;
-        for (int mi = 0; mi < 3; mi++)
-            for (int qi = 0; qi < 3; qi++)
-                for (int t = 1; t <= 2; t++) {
-                    const lf_catalog_model *m = lf_catalog_find(cat, models[mi]);
-                    assert_non_null(m);
-                    lf_mix mix;
-                    assert_int_equal(lf_mix_parse(quants[qi], &mix), 0);
-                    lf_rec_memory mem;
-                    assert_int_equal(lf_rec_weight_bytes(m, mix, &mem, &err), 0);
-                    double bytes = (double)mem.weights_read +
-                                   (double)lf_rec_kv_bytes(m, 16, LF_TYPE_F16);
-                    double noise = 1.0 + 0.03 * ((k++ % 5) - 2) / 2.0;
-                    lf_result r = fx_res(LF_TEST_TG, models[mi], quants[qi], t, 32,
-                                         0.6 * bw[t - 1] * 1e9 / bytes * noise);
-                    fx_add(st, run, &r);
-                    r = fx_res(LF_TEST_PP, models[mi], quants[qi], t, 128,
-                               0.15 * 100e9 * t / (2.0 * mem.matmul_params) * noise);
-                    fx_add(st, run, &r);
-                }
-    }
-    lf_catalog_free(cat);
-    lf_store_close(st);
-}
-
-static int setup(void **state) {
-    ctx *c = calloc(1, sizeof *c);
-    snprintf(c->dir, sizeof c->dir, "/tmp/lf-rec-cli-XXXXXX");
-    if (!mkdtemp(c->dir))
-        return -1;
-    snprintf(c->db, sizeof c->db, "%s/results.db", c->dir);
-    *state = c;
-    return 0;
-}
-
-static int teardown(void **state) {
-    ctx *c = *state;
-    rm_tree(c->dir);
-    free(c);
-    return 0;
-}
-
-static void need_binary(void) {
-    if (!cli_bin()) {
-        print_message("localfit not built: skipping\n");
-        skip();
-    }
-}
-
 /* Runs localfit with the catalog of this source tree (c: for symmetry with
  * the database the args name). */
-static int run(ctx *c, cli_out *o, const char *const *args) {
+static int run(cli_scratch *c, cli_out *o, const char *const *args) {
     (void)c;
     char env[4200];
-    snprintf(env, sizeof env, "LOCALFIT_DATADIR=%s", datadir());
+    snprintf(env, sizeof env, "LOCALFIT_DATADIR=%s", fx_datadir());
     const char *e[] = {env, NULL};
     return cli_run(o, e, args);
 }
@@ -128,9 +45,9 @@ static size_t count(const char *hay, const char *needle) {
 }
 
 static void test_nothing_fits_nearest_miss(void **state) {
-    need_binary();
-    ctx *c = *state;
-    build_db(c, true);
+    cli_need_binary();
+    cli_scratch *c = *state;
+    fx_build_db(c->db, true);
     cli_out o;
     /* a floor nothing meets: exit 1, the nearest miss named */
     assert_int_equal(run(c, &o, (const char *[]){"recommend", "--db", c->db, "--device",
@@ -181,8 +98,8 @@ static void test_nothing_fits_nearest_miss(void **state) {
 }
 
 static void test_unknown_task_license(void **state) {
-    need_binary();
-    ctx *c = *state;
+    cli_need_binary();
+    cli_scratch *c = *state;
     cli_out o;
     assert_int_equal(run(c, &o, (const char *[]){"recommend", "--no-store", "--task", "chatt",
                                                  NULL}),
@@ -201,9 +118,9 @@ static void test_unknown_task_license(void **state) {
 }
 
 static void test_zero_observations_say_why(void **state) {
-    need_binary();
-    ctx *c = *state;
-    build_db(c, false);
+    cli_need_binary();
+    cli_scratch *c = *state;
+    fx_build_db(c->db, false);
     cli_out o;
     run(c, &o, (const char *[]){"recommend", "--db", c->db, "--device", "test-cpu-2c", NULL});
     assert_non_null(strstr(o.out, "Calibration: 0 observations"));
@@ -231,7 +148,7 @@ static void test_noise_named(void **state) {
 }
 
 static void test_stored_bandwidth_median(void **state) {
-    ctx *c = *state;
+    cli_scratch *c = *state;
     lf_store *st;
     lf_error err = {0};
     assert_int_equal(lf_store_open(&st, c->db, 0, &err), 0);
@@ -254,9 +171,9 @@ static void test_stored_bandwidth_median(void **state) {
 }
 
 static void test_straddling_marked(void **state) {
-    need_binary();
-    ctx *c = *state;
-    build_db(c, true);
+    cli_need_binary();
+    cli_scratch *c = *state;
+    fx_build_db(c->db, true);
     cli_out o;
     assert_int_equal(run(c, &o, (const char *[]){"recommend", "--db", c->db, "--device",
                                                  "test-cpu-2c", "--min-tps", "0", "--json",
@@ -299,12 +216,12 @@ static void test_straddling_marked(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_nothing_fits_nearest_miss, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_task_license, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zero_observations_say_why, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_noise_named, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stored_bandwidth_median, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_straddling_marked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_fits_nearest_miss, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_task_license, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_zero_observations_say_why, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_noise_named, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_stored_bandwidth_median, cli_scratch_setup, cli_scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_straddling_marked, cli_scratch_setup, cli_scratch_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

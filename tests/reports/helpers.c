@@ -8,8 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <cmocka.h>
 
 extern char **environ;
 
@@ -180,4 +184,46 @@ size_t th_count(const char *hay, const char *needle) {
     for (const char *p = hay; (p = strstr(p, needle)); p += k)
         n++;
     return n;
+}
+
+th_cli *th_cli_new(const char *tag) {
+    th_cli *c = calloc(1, sizeof *c);
+    if (!c || !(c->dir = th_tempdir(tag))) {
+        free(c);
+        return NULL;
+    }
+    snprintf(c->bin, sizeof c->bin, "%s/localfit", LF_BINARY_DIR);
+    snprintf(c->db, sizeof c->db, "%s/results.db", c->dir);
+    snprintf(c->out, sizeof c->out, "%s/stdout", c->dir);
+    snprintf(c->err, sizeof c->err, "%s/stderr", c->dir);
+    return c;
+}
+
+void th_cli_free(th_cli *c) {
+    if (!c)
+        return;
+    th_rmtree(c->dir);
+    free(c->dir);
+    free(c);
+}
+
+int th_cli_run(th_cli *c, int timeout_s, ...) {
+    char *argv[40] = {c->bin};
+    int n = 1;
+    va_list ap;
+    va_start(ap, timeout_s);
+    for (char *a; n < 39 && (a = va_arg(ap, char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return th_run(argv, c->out, c->err, timeout_s);
+}
+
+th_cli *th_cli_need(void **state) {
+    th_cli *c = *state;
+    if (!th_exists(c->bin)) {
+        print_message("%s not built: skipping\n", c->bin);
+        skip();
+    }
+    return c;
 }

@@ -32,4 +32,21 @@ bool th_png_size(const unsigned char *p, size_t n, unsigned *w, unsigned *h);
 /* Number of non-overlapping occurrences of needle in hay. */
 size_t th_count(const char *hay, const char *needle);
 
+/* The built localfit and a scratch folder for a test that runs it with
+ * its output in files. */
+typedef struct th_cli {
+    char bin[4096];                      /* LF_BINARY_DIR/localfit */
+    char *dir;                           /* th_tempdir(tag) */
+    char db[4200], out[4200], err[4200]; /* dir/results.db, dir/stdout, dir/stderr */
+} th_cli;
+/* NULL when the folder cannot be made. */
+th_cli *th_cli_new(const char *tag);
+void th_cli_free(th_cli *c);   /* removes the folder; NULL ok */
+/* Runs localfit with the NULL-terminated args, stdout and stderr into
+ * c->out and c->err, killed after timeout_s; th_run's status. */
+int th_cli_run(th_cli *c, int timeout_s, ...);
+/* *state as a th_cli, or skips the test, saying so, when the binary is
+ * missing. */
+th_cli *th_cli_need(void **state);
+
 #endif

@@ -17,83 +17,47 @@
 #include <string.h>
 #include <cmocka.h>
 
-typedef struct ctx {
-    char bin[4096];
-    char *dir;
-    char out[4200], err[4200];
-} ctx;
-
 static int setup(void **state) {
-    ctx *c = calloc(1, sizeof *c);
-    snprintf(c->bin, sizeof c->bin, "%s/localfit", LF_BINARY_DIR);
-    c->dir = th_tempdir("rep-cli");
-    snprintf(c->out, sizeof c->out, "%s/stdout", c->dir);
-    snprintf(c->err, sizeof c->err, "%s/stderr", c->dir);
-    *state = c;
-    return 0;
+    *state = th_cli_new("rep-cli");
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state) {
-    ctx *c = *state;
-    th_rmtree(c->dir);
-    free(c->dir);
-    free(c);
+    th_cli_free(*state);
     return 0;
 }
 
-/* Runs localfit with args (NULL-terminated); returns exit status. */
-static int run(ctx *c, ...) {
-    char *argv[32] = {c->bin};
-    int n = 1;
-    va_list ap;
-    va_start(ap, c);
-    for (char *a; n < 31 && (a = va_arg(ap, char *));)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    return th_run(argv, c->out, c->err, 60);
-}
-
-static ctx *need_binary(void **state) {
-    ctx *c = *state;
-    if (!th_exists(c->bin)) {
-        print_message("%s not built: skipping\n", c->bin);
-        skip();
-    }
-    return c;
-}
-
 static void test_usage(void **state) {
-    ctx *c = need_binary(state);
-    assert_int_equal(run(c, "report", "--help", NULL), 0);
+    th_cli *c = th_cli_need(state);
+    assert_int_equal(th_cli_run(c, 60, "report", "--help", NULL), 0);
     char *o = th_read(c->out, NULL);
     assert_non_null(strstr(o, "usage: localfit report"));
     assert_non_null(strstr(o, "--demo"));
     free(o);
-    assert_int_equal(run(c, "report", "--format", "xml", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "report", "--format", "xml", NULL), 2);
     char *e = th_read(c->err, NULL);
     assert_non_null(strstr(e, "unknown format 'xml'"));
     free(e);
-    assert_int_equal(run(c, "report", "--demo", "--device", "abc", NULL), 2);
-    assert_int_equal(run(c, "report", "stray", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "report", "--demo", "--device", "abc", NULL), 2);
+    assert_int_equal(th_cli_run(c, 60, "report", "stray", NULL), 2);
 }
 
 static void test_store_path_not_yet(void **state) {
-    ctx *c = need_binary(state);
+    th_cli *c = th_cli_need(state);
     char dir[4300];
     snprintf(dir, sizeof dir, "%s/store", c->dir);
     /* Arguments parse (--compare takes several ids); the store is not wired. */
-    assert_int_equal(run(c, "report", "--compare", "a", "b", "c", "-o", dir, NULL), 1);
+    assert_int_equal(th_cli_run(c, 60, "report", "--compare", "a", "b", "c", "-o", dir, NULL), 1);
     char *e = th_read(c->err, NULL);
     assert_non_null(strstr(e, "--demo"));
     free(e);
 }
 
 static void test_demo_json(void **state) {
-    ctx *c = need_binary(state);
+    th_cli *c = th_cli_need(state);
     char dir[4300], want[4400];
     snprintf(dir, sizeof dir, "%s/json", c->dir);
-    assert_int_equal(run(c, "report", "--demo", "--format", "json", "--no-plots", "-o", dir,
+    assert_int_equal(th_cli_run(c, 60, "report", "--demo", "--format", "json", "--no-plots", "-o", dir,
                          NULL), 0);
     snprintf(want, sizeof want, "%s/report.json\n", dir);
     char *o = th_read(c->out, NULL);
@@ -112,10 +76,10 @@ static void test_demo_json(void **state) {
 }
 
 static void test_demo_without_gnuplot(void **state) {
-    ctx *c = need_binary(state);
+    th_cli *c = th_cli_need(state);
     char dir[4300], p[4400];
     snprintf(dir, sizeof dir, "%s/html", c->dir);
-    assert_int_equal(run(c, "report", "--demo", "--gnuplot", "/nonexistent", "-o", dir, NULL), 0);
+    assert_int_equal(th_cli_run(c, 60, "report", "--demo", "--gnuplot", "/nonexistent", "-o", dir, NULL), 0);
     char *e = th_read(c->err, NULL);
     assert_non_null(strstr(e, "report without plots"));
     free(e);
@@ -126,7 +90,7 @@ static void test_demo_without_gnuplot(void **state) {
     assert_non_null(strstr(html, "gnuplot is not available"));
     free(html);
     /* -q keeps the warning out of stderr (it stays in the report). */
-    assert_int_equal(run(c, "report", "--demo", "-q", "--gnuplot", "/nonexistent", "--format",
+    assert_int_equal(th_cli_run(c, 60, "report", "--demo", "-q", "--gnuplot", "/nonexistent", "--format",
                          "md", "-o", dir, NULL), 0);
     e = th_read(c->err, NULL);
     assert_string_equal(e, "");

@@ -4,7 +4,9 @@
  * cut to a chart label with an ellipsis; a chart with one thread count has
  * a range to draw in; markdown shows `commands` as code spans, not
  * backslash-escaped backquotes, and HTML as <code>; a result above 100% of
- * its roof is marked and explained. The scripts are read
+ * its roof is marked and explained; a device comparison with nothing in
+ * common shows no empty table; a quality row of a collapsed level
+ * ("Q6_K=Q8_0") is explained under its table. The scripts are read
  * from a stand-in gnuplot that records its input (no gnuplot needed); the
  * one-thread chart is also drawn by the real gnuplot when it is installed.
  */
@@ -169,6 +171,54 @@ static void test_over_roof_explained(void **state) {
     free(doc);
 }
 
+/* Two devices with nothing measured on both (this machine's sweep beside
+ * imported llama-bench results): the comparison says so, with no table of
+ * headers alone. */
+static void test_no_shared_rows_no_table(void **state) {
+    (void)state;
+    lf_report_result res[2] = {mk("model-a", "Q4_0", 2, 10.0), mk("model-b", "Q8_0", 2, 50.0)};
+    res[1].device_id = "dev1";
+    lf_report_device dev[2] = {{"dev0", "test-dev", NULL, 0, 20.0, NAN, NAN, NULL, 0},
+                               {"dev1", "other-dev", NULL, 0, NAN, NAN, NAN, NULL, 0}};
+    lf_report_input in = {.title = "t", .generated = 1700000000, .tool_version = "t",
+                          .devices = dev, .n_devices = 2, .results = res, .n_results = 2};
+    char *doc;
+    char *gp = render(&in, LF_REPORT_MD, &doc);
+    assert_non_null(strstr(doc, "No model and quantization was measured on two"));
+    assert_null(strstr(doc, "ratio other-dev"));
+    free(gp);
+    free(doc);
+}
+
+/* A quality row marked "A=B" (a level sweep found collapsed) carries the
+ * explanation under the quality table, in sweep's words; a table without
+ * such a row has none. */
+static void test_collapsed_level_explained(void **state) {
+    (void)state;
+    lf_report_quality q[2] = {{"model-a", "Q6_K=Q8_0", 8.5, 0.001, 10.0, 0.99, LF_REPORT_MEASURED},
+                              {"model-a", "Q4_0", 4.5, 0.02, 10.5, 0.95, LF_REPORT_MEASURED}};
+    lf_report_device dev = {"dev0", "test-dev", NULL, 0, 20.0, NAN, NAN, NULL, 0};
+    lf_report_input in = {.title = "t", .generated = 1700000000, .tool_version = "t",
+                          .devices = &dev, .n_devices = 1, .quality = q, .n_quality = 2};
+    char *doc;
+    char *gp = render(&in, LF_REPORT_HTML, &doc);
+    const char *sec = strstr(doc, "Quality vs size");
+    assert_non_null(sec);
+    assert_non_null(strstr(sec, "<td>Q6_K=Q8_0</td>"));
+    /* the note as HTML writes it (the apostrophes escaped) */
+    assert_non_null(strstr(sec, "A=B: level A"));
+    assert_non_null(strstr(sec, "rows (not a multiple of 256 elements), so it fell back"));
+    free(gp);
+    free(doc);
+    in.quality = q + 1;
+    in.n_quality = 1;
+    gp = render(&in, LF_REPORT_HTML, &doc);
+    assert_non_null(strstr(doc, "<td>Q4_0</td>"));
+    assert_null(strstr(doc, "A=B: level A"));
+    free(gp);
+    free(doc);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_capped_series_said),
@@ -176,6 +226,8 @@ int main(void) {
         cmocka_unit_test(test_one_thread_count_has_range),
         cmocka_unit_test(test_commands_as_code),
         cmocka_unit_test(test_over_roof_explained),
+        cmocka_unit_test(test_no_shared_rows_no_table),
+        cmocka_unit_test(test_collapsed_level_explained),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

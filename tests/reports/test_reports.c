@@ -916,6 +916,75 @@ static void test_chromium_renders_html(void **state) {
     free(chrome);
 }
 
+/* The tables fit a 1200-pixel window, as the browser lays them out: the
+ * sample with a 500-character model name and a 40-digit commit. The page
+ * forbids scripts, so a copy without that rule gets one that writes, for
+ * each table's box, whether its content is wider than the box. */
+static void test_chromium_tables_fit(void **state) {
+    (void)state;
+    char *chrome = find_chromium();
+    if (!chrome) {
+        print_message("chromium not installed (Debian package 'chromium'): skipping the "
+                      "table-width test\n");
+        skip();
+    }
+    lf_report_sample *s;
+    lf_error err = {0};
+    assert_int_equal(lf_report_sample_new(1714564800, &s, &err), 0);
+    lf_report_input in = *lf_report_sample_input(s);
+    lf_report_result *res = malloc(sizeof *res * in.n_results);
+    assert_non_null(res);
+    memcpy(res, in.results, sizeof *res * in.n_results);
+    char name[501];
+    memset(name, 'm', 500);
+    name[500] = '\0';
+    res[0].model = name;
+    res[0].commit = "4e1c9a7b2f00112233445566778899aabbccddee";
+    in.results = res;
+    char *dir = th_tempdir("rep-fit");
+    assert_non_null(dir);
+    lf_report_opts opts = {.no_plots = true, .quiet = true};
+    char path[4096];
+    assert_int_equal(lf_report_write(&in, LF_REPORT_HTML, dir, &opts, path, sizeof path, &err), 0);
+    char *html = th_read(path, NULL);
+    assert_non_null(html);
+    assert_null(strstr(html, "4e1c9a7b2f0011"));   /* commits cut to 10 digits */
+    char *csp = strstr(html, "<meta http-equiv=\"Content-Security-Policy\"");
+    assert_non_null(csp);
+    char *end = strchr(csp, '>');
+    memmove(csp, end + 1, strlen(end + 1) + 1);
+    rp_buf page = {0};
+    rp_buf_puts(&page, html);
+    rp_buf_puts(&page, "<script>document.body.setAttribute('data-fit',Array.from("
+                       "document.querySelectorAll('.tw')).map(function(t){return "
+                       "t.scrollWidth>t.clientWidth?'WIDE':'ok';}).join(' '));</script>\n");
+    char probe[4200], dom[4200], log[4200];
+    snprintf(probe, sizeof probe, "%s/probe.html", dir);
+    snprintf(dom, sizeof dom, "%s/dom.html", dir);
+    snprintf(log, sizeof log, "%s/chromium.log", dir);
+    assert_true(th_write(probe, rp_buf_cstr(&page), false));
+    assert_int_equal(run_chromium(chrome, probe, "--dump-dom", dom, log), 0);
+    char *d = th_read(dom, NULL);
+    assert_non_null(d);
+    char *fit = strstr(d, "data-fit=\"");
+    assert_non_null(fit);
+    assert_non_null(strstr(fit, "ok"));   /* the tables were measured */
+    char *q = strchr(fit + 10, '"');
+    assert_non_null(q);
+    *q = '\0';
+    if (strstr(fit, "WIDE"))
+        print_message("tables wider than their box: %s\n", fit);
+    assert_null(strstr(fit, "WIDE"));
+    free(d);
+    rp_buf_free(&page);
+    free(html);
+    free(res);
+    lf_report_sample_free(s);
+    th_rmtree(dir);
+    free(dir);
+    free(chrome);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape_html),
@@ -934,6 +1003,7 @@ int main(void) {
         cmocka_unit_test(test_no_gnuplot),
         cmocka_unit_test(test_gnuplot_failure_reported),
         cmocka_unit_test(test_chromium_renders_html),
+        cmocka_unit_test(test_chromium_tables_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -381,14 +381,19 @@ NEON_MV_WRAPPERS(q2_K)
 NEON_MV_WRAPPERS(q3_K)
 NEON_MV_WRAPPERS(iq4_xs)
 
-#if LF_NEON_DOTPROD
-/* ---- packed GEMM tile (sdot by lane) -------------------------------------------
+/* ---- packed GEMM tile ------------------------------------------------------------
  * The int8 panel of internal.h read as signed bytes (so only types whose
  * u stays ≤ 127: gemm_u_max), 8 rows × 4 columns per pass: a 16-byte panel
  * vector holds 4 k of 4 rows and a 16-byte activation vector 4 k of 4
- * columns, and vdotq_laneq_s32 multiplies one by a chosen column of the
- * other, so 16 sdot per 4 k with no shuffles. Accumulators start each
- * chunk at -bias·Σq and are scaled into float per chunk, as on x86. */
+ * columns. With sdot, vdotq_laneq_s32 multiplies one by a chosen column of
+ * the other, so 16 sdot per 4 k with no shuffles, lane r = row r. Without
+ * it the chosen column is duplicated (dup by lane) and smull / smull2
+ * multiply it with rows 0-1 / 2-3 of the panel vector into int16, which
+ * sadalp pair-adds into int32 lanes (row, k 0-1) (row, k 2-3) of two
+ * accumulators; one addp per chunk folds them back to lane r = row r
+ * (|u·a| ≤ 127·128 fits int16). Accumulators start each chunk at -bias·Σq
+ * (the baseline's split ones once per row: lanes nb, 0, nb, 0) and are
+ * scaled into float per chunk, as on x86. */
 INLINE void tile_pass(int K, int chunk, bool has_min, const int8_t *qs, const float *sw,
                       const float *mw, const int8_t *aq, const float *meta, int rh, int c0,
                       float32x4_t f[2][4]) {
@@ -400,22 +405,47 @@ INLINE void tile_pass(int K, int chunk, bool has_min, const int8_t *qs, const fl
         int32_t nb[4];
         memcpy(nb, m + LF_GEMM_COLS + c0, sizeof nb);
         int32x4_t i0[4], i1[4];
+#if !LF_NEON_DOTPROD
+        int32x4_t h0[4], h1[4];   /* rows 2-3 of w0 / w1; i0, i1 rows 0-1 */
+        for (int c = 0; c < 4; c++)
+            i0[c] = i1[c] = h0[c] = h1[c] = vsetq_lane_s32(nb[c], vsetq_lane_s32(nb[c], vdupq_n_s32(0), 0), 2);
+#else
         for (int c = 0; c < 4; c++)
             i0[c] = i1[c] = vdupq_n_s32(nb[c]);
+#endif
         for (int g = 0; g < ngrp; g++) {
             const size_t grp = (size_t)ch * ngrp + g;
             const int8x16_t w0 = vld1q_s8(qs + grp * 64 + 32 * rh);
             const int8x16_t w1 = vld1q_s8(qs + grp * 64 + 32 * rh + 16);
             const int8x16_t a = vld1q_s8(aq + (grp * LF_GEMM_COLS + c0) * 4);
-            i0[0] = vdotq_laneq_s32(i0[0], w0, a, 0);
-            i0[1] = vdotq_laneq_s32(i0[1], w0, a, 1);
-            i0[2] = vdotq_laneq_s32(i0[2], w0, a, 2);
-            i0[3] = vdotq_laneq_s32(i0[3], w0, a, 3);
-            i1[0] = vdotq_laneq_s32(i1[0], w1, a, 0);
-            i1[1] = vdotq_laneq_s32(i1[1], w1, a, 1);
-            i1[2] = vdotq_laneq_s32(i1[2], w1, a, 2);
-            i1[3] = vdotq_laneq_s32(i1[3], w1, a, 3);
+#if LF_NEON_DOTPROD
+#define DOT_COL(c)                                  \
+    do {                                            \
+        i0[c] = vdotq_laneq_s32(i0[c], w0, a, c);   \
+        i1[c] = vdotq_laneq_s32(i1[c], w1, a, c);   \
+    } while (0)
+#else
+#define DOT_COL(c)                                                                          \
+    do {                                                                                    \
+        const int8x16_t ac = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(a), c)); \
+        i0[c] = vpadalq_s16(i0[c], vmull_s8(vget_low_s8(w0), vget_low_s8(ac)));              \
+        h0[c] = vpadalq_s16(h0[c], vmull_high_s8(w0, ac));                                   \
+        i1[c] = vpadalq_s16(i1[c], vmull_s8(vget_low_s8(w1), vget_low_s8(ac)));              \
+        h1[c] = vpadalq_s16(h1[c], vmull_high_s8(w1, ac));                                   \
+    } while (0)
+#endif
+            DOT_COL(0);
+            DOT_COL(1);
+            DOT_COL(2);
+            DOT_COL(3);
+#undef DOT_COL
         }
+#if !LF_NEON_DOTPROD
+        for (int c = 0; c < 4; c++) {
+            i0[c] = vpaddq_s32(i0[c], h0[c]);
+            i1[c] = vpaddq_s32(i1[c], h1[c]);
+        }
+#endif
         const float32x4_t s0 = vld1q_f32(sw + ch * 16 + 8 * rh), s1 = vld1q_f32(sw + ch * 16 + 8 * rh + 4);
         for (int c = 0; c < 4; c++) {
             const float d = m[c0 + c];
@@ -433,9 +463,9 @@ INLINE void tile_pass(int K, int chunk, bool has_min, const int8_t *qs, const fl
     }
 }
 
-static void gemm_tile_dotprod(const lf_gemm_desc *g, int K, const uint8_t *qs, const float *sw,
-                              const float *mw, const void *acts, int ncols, float *y, size_t ldy,
-                              int nrows) {
+static void NAME(gemm_tile)(const lf_gemm_desc *g, int K, const uint8_t *qs, const float *sw,
+                            const float *mw, const void *acts, int ncols, float *y, size_t ldy,
+                            int nrows) {
     const int8_t *aq = acts;
     const float *meta = (const float *)(aq + (size_t)K * LF_GEMM_COLS);
     for (int rh = 0; rh < 2 && 8 * rh < nrows; rh++)
@@ -451,7 +481,6 @@ static void gemm_tile_dotprod(const lf_gemm_desc *g, int K, const uint8_t *qs, c
             }
         }
 }
-#endif
 
 /* Sets the integer kernels of this instance. */
 static void NAME(fill_int)(lf_kernel_set *ks) {

@@ -1,37 +1,17 @@
 /*
  * arm64 (baseline ASIMD) vector ops of the prompt path: SwiGLU and softmax
- * with a vector exponential, four lanes at a time, so that a prompt's
- * [tokens × ff] gate matrix does not pay one expf call per element. The
- * exponential is the same construction as the x86 one (ops_avx2.c), so
- * both ISAs round alike; tails go through a four-lane buffer, never past
- * n.
+ * with a vector exponential, and the RoPE rotation, four lanes at a time,
+ * so that a prompt's [tokens × ff] gate matrix does not pay one expf call
+ * per element. The
+ * exponential (neon_exp.h, shared with the attention tile) is the same
+ * construction as the x86 one (ops_avx2.c), so both ISAs round alike;
+ * tails go through a four-lane buffer, never past n.
  */
 #include "kernels/internal.h"
 
-#include <arm_neon.h>
+#include "kernels/arch/arm/neon_exp.h"
+
 #include <string.h>
-
-#define INLINE static inline __attribute__((always_inline))
-
-/* e^x in lanes, within a few ulp for x in [-87, 88] (clamped there: below
- * -87 the 2^n built in the exponent field would not be a normal number):
- * n = round(x·log2 e), r = x - n·ln 2 in two parts, a degree-6 polynomial
- * for e^r on |r| ≤ ln2/2, times 2^n put together in the exponent field. */
-INLINE float32x4_t exp4(float32x4_t x) {
-    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.0f)), vdupq_n_f32(88.0f));
-    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
-    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693145751953125f));
-    r = vfmsq_f32(r, n, vdupq_n_f32(1.428606765330187e-06f));
-    float32x4_t p = vdupq_n_f32(1.0f / 720);
-    p = vfmaq_f32(vdupq_n_f32(1.0f / 120), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f / 24), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f / 6), p, r);
-    p = vfmaq_f32(vdupq_n_f32(0.5f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.0f), p, r);
-    const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
-    return vmulq_f32(p, vreinterpretq_f32_s32(e));
-}
 
 INLINE float32x4_t swiglu4(float32x4_t g, float32x4_t u) {
     const float32x4_t e = exp4(vnegq_f32(g));
@@ -94,7 +74,49 @@ static void softmax_neon(float *x, int64_t n) {
         x[i] *= inv;
 }
 
+/* a·c - b·s and a·s + b·c in four lanes, as the portable loop rounds
+ * them apart from the fused multiply-adds */
+INLINE void rot4(float32x4_t *a, float32x4_t *b, float32x4x2_t cs) {
+    const float32x4_t x = *a, y = *b;
+    *a = vfmsq_f32(vmulq_f32(x, cs.val[0]), y, cs.val[1]);
+    *b = vfmaq_f32(vmulq_f32(x, cs.val[1]), y, cs.val[0]);
+}
+
+/* RoPE over pairs [i0, i1) of every head, four pairs at a time: cs
+ * de-interleaved by ld2 into cos and sin; NeoX pairs (i, i + n_rot/2) are
+ * two plain loads, adjacent pairs (2i, 2i + 1) one ld2/st2. The pairs left
+ * over go through the scalar formula. */
+static void rope_neon(float *x, int n_heads, int head_dim, const float *cs,
+                      const lf_rope_params *p, int i0, int i1) {
+    const int half = p->n_rot / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        int i = i0;
+        for (; i + 4 <= i1; i += 4) {
+            const float32x4x2_t c = vld2q_f32(cs + 2 * (i - i0));
+            if (p->neox) {
+                float32x4_t a = vld1q_f32(v + i), b = vld1q_f32(v + i + half);
+                rot4(&a, &b, c);
+                vst1q_f32(v + i, a);
+                vst1q_f32(v + i + half, b);
+            } else {
+                float32x4x2_t ab = vld2q_f32(v + 2 * i);
+                rot4(&ab.val[0], &ab.val[1], c);
+                vst2q_f32(v + 2 * i, ab);
+            }
+        }
+        for (; i < i1; i++) {
+            const float c = cs[2 * (i - i0)], s = cs[2 * (i - i0) + 1];
+            const int a0 = p->neox ? i : 2 * i, a1 = p->neox ? i + half : 2 * i + 1;
+            const float a = v[a0], b = v[a1];
+            v[a0] = a * c - b * s;
+            v[a1] = a * s + b * c;
+        }
+    }
+}
+
 void lf_kernels_fill_ops_neon(lf_kernel_set *ks) {
     ks->swiglu = swiglu_neon;
     ks->softmax = softmax_neon;
+    ks->rope = rope_neon;
 }

@@ -1,8 +1,9 @@
 /*
- * Baseline arm64 ASIMD kernels: the integer dots of neon_body.h without the
- * dot-product extension, activation quantizers (bit-identical to the scalar
- * references: FCVTAS rounds half away from zero exactly as roundf), float
- * dots for f32/f16/bf16 weights and the float kernels of the ops.
+ * Baseline arm64 ASIMD kernels: the integer dots and the packed int8 GEMM
+ * tile of neon_body.h without the dot-product extension, activation
+ * quantizers (bit-identical to the scalar references: FCVTAS rounds half
+ * away from zero exactly as roundf), float dots for f32/f16/bf16 weights
+ * and the float kernels of the ops.
  */
 #define LF_NEON_DOTPROD 0
 #define LF_NEON_SUFFIX neon
@@ -253,4 +254,7 @@ void lf_kernels_fill_neon(lf_kernel_set *ks) {
     ks->kv_axpy[LF_TYPE_Q8_0] = kv_axpy_q8_0;
     ks->dot_f32 = dot_f32_simd;
     ks->sumsq_f32 = sumsq_f32;
+    /* the packed int8 tile with smull/sadalp (sdot's and smmla's replace it) */
+    ks->gemm_tile = gemm_tile_neon;
+    ks->gemm_u_max = 127;
 }

@@ -21,6 +21,7 @@
  * Keys outside a row's range get probability exactly 0, so the result is
  * the per-head computation of lf_attention_head up to rounding.
  */
+#include "kernels/attn_tile.h"
 #include "kernels/internal.h"
 
 #include <immintrin.h>
@@ -29,7 +30,7 @@
 #include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
-#define KEY_BLOCK 16
+#define KEY_BLOCK LF_ATTN_KEY_BLOCK
 
 /* e^x for x in lanes, about 1 ulp on [-87, 88]: n = round(x·log2 e),
  * r = x - n·ln 2 in two parts, a degree-6 polynomial for e^r on
@@ -62,65 +63,29 @@ static void swiglu_avx512(float *gate, const float *up, int64_t n) {
     }
 }
 
-static inline int round16(int x) { return (x + 15) / 16 * 16; }
-
-/* Rows [t0, t0 + nk) of a KV head as floats, dst rows ld floats apart;
- * rows nk..KEY_BLOCK-1 are zeroed (they are multiplied, never stored). */
-static void rows_to_float(const lf_attn_tile *t, const void *base, size_t stride, int t0,
-                          int nk, int n, float *dst, int ld) {
-    for (int j = 0; j < nk; j++) {
-        const char *src = (const char *)base + (size_t)(t0 + j) * stride;
-        float *d = dst + (size_t)j * ld;
-        if (t->kv_type == LF_TYPE_F16) {
-            for (int i = 0; i < n; i += 16) {
-                const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-                const __m256i h = _mm256_maskz_loadu_epi16(m, (const lf_half *)src + i);
-                _mm512_storeu_ps(d + i, _mm512_cvtph_ps(h));
-            }
-        } else if (t->kv_type == LF_TYPE_F32) {
-            memcpy(d, src, (size_t)n * sizeof(float));
-        } else {
-            lf_type_traits_get(t->kv_type)->to_float(src, d, n);
-        }
+/* One row of n halves as floats (the f16 converter of lf_attn_rows_to_float). */
+static void f16_row_avx512(const lf_half *src, float *dst, int n) {
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + i)));
     }
-    for (int j = nk; j < KEY_BLOCK; j++)
-        memset(dst + (size_t)j * ld, 0, (size_t)ld * sizeof(float));
 }
 
 static void attn_tile_avx512(const lf_attn_tile *t, float *scratch) {
     const int hd = t->hd, hdv = t->hdv, nr = t->nr;
-    const int ldk = round16(hd > hdv ? hd : hdv);
-    int kmin = INT_MAX, kmax = 0;
-    int lo[16], hi[16];
-    for (int r = 0; r < 16; r++) {
-        lo[r] = r < nr ? t->lo[r] : INT_MAX;
-        hi[r] = r < nr ? t->hi[r] : INT_MIN;
-        if (r < nr && lo[r] < hi[r]) {
-            kmin = lo[r] < kmin ? lo[r] : kmin;
-            kmax = hi[r] > kmax ? hi[r] : kmax;
-        }
-    }
-    for (int r = 0; r < nr; r++)
-        memset(t->out[r], 0, (size_t)hdv * sizeof(float));
-    if (kmin >= kmax)
+    lf_attn_plan pl;
+    if (!lf_attn_plan_init(t, scratch, &pl))
         return;
-    const int nkeys = kmax - kmin;
-    float *qt = scratch;                          /* hd × 16 */
-    float *st = qt + (size_t)hd * 16;             /* nkeys × 16 */
-    float *kb = st + (size_t)round16(nkeys) * 16; /* KEY_BLOCK × ldk */
-    float *dummy = kb + (size_t)KEY_BLOCK * ldk;  /* output of rows ≥ nr */
-
-    /* Queries transposed, scale folded in; missing rows are zero. */
-    for (int d = 0; d < hd; d++)
-        for (int r = 0; r < 16; r++)
-            qt[d * 16 + r] = r < nr ? t->q[r][d] * t->scale : 0.0f;
+    const int kmin = pl.kmin, kmax = pl.kmax, nkeys = kmax - kmin, ldk = pl.ldk;
+    const int *lo = pl.lo, *hi = pl.hi;
+    float *qt = pl.qt, *st = pl.st, *kb = pl.kb, *dummy = pl.dummy;
     const __m512i vlo = _mm512_loadu_si512(lo), vhi = _mm512_loadu_si512(hi);
 
     /* Scores, masked to each row's range, and the running row maxima. */
     __m512 vmax = _mm512_set1_ps(-INFINITY);
     for (int t0 = kmin; t0 < kmax; t0 += KEY_BLOCK) {
         const int nk = kmax - t0 < KEY_BLOCK ? kmax - t0 : KEY_BLOCK;
-        rows_to_float(t, t->k, t->k_stride, t0, nk, hd, kb, ldk);
+        lf_attn_rows_to_float(t, t->k, t->k_stride, t0, nk, hd, kb, ldk, f16_row_avx512);
         for (int h = 0; h < nk; h += 8) {
             const float *kr = kb + (size_t)h * ldk;
             __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
@@ -163,7 +128,7 @@ static void attn_tile_avx512(const lf_attn_tile *t, float *scratch) {
         out[r] = r < nr ? t->out[r] : dummy;
     for (int t0 = kmin; t0 < kmax; t0 += KEY_BLOCK) {
         const int nk = kmax - t0 < KEY_BLOCK ? kmax - t0 : KEY_BLOCK;
-        rows_to_float(t, t->v, t->v_stride, t0, nk, hdv, kb, ldk);
+        lf_attn_rows_to_float(t, t->v, t->v_stride, t0, nk, hdv, kb, ldk, f16_row_avx512);
         const float *pb = st + (size_t)(t0 - kmin) * 16;
         for (int r0 = 0; r0 < nr; r0 += 4) {
             for (int d0 = 0; d0 < hdv; d0 += 64) {
@@ -200,11 +165,7 @@ static void attn_tile_avx512(const lf_attn_tile *t, float *scratch) {
     /* Normalise (a row with no keys keeps its zeros). */
     float sum[16];
     _mm512_storeu_ps(sum, vsum);
-    for (int r = 0; r < nr; r++) {
-        const float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
-        for (int d = 0; d < hdv; d++)
-            t->out[r][d] *= inv;
-    }
+    lf_attn_normalise(t, sum);
 }
 
 void lf_kernels_fill_attn_avx512(lf_kernel_set *ks) {

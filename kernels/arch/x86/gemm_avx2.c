@@ -341,41 +341,112 @@ static void pack_q6_K_avx2(const void *w, size_t bw, int nrows, int K, uint8_t *
 }
 
 /* ---- packed float GEMM -----------------------------------------------------
- * 16 rows × 4 columns per pass: two weight vectors per k against four
- * broadcast activations, 8 independent FMA chains. */
-INLINE void ftile_quad(int K, const float *panel, const float *acts, float *y, size_t ldy,
-                       int nrows, int c0, int ncols) {
-    __m256 acc[2][4];
-    UNROLL for (int c = 0; c < 4; c++)
-        acc[0][c] = acc[1][c] = _mm256_setzero_ps();
+ * A full block of 8 columns goes as 16 rows × 6 columns (12 accumulators,
+ * two weight vectors and six broadcasts per k) plus 16 rows × 2 columns
+ * with even and odd k in separate accumulators: both keep 8 or more
+ * independent FMA chains in flight, where 16 × 4 has exactly the 8 that two
+ * FMA units of latency 4 need and lost a third of the peak to every stall.
+ * A partial block (the prompt's last) goes 4 columns at a time. */
+INLINE void fstore(float *y, size_t ldy, int nrows, int c0, int ncols, int c, __m256 lo,
+                   __m256 hi) {
+    if (c0 + c >= ncols)
+        return;
+    float *yc = y + (size_t)(c0 + c) * ldy;
+    const __m256 v[2] = {lo, hi};
+    for (int h = 0; h < 2; h++) {
+        const int nr = nrows - 8 * h;
+        if (nr >= 8)
+            _mm256_storeu_ps(yc + 8 * h, v[h]);
+        else if (nr > 0)
+            _mm256_maskstore_ps(yc + 8 * h, gt_row_mask(nr), v[h]);
+    }
+}
+
+/* Rows [8·h, 8·h + 8) of column c0 + c of y, or zeros (past nrows or ncols). */
+INLINE __m256 fload(const float *y, size_t ldy, int nrows, int c0, int ncols, int c, int h) {
+    const int nr = nrows - 8 * h;
+    if (c0 + c >= ncols || nr <= 0)
+        return _mm256_setzero_ps();
+    const float *p = y + (size_t)(c0 + c) * ldy + 8 * h;
+    return nr >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, gt_row_mask(nr));
+}
+
+/* 16 rows × NC columns from c0 (NC 4 or 6); add: start from y. */
+INLINE void ftile_cols(int K, const float *panel, const float *acts, float *y, size_t ldy,
+                       int nrows, int c0, int ncols, const int NC, const bool add) {
+    __m256 acc[2][6];
+    UNROLL for (int c = 0; c < NC; c++)
+        UNROLL for (int h = 0; h < 2; h++)
+            acc[h][c] = add ? fload(y, ldy, nrows, c0, ncols, c, h) : _mm256_setzero_ps();
     for (int k = 0; k < K; k++) {
         const __m256 w0 = _mm256_loadu_ps(panel + (size_t)k * LF_GEMM_ROWS);
         const __m256 w1 = _mm256_loadu_ps(panel + (size_t)k * LF_GEMM_ROWS + 8);
         const float *a = acts + (size_t)k * LF_GEMM_COLS + c0;
-        UNROLL for (int c = 0; c < 4; c++) {
+        UNROLL for (int c = 0; c < NC; c++) {
             const __m256 b = _mm256_broadcast_ss(a + c);
             acc[0][c] = _mm256_fmadd_ps(w0, b, acc[0][c]);
             acc[1][c] = _mm256_fmadd_ps(w1, b, acc[1][c]);
         }
     }
-    UNROLL for (int c = 0; c < 4; c++) {
-        if (c0 + c >= ncols)
-            break;
-        float *yc = y + (size_t)(c0 + c) * ldy;
-        for (int h = 0; h < 2; h++) {
-            const int nr = nrows - 8 * h;
-            if (nr >= 8)
-                _mm256_storeu_ps(yc + 8 * h, acc[h][c]);
-            else if (nr > 0)
-                _mm256_maskstore_ps(yc + 8 * h, gt_row_mask(nr), acc[h][c]);
+    UNROLL for (int c = 0; c < NC; c++)
+        fstore(y, ldy, nrows, c0, ncols, c, acc[0][c], acc[1][c]);
+}
+
+/* 16 rows × columns 6 and 7, even and odd k apart; add: start from y. */
+INLINE void ftile_last2(int K, const float *panel, const float *acts, float *y, size_t ldy,
+                        int nrows, int ncols, const bool add) {
+    __m256 acc[2][2][2];   /* [k parity][row half][column] */
+    UNROLL for (int h = 0; h < 2; h++)
+        UNROLL for (int c = 0; c < 2; c++) {
+            acc[0][h][c] = add ? fload(y, ldy, nrows, 6, ncols, c, h) : _mm256_setzero_ps();
+            acc[1][h][c] = _mm256_setzero_ps();
+        }
+    int k = 0;
+    for (; k + 2 <= K; k += 2)
+        UNROLL for (int p = 0; p < 2; p++) {
+            const float *pk = panel + (size_t)(k + p) * LF_GEMM_ROWS;
+            const __m256 w0 = _mm256_loadu_ps(pk), w1 = _mm256_loadu_ps(pk + 8);
+            const float *a = acts + (size_t)(k + p) * LF_GEMM_COLS + 6;
+            UNROLL for (int c = 0; c < 2; c++) {
+                const __m256 b = _mm256_broadcast_ss(a + c);
+                acc[p][0][c] = _mm256_fmadd_ps(w0, b, acc[p][0][c]);
+                acc[p][1][c] = _mm256_fmadd_ps(w1, b, acc[p][1][c]);
+            }
+        }
+    if (k < K) {
+        const float *pk = panel + (size_t)k * LF_GEMM_ROWS;
+        const __m256 w0 = _mm256_loadu_ps(pk), w1 = _mm256_loadu_ps(pk + 8);
+        const float *a = acts + (size_t)k * LF_GEMM_COLS + 6;
+        UNROLL for (int c = 0; c < 2; c++) {
+            const __m256 b = _mm256_broadcast_ss(a + c);
+            acc[0][0][c] = _mm256_fmadd_ps(w0, b, acc[0][0][c]);
+            acc[0][1][c] = _mm256_fmadd_ps(w1, b, acc[0][1][c]);
         }
     }
+    UNROLL for (int c = 0; c < 2; c++)
+        fstore(y, ldy, nrows, 6, ncols, c, _mm256_add_ps(acc[0][0][c], acc[1][0][c]),
+               _mm256_add_ps(acc[0][1][c], acc[1][1][c]));
+}
+
+INLINE void ftile(int K, const float *panel, const float *acts, int ncols, float *y, size_t ldy,
+                  int nrows, const bool add) {
+    if (ncols > 6) {
+        ftile_cols(K, panel, acts, y, ldy, nrows, 0, ncols, 6, add);
+        ftile_last2(K, panel, acts, y, ldy, nrows, ncols, add);
+        return;
+    }
+    for (int c0 = 0; c0 < ncols; c0 += 4)
+        ftile_cols(K, panel, acts, y, ldy, nrows, c0, ncols, 4, add);
 }
 
 static void gemm_f_tile_avx2(int K, const float *panel, const float *acts, int ncols, float *y,
                              size_t ldy, int nrows) {
-    for (int c0 = 0; c0 < ncols; c0 += 4)
-        ftile_quad(K, panel, acts, y, ldy, nrows, c0, ncols);
+    ftile(K, panel, acts, ncols, y, ldy, nrows, false);
+}
+
+static void gemm_f_tile_acc_avx2(int K, const float *panel, const float *acts, int ncols,
+                                 float *y, size_t ldy, int nrows) {
+    ftile(K, panel, acts, ncols, y, ldy, nrows, true);
 }
 
 /* Float panels: 8 k of 8 rows converted row-wise, then an 8×8 transpose
@@ -390,7 +461,18 @@ INLINE __m256 row8(const char *p, const int kind) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-INLINE void fpack_body(const void *w, size_t bw, int nrows, int K, float *panel, const int kind) {
+/* Byte offset of element k of row r (of 8) from the first of the 8 rows:
+ * stored, or F16 interleaved (interleave.c: groups of 4 rows, each a run
+ * of steps of 32 halves per row, [step][row][32]). */
+INLINE size_t fpack_at(size_t bw, int r, int k, size_t es, const bool il) {
+    if (!il)
+        return (size_t)r * bw + (size_t)k * es;
+    return (size_t)(r / 4) * 4 * bw + ((size_t)(k / 32) * 4 + (size_t)(r % 4)) * 64 +
+           (size_t)(k % 32) * 2;
+}
+
+INLINE void fpack_body(const void *w, size_t bw, int nrows, int K, float *panel, const int kind,
+                       const bool il) {
     const size_t es = kind == 0 ? 4 : 2;
     for (int half = 0; half < 2; half++) {
         const int nr = nrows - 8 * half < 0 ? 0 : nrows - 8 * half > 8 ? 8 : nrows - 8 * half;
@@ -399,7 +481,7 @@ INLINE void fpack_body(const void *w, size_t bw, int nrows, int K, float *panel,
         for (; k + 8 <= K; k += 8) {
             __m256i v[8];
             for (int r = 0; r < 8; r++)
-                v[r] = r < nr ? _mm256_castps_si256(row8(rows + (size_t)r * bw + (size_t)k * es, kind))
+                v[r] = r < nr ? _mm256_castps_si256(row8(rows + fpack_at(bw, r, k, es, il), kind))
                               : _mm256_setzero_si256();
             transpose8x8_epi32(v);
             for (int j = 0; j < 8; j++)
@@ -409,7 +491,7 @@ INLINE void fpack_body(const void *w, size_t bw, int nrows, int K, float *panel,
             for (int r = 0; r < 8; r++) {
                 float f = 0;
                 if (r < nr) {
-                    const char *p = rows + (size_t)r * bw + (size_t)k * es;
+                    const char *p = rows + fpack_at(bw, r, k, es, il);
                     uint16_t h;
                     if (kind == 0) {
                         memcpy(&f, p, 4);
@@ -424,13 +506,19 @@ INLINE void fpack_body(const void *w, size_t bw, int nrows, int K, float *panel,
 }
 
 static void fpack_f32(const void *w, size_t bw, int nrows, int K, float *panel) {
-    fpack_body(w, bw, nrows, K, panel, 0);
+    fpack_body(w, bw, nrows, K, panel, 0, false);
 }
 static void fpack_f16(const void *w, size_t bw, int nrows, int K, float *panel) {
-    fpack_body(w, bw, nrows, K, panel, 1);
+    fpack_body(w, bw, nrows, K, panel, 1, false);
 }
 static void fpack_bf16(const void *w, size_t bw, int nrows, int K, float *panel) {
-    fpack_body(w, bw, nrows, K, panel, 2);
+    fpack_body(w, bw, nrows, K, panel, 2, false);
+}
+/* Interleaved F16 (K a multiple of 32, nrows of 4, so no tails): saves
+ * putting the rows back in the stored layout first, a copy that cost
+ * about as much as the packing itself (TinyLlama F16 pp128 profile). */
+static void fpack_f16_il(const void *w, size_t bw, int nrows, int K, float *panel) {
+    fpack_body(w, bw, nrows, K, panel, 1, true);
 }
 
 /* ---- the set ---------------------------------------------------------------- */
@@ -445,7 +533,9 @@ void lf_kernels_fill_gemm_avx2(lf_kernel_set *ks, bool avxvnni) {
     ks->gemm_pack[LF_TYPE_Q4_K] = pack_q4_K_avx2;
     ks->gemm_pack[LF_TYPE_Q6_K] = pack_q6_K_avx2;
     ks->gemm_f_tile = gemm_f_tile_avx2;
+    ks->gemm_f_tile_acc = gemm_f_tile_acc_avx2;
     ks->gemm_f_pack[LF_TYPE_F32] = fpack_f32;
     ks->gemm_f_pack[LF_TYPE_F16] = fpack_f16;
     ks->gemm_f_pack[LF_TYPE_BF16] = fpack_bf16;
+    ks->gemm_f_pack_il[LF_TYPE_F16] = fpack_f16_il;
 }

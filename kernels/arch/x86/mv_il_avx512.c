@@ -29,6 +29,17 @@
 #define FOR_ROWS _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
 
 /* acc += Σ4 u8·s8 per int32 lane (u ≤ 127 without VNNI: no saturation). */
+/* Software prefetch 4 KiB down the group's stream, one request per line of
+ * the step about to be read. On Zen 4 the hardware prefetchers alone did
+ * better; on a Sapphire Rapids (2 threads, 350-435 MB of weights) these
+ * kernels streamed at 0.76-0.82 of a plain read without it, where the AVX2
+ * ones, which prefetch, reached 0.96-1.02 (mv_il_avx2.h). */
+#define IL512_AHEAD 4096
+INLINE void il512_prefetch(const uint8_t *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64)
+        _mm_prefetch((const char *)p + IL512_AHEAD + o, _MM_HINT_T0);
+}
+
 INLINE __m512i il_dot_us(__m512i acc, __m512i u, __m512i s, const bool vnni) {
     if (vnni)
         return _mm512_dpbusd_epi32(acc, u, s);
@@ -75,8 +86,10 @@ INLINE void mv_il_q4_0_body(int n, float *s, const void *vx, const void *vy, con
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                      _mm512_setzero_ps()};
     int b = 0;
-    for (; b + 4 <= nb; b += 4, x += 4 * 4 * sizeof(lf_block_q4_0), ya += 256)
+    for (; b + 4 <= nb; b += 4, x += 4 * 4 * sizeof(lf_block_q4_0), ya += 256) {
+        il512_prefetch(x, 4 * 4 * sizeof(lf_block_q4_0));
         q4_0_step(x, ya, acc, vnni);
+    }
     if (b < nb) {
         /* The last k < 4 blocks: widened to a full step with zero scales
          * in the missing blocks (whose prepared activations are zero). */
@@ -205,8 +218,10 @@ INLINE void mv_il_q8_0_body(int n, float *s, const void *vx, const void *vy, con
     __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                      _mm512_setzero_ps()};
     int b = 0;
-    for (; b + 2 <= nb; b += 2, x += 4 * 2 * sizeof(lf_block_q8_0))
+    for (; b + 2 <= nb; b += 2, x += 4 * 2 * sizeof(lf_block_q8_0)) {
+        il512_prefetch(x, 4 * 2 * sizeof(lf_block_q8_0));
         q8_0_step(x, y + b, acc, vnni);
+    }
     if (b < nb) {
         /* one block left: a step with a zero second block */
         uint8_t xs[272] __attribute__((aligned(64)));
@@ -236,6 +251,7 @@ INLINE void mv_il_f16_body(int n, float *s, const void *vx, const void *vy, cons
     for (int i = 0; i < 8; i++)
         acc[i] = _mm512_setzero_ps();
     for (int c = 0; c < n / 32; c++, x += 256, y += 32) {
+        il512_prefetch(x, 256);
         const __m512 a0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)y));
         const __m512 a1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + 16)));
         FOR_ROWS {

@@ -1193,10 +1193,13 @@ static void pack_q6_K_avx512(const void *w, size_t bw, int nrows, int K, uint8_t
  * 16 rows of float weights per vector at each k, 8 broadcast activations:
  * 8 independent FMA chains per k, two k per iteration. */
 INLINE void ftile_body(int K, const float *panel, const float *acts, float *y, size_t ldy,
-                       int nrows, const int nc) {
+                       int nrows, const int nc, const bool add) {
+    const __mmask16 keep = nrows >= 16 ? 0xFFFF : (__mmask16)((1u << nrows) - 1);
     __m512 acc[LF_GEMM_COLS], acc2[LF_GEMM_COLS];
-    UNROLL for (int c = 0; c < nc; c++)
-        acc[c] = acc2[c] = _mm512_setzero_ps();
+    UNROLL for (int c = 0; c < nc; c++) {
+        acc[c] = add ? _mm512_maskz_loadu_ps(keep, y + (size_t)c * ldy) : _mm512_setzero_ps();
+        acc2[c] = _mm512_setzero_ps();
+    }
     int k = 0;
     for (; k + 2 <= K; k += 2) {
         const __m512 w0 = _mm512_load_ps(panel + (size_t)k * LF_GEMM_ROWS);
@@ -1212,22 +1215,36 @@ INLINE void ftile_body(int K, const float *panel, const float *acts, float *y, s
         UNROLL for (int c = 0; c < nc; c++)
             acc[c] = _mm512_fmadd_ps(w0, _mm512_set1_ps(acts[(size_t)k * LF_GEMM_COLS + c]), acc[c]);
     }
-    const __mmask16 keep = nrows >= 16 ? 0xFFFF : (__mmask16)((1u << nrows) - 1);
     UNROLL for (int c = 0; c < nc; c++)
         _mm512_mask_storeu_ps(y + (size_t)c * ldy, keep, _mm512_add_ps(acc[c], acc2[c]));
 }
 
-#define FTILE_FN(nc)                                                                \
-    static void ftile_##nc(int K, const float *panel, const float *acts, float *y,  \
-                           size_t ldy, int nrows) {                                 \
-        ftile_body(K, panel, acts, y, ldy, nrows, nc);                              \
+/* ftile_N writes y, ftile_acc_N adds into it (the float path's later k slices). */
+#define FTILE_FN(nc)                                                                    \
+    static void ftile_##nc(int K, const float *panel, const float *acts, float *y,      \
+                           size_t ldy, int nrows) {                                     \
+        ftile_body(K, panel, acts, y, ldy, nrows, nc, false);                           \
+    }                                                                                   \
+    static void ftile_acc_##nc(int K, const float *panel, const float *acts, float *y,  \
+                               size_t ldy, int nrows) {                                 \
+        ftile_body(K, panel, acts, y, ldy, nrows, nc, true);                            \
     }
 FTILE_FN(1) FTILE_FN(2) FTILE_FN(3) FTILE_FN(4) FTILE_FN(5) FTILE_FN(6) FTILE_FN(7) FTILE_FN(8)
 
+typedef void (*ftile_fn)(int, const float *, const float *, float *, size_t, int);
+
 static void gemm_f_tile(int K, const float *panel, const float *acts, int ncols, float *y,
                         size_t ldy, int nrows) {
-    static void (*const fns[LF_GEMM_COLS])(int, const float *, const float *, float *, size_t, int) = {
-        ftile_1, ftile_2, ftile_3, ftile_4, ftile_5, ftile_6, ftile_7, ftile_8};
+    static const ftile_fn fns[LF_GEMM_COLS] = {ftile_1, ftile_2, ftile_3, ftile_4,
+                                               ftile_5, ftile_6, ftile_7, ftile_8};
+    fns[ncols - 1](K, panel, acts, y, ldy, nrows);
+}
+
+static void gemm_f_tile_acc(int K, const float *panel, const float *acts, int ncols, float *y,
+                            size_t ldy, int nrows) {
+    static const ftile_fn fns[LF_GEMM_COLS] = {ftile_acc_1, ftile_acc_2, ftile_acc_3,
+                                               ftile_acc_4, ftile_acc_5, ftile_acc_6,
+                                               ftile_acc_7, ftile_acc_8};
     fns[ncols - 1](K, panel, acts, y, ldy, nrows);
 }
 
@@ -1326,6 +1343,7 @@ void lf_kernels_fill_avx512(lf_kernel_set *ks, bool vnni, bool bf16) {
     ks->dot_f32 = dot_f32;
     ks->sumsq_f32 = sumsq_f32;
     ks->gemm_f_tile = gemm_f_tile;
+    ks->gemm_f_tile_acc = gemm_f_tile_acc;
     ks->gemm_prep_block = lf_gemm_prep_block_avx2;
     ks->gemm_f_pack[LF_TYPE_F32] = fpack_f32;
     ks->gemm_f_pack[LF_TYPE_F16] = fpack_f16;
