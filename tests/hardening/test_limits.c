@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "cli_run.h"
+#include "tiny_model.h"
 #include "model/model.h"
 
 #include <stdio.h>
@@ -32,19 +33,7 @@ static char g_dir[256];
 static char g_model[300];   /* a tiny synthetic model saved as GGUF */
 static size_t g_model_size;
 
-static lf_model_params tiny_params(void) {
-    lf_model_params hp;
-    lf_model_params_init(&hp, LF_ARCH_LLAMA);
-    snprintf(hp.name, sizeof hp.name, "tiny-limits");
-    hp.n_layer = 2;
-    hp.n_embd = 64;
-    hp.n_head = 4;
-    hp.n_head_kv = 2;
-    hp.n_ff = 128;
-    hp.n_vocab = 320;
-    hp.n_ctx_train = 256;
-    return hp;
-}
+static lf_model_params tiny_params(void) { return tiny_model_params("tiny-limits"); }
 
 static int setup(void **state) {
     (void)state;

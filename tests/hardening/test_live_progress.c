@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cli_run.h"
+#include "tiny_model.h"
 #include "model/model.h"
 
 #include <errno.h>
@@ -35,16 +36,7 @@ static int setup(void **state) {
     snprintf(g_dir, sizeof g_dir, "/tmp/lf-hard-pty-XXXXXX");
     if (!mkdtemp(g_dir))
         return -1;
-    lf_model_params hp;
-    lf_model_params_init(&hp, LF_ARCH_LLAMA);
-    snprintf(hp.name, sizeof hp.name, "tiny-pty");
-    hp.n_layer = 2;
-    hp.n_embd = 64;
-    hp.n_head = 4;
-    hp.n_head_kv = 2;
-    hp.n_ff = 128;
-    hp.n_vocab = 320;
-    hp.n_ctx_train = 256;
+    lf_model_params hp = tiny_model_params("tiny-pty");
     lf_model *m = NULL;
     lf_error err = {0};
     snprintf(g_model, sizeof g_model, "%s/tiny.gguf", g_dir);

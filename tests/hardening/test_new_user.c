@@ -37,6 +37,7 @@
 #include "../cli/fixture_db.h"
 #include "bench/bench.h"
 #include "cli_run.h"
+#include "tiny_model.h"
 #include "model/model.h"
 #include "reports/reports.h"   /* LF_QUALITY_COLLAPSED_NOTE */
 
@@ -58,19 +59,7 @@ static char g_q4[300];     /* Q4_0 mix with general.file_type renamed away */
 static char g_nan[300];    /* F32 with NaN weights */
 static char g_text[300];   /* a short text for quality */
 
-static lf_model_params tiny_params(void) {
-    lf_model_params hp;
-    lf_model_params_init(&hp, LF_ARCH_LLAMA);
-    snprintf(hp.name, sizeof hp.name, "tiny-user");
-    hp.n_layer = 2;
-    hp.n_embd = 64;
-    hp.n_head = 4;
-    hp.n_head_kv = 2;
-    hp.n_ff = 128;
-    hp.n_vocab = 320;
-    hp.n_ctx_train = 256;
-    return hp;
-}
+static lf_model_params tiny_params(void) { return tiny_model_params("tiny-user"); }
 
 static int save_synth(const char *path, lf_mix mix, bool nan_weights) {
     lf_model_params hp = tiny_params();
