@@ -802,12 +802,24 @@ static int results_push(runner *R, int64_t key, const lf_result *r, const double
     return 0;
 }
 
+/* The model's sparsity and resident size, from the loaded model itself:
+ * the recommender learns its MoE efficiency from every result that says it
+ * is sparse, catalog name or not (a custom shape, a user's file). */
+static void result_set_model(const grun *G, lf_result *r) {
+    const lf_model_params *hp = lf_model_hparams(G->base);
+    bool moe = hp->n_expert > 0 && hp->n_expert_used > 0;
+    r->n_expert = moe ? hp->n_expert : 0;
+    r->n_expert_used = moe ? hp->n_expert_used : 0;
+    r->model_bytes = (double)lf_model_total_bytes(G->base);
+}
+
 /* Statistics and derived figures of a finished test, then store, keep and
  * report it. */
 static int cell_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
     rcell *c = &g->cells[ci];
     lf_result *r = &c->r;
     lf_stats_fill_result(c->samples, c->n, r);
+    result_set_model(G, r);
     const rslot *sl = c->slot >= 0 ? &g->slots[c->slot] : NULL;
     double roof = NAN, peak = NAN, cfrac = NAN, flops = NAN;
     char ex[1024] = "{";

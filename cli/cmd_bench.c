@@ -263,185 +263,175 @@ static int run_matrix(const lf_bench_matrix *m, lf_bench_opts *o, lf_store *st) 
     return LF_EXIT_OK;
 }
 
-int cmd_bench(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"suite", required_argument, 0, O_SUITE},   {"model", required_argument, 0, 'm'},
-        {"quant", required_argument, 0, 'q'},       {"n-prompt", required_argument, 0, 'p'},
-        {"n-gen", required_argument, 0, 'n'},       {"depth", required_argument, 0, 'd'},
-        {"threads", required_argument, 0, 't'},     {"kv", required_argument, 0, O_KV},
-        {"lora", required_argument, 0, O_LORA},     {"tests", required_argument, 0, O_TESTS},
-        {"isa", required_argument, 0, O_ISA},       {"reps", required_argument, 0, O_REPS},
-        {"target-ci", required_argument, 0, O_TARGET}, {"budget", required_argument, 0, O_BUDGET},
-        {"warmup", required_argument, 0, O_WARMUP}, {"seed", required_argument, 0, O_SEED},
-        {"shape", required_argument, 0, O_SHAPE},   {"roofs", no_argument, 0, O_ROOFS},
-        {"lora-targets", required_argument, 0, O_TARGETS},
-        {"json", no_argument, 0, O_JSON},           {"jsonl", no_argument, 0, O_JSONL},
-        {"csv", no_argument, 0, O_CSV},             {"md", no_argument, 0, O_MD},
-        {"format", required_argument, 0, O_FORMAT}, {"progress", required_argument, 0, O_PROGRESS},
-        {"db", required_argument, 0, O_DB},         {"no-store", no_argument, 0, O_NOSTORE},
-        {"label", required_argument, 0, O_LABEL},   {"commit", required_argument, 0, O_COMMIT},
-        {"branch", required_argument, 0, O_BRANCH}, {"force", no_argument, 0, O_FORCE},
-        {"quiet", no_argument, 0, O_QUIET},         {"probe", required_argument, 0, O_PROBE},
-        {"list-suites", no_argument, 0, O_LIST},    {"dry-run", no_argument, 0, O_DRY},
-        {"skip-too-big", no_argument, 0, O_SKIPBIG}, {"help", no_argument, 0, 'h'},
-        {"engine", required_argument, 0, O_ENGINE}, {"output", required_argument, 0, 'o'},
-        {"pg", required_argument, 0, O_PG},         {"ctk", required_argument, 0, O_CTK},
-        {"cache-type-k", required_argument, 0, O_CTK}, {"ctv", required_argument, 0, O_CTV},
-        {"cache-type-v", required_argument, 0, O_CTV}, {"fa", required_argument, 0, O_FA},
-        {"flash-attn", required_argument, 0, O_FA}, {"ngl", required_argument, 0, O_NGL},
-        {"n-gpu-layers", required_argument, 0, O_NGL},
-        {0, 0, 0, 0},
-    };
-    const char *suite = NULL, *db = NULL, *label = NULL, *commit = NULL, *branch = NULL, *probe = "stored";
-    bool no_store = false, force = false, quiet = false, have_model = false, dry = false, skip_big = false;
-    lf_bench_format fmt = LF_BENCH_OUT_TABLE;
-    lf_bench_progress_mode progress = LF_BENCH_PROGRESS_AUTO;
-    flag_val *flags = calloc((size_t)argc + 1, sizeof *flags);
-    char **av = calloc((size_t)argc + 1, sizeof *av);
-    int n_flags = 0;
-    const char *ctk = NULL, *ctv = NULL, *fa = NULL, *ngl = NULL, *engines = NULL;
-    lf_engine_llama llama;
-    bool use_llama = false;
-    lf_engine_llama_init(&llama, NULL);
-    if (av)
-        for (int i = 0; i < argc; i++)
-            av[i] = (char *)(i > 0 ? llama_spelling(argv[i]) : argv[i]);
-    if (!flags || !av) {
-        free(flags);
-        free(av);
-        lf_error e;
-        lf_error_set(&e, LF_ENOMEM, "out of memory");
-        return lf_cli_fail(&e);
-    }
-    int status = LF_EXIT_OK;
+static const struct option bench_options[] = {
+    {"suite", required_argument, 0, O_SUITE},   {"model", required_argument, 0, 'm'},
+    {"quant", required_argument, 0, 'q'},       {"n-prompt", required_argument, 0, 'p'},
+    {"n-gen", required_argument, 0, 'n'},       {"depth", required_argument, 0, 'd'},
+    {"threads", required_argument, 0, 't'},     {"kv", required_argument, 0, O_KV},
+    {"lora", required_argument, 0, O_LORA},     {"tests", required_argument, 0, O_TESTS},
+    {"isa", required_argument, 0, O_ISA},       {"reps", required_argument, 0, O_REPS},
+    {"target-ci", required_argument, 0, O_TARGET}, {"budget", required_argument, 0, O_BUDGET},
+    {"warmup", required_argument, 0, O_WARMUP}, {"seed", required_argument, 0, O_SEED},
+    {"shape", required_argument, 0, O_SHAPE},   {"roofs", no_argument, 0, O_ROOFS},
+    {"lora-targets", required_argument, 0, O_TARGETS},
+    {"json", no_argument, 0, O_JSON},           {"jsonl", no_argument, 0, O_JSONL},
+    {"csv", no_argument, 0, O_CSV},             {"md", no_argument, 0, O_MD},
+    {"format", required_argument, 0, O_FORMAT}, {"progress", required_argument, 0, O_PROGRESS},
+    {"db", required_argument, 0, O_DB},         {"no-store", no_argument, 0, O_NOSTORE},
+    {"label", required_argument, 0, O_LABEL},   {"commit", required_argument, 0, O_COMMIT},
+    {"branch", required_argument, 0, O_BRANCH}, {"force", no_argument, 0, O_FORCE},
+    {"quiet", no_argument, 0, O_QUIET},         {"probe", required_argument, 0, O_PROBE},
+    {"list-suites", no_argument, 0, O_LIST},    {"dry-run", no_argument, 0, O_DRY},
+    {"skip-too-big", no_argument, 0, O_SKIPBIG}, {"help", no_argument, 0, 'h'},
+    {"engine", required_argument, 0, O_ENGINE}, {"output", required_argument, 0, 'o'},
+    {"pg", required_argument, 0, O_PG},         {"ctk", required_argument, 0, O_CTK},
+    {"cache-type-k", required_argument, 0, O_CTK}, {"ctv", required_argument, 0, O_CTV},
+    {"cache-type-v", required_argument, 0, O_CTV}, {"fa", required_argument, 0, O_FA},
+    {"flash-attn", required_argument, 0, O_FA}, {"ngl", required_argument, 0, O_NGL},
+    {"n-gpu-layers", required_argument, 0, O_NGL},
+    {0, 0, 0, 0},
+};
+
+/* What the command line asked for. The matrix flags are kept in order
+ * (a later one adds to or replaces an earlier one's list) for the suite
+ * loader; llama-bench's own settings wait for --engine to be known. */
+typedef struct bench_args {
+    const char *suite, *db, *label, *commit, *branch, *probe;
+    bool no_store, force, quiet, have_model, dry, skip_big;
+    lf_bench_format fmt;
+    lf_bench_progress_mode progress;
+    flag_val *flags;             /* [argc + 1] */
+    int n_flags;
+    const char *ctk, *ctv, *fa, *ngl, *engines;
+} bench_args;
+
+/* -pg PP,TG: llama-bench times a prompt and its generation as one figure;
+ * localfit times them apart, and says how. Returns the usage status. */
+static int refuse_pg(const char *cmd, const char *arg) {
+    int pp = 0, tg = 0;
+    char alt[64] = "-p PP -n TG";
+    if (sscanf(arg, "%d,%d", &pp, &tg) == 2 && pp > 0 && tg > 0)
+        snprintf(alt, sizeof alt, "-p %d -n %d", pp, tg);
+    return lf_cli_usage_error(cmd,
+                              "-pg %s: localfit does not time prompt + generation as one test; "
+                              "measure them apart with %s",
+                              arg, alt);
+}
+
+/* The getopt loop over av (argv with llama-bench's spellings renamed).
+ * Returns -1 to go on, else the exit status: a usage error, or 0 after
+ * --help and --list-suites. */
+static int parse_args(int argc, char **argv, char **av, bench_args *a) {
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, av, "m:q:p:n:d:t:r:o:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, av, "m:q:p:n:d:t:r:o:h", bench_options, NULL)) != -1) {
         const char *key = matrix_key(ch);
         if (key) {
-            have_model |= ch == 'm';
-            flags[n_flags].flag = key;
-            flags[n_flags++].value = ch == O_ROOFS ? NULL : optarg;
+            a->have_model |= ch == 'm';
+            a->flags[a->n_flags].flag = key;
+            a->flags[a->n_flags++].value = ch == O_ROOFS ? NULL : optarg;
             continue;
         }
         switch (ch) {
-        case O_SUITE: suite = optarg; break;
-        case O_JSON: fmt = LF_BENCH_OUT_JSON; break;
-        case O_JSONL: fmt = LF_BENCH_OUT_JSONL; break;
-        case O_CSV: fmt = LF_BENCH_OUT_CSV; break;
-        case O_MD: fmt = LF_BENCH_OUT_MD; break;
+        case O_SUITE: a->suite = optarg; break;
+        case O_JSON: a->fmt = LF_BENCH_OUT_JSON; break;
+        case O_JSONL: a->fmt = LF_BENCH_OUT_JSONL; break;
+        case O_CSV: a->fmt = LF_BENCH_OUT_CSV; break;
+        case O_MD: a->fmt = LF_BENCH_OUT_MD; break;
         case O_FORMAT:
         case 'o':
-            if (lf_bench_format_parse(optarg, &fmt) < 0 || fmt == LF_BENCH_OUT_NONE) {
-                status = lf_cli_usage_error(argv[0], "%s: '%s' is not table, json, jsonl, csv, md or sql",
-                                            ch == 'o' ? "-o" : "--format", optarg);
-                goto out;
-            }
+            if (lf_bench_format_parse(optarg, &a->fmt) < 0 || a->fmt == LF_BENCH_OUT_NONE)
+                return lf_cli_usage_error(argv[0], "%s: '%s' is not table, json, jsonl, csv, md or sql",
+                                          ch == 'o' ? "-o" : "--format", optarg);
             break;
-        case O_ENGINE: engines = optarg; break;
-        case O_CTK: ctk = optarg; break;
-        case O_CTV: ctv = optarg; break;
-        case O_FA: fa = optarg; break;
-        case O_NGL: ngl = optarg; break;
-        case O_PG: {
-            /* llama-bench's pg test times a prompt and its generation as
-             * one figure; localfit times them apart */
-            int pp = 0, tg = 0;
-            char alt[64] = "-p PP -n TG";
-            if (sscanf(optarg, "%d,%d", &pp, &tg) == 2 && pp > 0 && tg > 0)
-                snprintf(alt, sizeof alt, "-p %d -n %d", pp, tg);
-            status = lf_cli_usage_error(argv[0],
-                                        "-pg %s: localfit does not time prompt + generation as one test; "
-                                        "measure them apart with %s",
-                                        optarg, alt);
-            goto out;
-        }
+        case O_ENGINE: a->engines = optarg; break;
+        case O_CTK: a->ctk = optarg; break;
+        case O_CTV: a->ctv = optarg; break;
+        case O_FA: a->fa = optarg; break;
+        case O_NGL: a->ngl = optarg; break;
+        case O_PG: return refuse_pg(argv[0], optarg);
         case O_PROGRESS:
-            if (parse_progress(optarg, &progress) < 0) {
-                status = lf_cli_usage_error(argv[0], "--progress: '%s' is not live, plain or none", optarg);
-                goto out;
-            }
+            if (parse_progress(optarg, &a->progress) < 0)
+                return lf_cli_usage_error(argv[0], "--progress: '%s' is not live, plain or none", optarg);
             break;
-        case O_DB: db = optarg; break;
-        case O_NOSTORE: no_store = true; break;
-        case O_LABEL: label = optarg; break;
-        case O_COMMIT: commit = optarg; break;
-        case O_BRANCH: branch = optarg; break;
-        case O_FORCE: force = true; break;
-        case O_QUIET: quiet = true; break;
-        case O_DRY: dry = true; break;
-        case O_SKIPBIG: skip_big = true; break;
+        case O_DB: a->db = optarg; break;
+        case O_NOSTORE: a->no_store = true; break;
+        case O_LABEL: a->label = optarg; break;
+        case O_COMMIT: a->commit = optarg; break;
+        case O_BRANCH: a->branch = optarg; break;
+        case O_FORCE: a->force = true; break;
+        case O_QUIET: a->quiet = true; break;
+        case O_DRY: a->dry = true; break;
+        case O_SKIPBIG: a->skip_big = true; break;
         case O_PROBE:
-            if (strcmp(optarg, "stored") && strcmp(optarg, "full") && strcmp(optarg, "quick")) {
-                status = lf_cli_usage_error(argv[0], "--probe: '%s' is not stored, full or quick", optarg);
-                goto out;
-            }
-            probe = optarg;
+            if (strcmp(optarg, "stored") && strcmp(optarg, "full") && strcmp(optarg, "quick"))
+                return lf_cli_usage_error(argv[0], "--probe: '%s' is not stored, full or quick", optarg);
+            a->probe = optarg;
             break;
-        case O_LIST: free(flags); free(av); return list_suites();
-        case 'h': usage(stdout); free(flags); free(av); return LF_EXIT_OK;
-        default: status = lf_cli_bad_option(argv[0], av, opts); goto out;
+        case O_LIST: return list_suites();
+        case 'h': usage(stdout); return LF_EXIT_OK;
+        default: return lf_cli_bad_option(argv[0], av, bench_options);
         }
     }
-    if (optind < argc) {
-        status = lf_cli_usage_error(argv[0], "unexpected argument '%s' (models go after -m)", av[optind]);
-        goto out;
-    }
+    if (optind < argc)
+        return lf_cli_usage_error(argv[0], "unexpected argument '%s' (models go after -m)", av[optind]);
+    return -1;
+}
+
+/* --engine, and llama-bench's -ctk/-ctv and -ngl/-fa: checked against what
+ * localfit's engine can do, and passed on to llama.cpp when it runs too.
+ * Returns -1 to go on, else the usage status. */
+static int engine_args(const char *cmd, bench_args *a, lf_engine_llama *llama, bool *use_llama) {
     char why[200];
-    if (engines && parse_engines(engines, &llama, &use_llama, why, sizeof why) < 0) {
-        status = lf_cli_usage_error(argv[0], "%s", why);
-        goto out;
-    }
+    if (a->engines && parse_engines(a->engines, llama, use_llama, why, sizeof why) < 0)
+        return lf_cli_usage_error(cmd, "%s", why);
     /* -ctk / -ctv: localfit's cache has one type for K and V */
+    const char *ctk = a->ctk, *ctv = a->ctv;
     if ((ctk || ctv) && (!ctk || !ctv || strcmp(ctk, ctv))) {
         const char *one = ctk ? ctk : ctv;
-        if (ctk && ctv) {
-            status = lf_cli_usage_error(argv[0], "-ctk %s -ctv %s: localfit's KV cache holds K and V in one "
-                                        "type; give both the same type (or --kv)", ctk, ctv);
-            goto out;
-        }
-        if (strcmp(one, "f16")) {   /* the other one stays f16, as in llama-bench */
-            status = lf_cli_usage_error(argv[0], "%s %s: localfit's KV cache holds K and V in one type; "
-                                        "give -ctk %s -ctv %s (or --kv %s)", ctk ? "-ctk" : "-ctv", one, one,
-                                        one, one);
-            goto out;
-        }
+        if (ctk && ctv)
+            return lf_cli_usage_error(cmd, "-ctk %s -ctv %s: localfit's KV cache holds K and V in one "
+                                      "type; give both the same type (or --kv)", ctk, ctv);
+        if (strcmp(one, "f16"))   /* the other one stays f16, as in llama-bench */
+            return lf_cli_usage_error(cmd, "%s %s: localfit's KV cache holds K and V in one type; "
+                                      "give -ctk %s -ctv %s (or --kv %s)", ctk ? "-ctk" : "-ctv", one, one,
+                                      one, one);
     }
     if (ctk || ctv) {
-        flags[n_flags].flag = "kv";
-        flags[n_flags++].value = ctk ? ctk : ctv;
+        a->flags[a->n_flags].flag = "kv";
+        a->flags[a->n_flags++].value = ctk ? ctk : ctv;
     }
     /* -ngl / -fa: llama.cpp's settings, passed on to it; localfit's CPU
      * engine has no GPU layers and always fuses attention */
-    const char *pass[2][2] = {{"-ngl", ngl}, {"-fa", fa}};
+    const char *pass[2][2] = {{"-ngl", a->ngl}, {"-fa", a->fa}};
     for (int i = 0; i < 2; i++) {
         if (!pass[i][1])
             continue;
         lf_error pe = {0};
-        if (use_llama && (lf_engine_llama_pass(&llama, pass[i][0], &pe) < 0 ||
-                          lf_engine_llama_pass(&llama, pass[i][1], &pe) < 0)) {
-            status = lf_cli_usage_error(argv[0], "%s", pe.msg);
-            goto out;
-        }
+        if (*use_llama && (lf_engine_llama_pass(llama, pass[i][0], &pe) < 0 ||
+                           lf_engine_llama_pass(llama, pass[i][1], &pe) < 0))
+            return lf_cli_usage_error(cmd, "%s", pe.msg);
         /* said even with --quiet: it is about the user's own arguments */
         fprintf(stderr, "localfit bench: %s %s: CPU engine: ignored%s\n", pass[i][0], pass[i][1],
-                use_llama ? " (passed to llama.cpp)" : " (add --engine llama.cpp to pass it to llama-bench)");
+                *use_llama ? " (passed to llama.cpp)" : " (add --engine llama.cpp to pass it to llama-bench)");
     }
-    if (no_store && db) {
-        status = lf_cli_usage_error(argv[0], "--db and --no-store contradict each other");
-        goto out;
-    }
+    return -1;
+}
 
-    if (dry) {
-        no_store = true;   /* a dry run stores and measures nothing */
-        probe = "quick";
+/* The matrix, the store, the device, then the run. Returns the exit
+ * status. llama is NULL unless llama.cpp runs too. */
+static int bench_execute(const char *cmd, bench_args *a, lf_engine_llama *llama) {
+    if (a->dry) {
+        a->no_store = true;   /* a dry run stores and measures nothing */
+        a->probe = "quick";
     }
     lf_error err = {0};
     lf_bench_matrix m;
     lf_bench_matrix_init(&m);
-    if ((status = load_matrix(&m, argv[0], suite, have_model, flags, n_flags)) >= 0) {
+    int status = load_matrix(&m, cmd, a->suite, a->have_model, a->flags, a->n_flags);
+    if (status >= 0) {
         lf_bench_matrix_free(&m);
-        goto out;
+        return status;
     }
     status = LF_EXIT_OK;
     lf_device *dev = calloc(1, sizeof *dev);
@@ -449,40 +439,61 @@ int cmd_bench(int argc, char **argv) {
     if (!dev) {
         lf_bench_matrix_free(&m);
         lf_error_set(&err, LF_ENOMEM, "out of memory");
-        status = lf_cli_fail(&err);
-        goto out;
+        return lf_cli_fail(&err);
     }
-    if ((!no_store && lf_store_open_path(&st, db, 0, &err) < 0) ||
-        bench_device(st, probe, quiet, dev, &err) < 0) {
+    if ((!a->no_store && lf_store_open_path(&st, a->db, 0, &err) < 0) ||
+        bench_device(st, a->probe, a->quiet, dev, &err) < 0) {
         status = lf_cli_fail(&err);
-        goto done;
+    } else {
+        lf_bench_opts o;
+        lf_bench_opts_init(&o);
+        o.store = st;
+        o.device = dev;
+        o.datadir = lf_cli_datadir();
+        o.label = a->label;
+        o.suite_name = NULL;
+        o.git_commit = a->commit;
+        o.git_branch = a->branch;
+        o.quiet = a->quiet;
+        o.progress = a->progress;
+        o.output = a->fmt;
+        o.out = stdout;
+        o.force = a->force;
+        o.skip_too_big = a->skip_big;
+        o.dry_run = a->dry;
+        o.llama = llama;   /* the runner hands it the interrupt flag */
+        status = run_matrix(&m, &o, st);
     }
-
-    lf_bench_opts o;
-    lf_bench_opts_init(&o);
-    o.store = st;
-    o.device = dev;
-    o.datadir = lf_cli_datadir();
-    o.label = label;
-    o.suite_name = NULL;
-    o.git_commit = commit;
-    o.git_branch = branch;
-    o.quiet = quiet;
-    o.progress = progress;
-    o.output = fmt;
-    o.out = stdout;
-    o.force = force;
-    o.skip_too_big = skip_big;
-    o.dry_run = dry;
-    if (use_llama)
-        o.llama = &llama;   /* the runner hands it the interrupt flag */
-    status = run_matrix(&m, &o, st);
-done:
     lf_store_close(st);
     free(dev);
     lf_bench_matrix_free(&m);
-out:
-    free(flags);
+    return status;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_args a = {.probe = "stored", .fmt = LF_BENCH_OUT_TABLE, .progress = LF_BENCH_PROGRESS_AUTO};
+    a.flags = calloc((size_t)argc + 1, sizeof *a.flags);
+    char **av = calloc((size_t)argc + 1, sizeof *av);
+    if (!a.flags || !av) {
+        free(a.flags);
+        free(av);
+        lf_error e;
+        lf_error_set(&e, LF_ENOMEM, "out of memory");
+        return lf_cli_fail(&e);
+    }
+    for (int i = 0; i < argc; i++)
+        av[i] = (char *)(i > 0 ? llama_spelling(argv[i]) : argv[i]);
+    lf_engine_llama llama;
+    bool use_llama = false;
+    lf_engine_llama_init(&llama, NULL);
+    int status = parse_args(argc, argv, av, &a);
+    if (status < 0)
+        status = engine_args(argv[0], &a, &llama, &use_llama);
+    if (status < 0 && a.no_store && a.db)
+        status = lf_cli_usage_error(argv[0], "--db and --no-store contradict each other");
+    if (status < 0)
+        status = bench_execute(argv[0], &a, use_llama ? &llama : NULL);
+    free(a.flags);
     free(av);
     return status;
 }

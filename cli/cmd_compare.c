@@ -235,7 +235,18 @@ static int conclude(lf_compare_report *rep, int rc, lf_error *err, const char *f
     return status;
 }
 
-int cmd_compare(int argc, char **argv) {
+/* What the command line asked for. */
+typedef struct compare_args {
+    const char *base_ref, *cand_ref, *format, *out_path, *device, *db;
+    lf_compare_opts o;
+    int pairs;
+    int ab;                      /* argv index of --ab, -1 without */
+} compare_args;
+
+/* The getopt loop over compare's own options (those before --ab OLD NEW;
+ * what follows belongs to bench). Returns -1 to go on, else the exit
+ * status: a usage error, or 0 after --help. */
+static int parse_args(int argc, char **argv, compare_args *a) {
     static const struct option longopts[] = {
         {"baseline", required_argument, NULL, 'b'}, {"candidate", required_argument, NULL, 'c'},
         {"threshold", required_argument, NULL, 't'}, {"alpha", required_argument, NULL, 'a'},
@@ -244,188 +255,210 @@ int cmd_compare(int argc, char **argv) {
         {"normalize", required_argument, NULL, 'N'}, {"pairs", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
-    const char *base_ref = NULL, *cand_ref = NULL, *format = "md", *out_path = NULL;
-    const char *device = NULL, *db = NULL;
-    lf_compare_opts o = LF_COMPARE_OPTS_INIT;
-    int pairs = 6;
-    /* --ab OLD NEW ends compare's options: the rest belongs to bench. */
-    int ab = -1;
+    a->ab = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--"))
             break;
         if (!strcmp(argv[i], "--ab")) {
-            ab = i;
+            a->ab = i;
             break;
         }
     }
-    if (ab > 0 && ab + 2 >= argc)
+    if (a->ab > 0 && a->ab + 2 >= argc)
         return lf_cli_usage_error("compare", "--ab needs two builds: --ab OLD NEW [bench options]");
-    int own_argc = ab > 0 ? ab : argc;
+    int own_argc = a->ab > 0 ? a->ab : argc;
     int c;
+    char *end;
     optind = 1;
     while ((c = getopt_long(own_argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'b': base_ref = optarg; break;
-        case 'c': cand_ref = optarg; break;
+        case 'b': a->base_ref = optarg; break;
+        case 'c': a->cand_ref = optarg; break;
         case 't':
-            if (parse_threshold(optarg, &o.threshold) < 0)
+            if (parse_threshold(optarg, &a->o.threshold) < 0)
                 return lf_cli_usage_error("compare", "bad --threshold '%s' (e.g. 5%% or 0.05)",
                                           optarg);
             break;
-        case 'a': {
-            char *end;
-            o.alpha = strtod(optarg, &end);
-            if (*end || !(o.alpha > 0 && o.alpha < 1))
+        case 'a':
+            a->o.alpha = strtod(optarg, &end);
+            if (*end || !(a->o.alpha > 0 && a->o.alpha < 1))
                 return lf_cli_usage_error("compare", "--alpha must be in (0, 1), not '%s'", optarg);
             break;
-        }
         case 'N':
             if (!strcmp(optarg, "roof"))
-                o.normalize = LF_NORM_ROOF;
+                a->o.normalize = LF_NORM_ROOF;
             else if (!strcmp(optarg, "none"))
-                o.normalize = LF_NORM_NONE;
+                a->o.normalize = LF_NORM_NONE;
             else
                 return lf_cli_usage_error("compare", "--normalize is none or roof, not '%s'", optarg);
             break;
         case 'P': {
-            char *end;
             long v = strtol(optarg, &end, 10);
             if (*end || end == optarg || v < 4 || v > 256)
                 return lf_cli_usage_error("compare", "--pairs must be 4..256, not '%s'", optarg);
-            pairs = (int)v;
+            a->pairs = (int)v;
             break;
         }
         case 'f':
             if (strcmp(optarg, "md") && strcmp(optarg, "json") && strcmp(optarg, "junit"))
                 return lf_cli_usage_error("compare", "unknown format '%s' (md, json, junit)", optarg);
-            format = optarg;
+            a->format = optarg;
             break;
-        case 'o': out_path = optarg; break;
-        case 'd': device = optarg; break;
-        case 'D': db = optarg; break;
+        case 'o': a->out_path = optarg; break;
+        case 'd': a->device = optarg; break;
+        case 'D': a->db = optarg; break;
         case 'h': usage(stdout); return LF_EXIT_OK;
         default: return lf_cli_usage_error("compare", "unknown option");
         }
     }
     if (optind < own_argc)
         return lf_cli_usage_error("compare", "unexpected argument '%s'", argv[optind]);
+    return -1;
+}
 
+/* The candidate: --candidate, else the newest finished run (on --device).
+ * Returns -1 when found, else the exit status (message printed). */
+static int pick_candidate(lf_store *st, const compare_args *a, lf_run *cand) {
     lf_error err = {0};
-    lf_compare_report rep;
-    memset(&rep, 0, sizeof rep);
-    if (ab > 0) {
-        if (base_ref || cand_ref || db || device)
-            return lf_cli_usage_error("compare", "--ab runs its own builds: --baseline, --candidate, "
-                                                 "--db and --device do not apply (give bench options "
-                                                 "after OLD NEW)");
-        int rc = lf_cli_compare_ab(argv[ab + 1], argv[ab + 2], argc - ab - 3, argv + ab + 3, pairs, &o,
-                                   stderr, &rep, &err);
-        return conclude(&rep, rc, &err, format, out_path);
+    int rc;
+    if (a->cand_ref) {
+        if ((rc = resolve(st, a->cand_ref, false, a->device, 0, cand, &err)) < 0) {
+            lf_cli_fail(&err);
+            return EXIT_SETUP;
+        }
+        return -1;
     }
+    lf_run_filter f = LF_RUN_FILTER_INIT;
+    f.device_id = a->device;
+    if ((rc = newest(st, f, false, cand, &err)) < 0) {
+        if (rc == LF_ENOTFOUND)
+            lf_error_set(&err, rc, "no finished run to compare in %s", lf_store_path(st));
+        lf_cli_fail(&err);
+        return rc == LF_ENOTFOUND ? EXIT_NOTHING : EXIT_SETUP;
+    }
+    return -1;
+}
 
+/* The default baseline on device dev (NULL any): the newest complete run
+ * of main, else master, else of any branch, other than the candidate.
+ * LF_ENOTFOUND when there is none. */
+static int default_baseline(lf_store *st, const char *dev, const lf_run *cand, lf_run *base,
+                            lf_error *err) {
+    int rc = lf_store_find_baseline(st, dev, "main", NULL, NULL, cand->id, base, err);
+    if (rc == LF_ENOTFOUND)
+        rc = lf_store_find_baseline(st, dev, "master", NULL, NULL, cand->id, base, err);
+    if (rc == LF_ENOTFOUND) {
+        /* No run of the default branch yet: the newest complete run of any
+         * branch on this device, so a gate with one cache (the README
+         * recipe) gates from its second run on. */
+        lf_run_filter f = LF_RUN_FILTER_INIT;
+        f.device_id = dev;
+        f.exclude_id = cand->id;
+        rc = newest(st, f, true, base, err);
+    }
+    return rc;
+}
+
+/* No baseline yet: says so, and a complete candidate becomes the baseline
+ * (exit 0) with the report file still written, so a CI step that uploads
+ * or posts it finds one; an incomplete one cannot (exit 3). */
+static int no_baseline(const compare_args *a, const char *dev, const lf_run *cand) {
+    bool usable = cand->status == LF_RUN_COMPLETE && cand->n_results > 0;
+    fprintf(stderr, "localfit compare: no baseline yet: no other complete run%s%s in %s. "
+                    "%s\n",
+            dev ? " on device " : "", dev ? dev : "", a->db ? a->db : "the database",
+            usable ? "Nothing to compare; the candidate run becomes the baseline for "
+                     "later runs (exit 0)."
+                   : "The candidate run is incomplete and cannot become a baseline (exit 3).");
+    if (!usable)
+        return EXIT_NOTHING;
+    lf_error err = {0};
+    FILE *out = stdout;
+    if (a->out_path && strcmp(a->out_path, "-") != 0 && !(out = fopen(a->out_path, "w"))) {
+        lf_error_set(&err, LF_EIO, "%s: %s", a->out_path, strerror(errno));
+        lf_cli_fail(&err);
+        return EXIT_SETUP;
+    }
+    if (!strcmp(a->format, "json"))
+        fprintf(out, "{\n  \"schema\": \"localfit.compare/1\",\n  \"baseline\": null,\n"
+                     "  \"candidate\": {\"uuid\": \"%s\"},\n  \"summary\": {\"tests\": 0, "
+                     "\"regressions\": 0, \"no_baseline\": true}\n}\n",
+                cand->uuid);
+    else if (!strcmp(a->format, "junit"))
+        fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"localfit "
+              "compare\" tests=\"0\" failures=\"0\"/>\n", out);
+    else
+        fprintf(out, "### localfit compare: no baseline yet\n\nRun %.8s (%d tests) is stored "
+                     "and becomes the baseline for later runs.\n",
+                cand->uuid, cand->n_results);
+    if ((out != stdout ? fclose(out) : fflush(out)) != 0) {
+        lf_error_set(&err, LF_EIO, "writing the report: %s", a->out_path ? a->out_path : "stdout");
+        lf_cli_fail(&err);
+        return EXIT_SETUP;
+    }
+    return LF_EXIT_OK;
+}
+
+/* Two stored runs: the candidate and its baseline picked, loaded and
+ * compared. Returns the exit status. */
+static int compare_stored(compare_args *a) {
+    lf_error err = {0};
     lf_store *st = NULL;
-    if (lf_store_open_path(&st, db, LF_STORE_NOCREATE | LF_STORE_RO_FALLBACK, &err) < 0) {
+    if (lf_store_open_path(&st, a->db, LF_STORE_NOCREATE | LF_STORE_RO_FALLBACK, &err) < 0) {
         lf_cli_fail(&err);
         return EXIT_SETUP;
     }
     lf_run cand, base;
-    int rc;
-    if (cand_ref) {
-        rc = resolve(st, cand_ref, false, device, 0, &cand, &err);
-        if (rc < 0) {
-            lf_store_close(st);
-            lf_cli_fail(&err);
-            return EXIT_SETUP;
-        }
-    } else {
-        lf_run_filter f = LF_RUN_FILTER_INIT;
-        f.device_id = device;
-        rc = newest(st, f, false, &cand, &err);
-        if (rc < 0) {
-            if (rc == LF_ENOTFOUND)
-                lf_error_set(&err, rc, "no finished run to compare in %s", lf_store_path(st));
-            lf_store_close(st);
-            lf_cli_fail(&err);
-            return rc == LF_ENOTFOUND ? EXIT_NOTHING : EXIT_SETUP;
-        }
+    int status = pick_candidate(st, a, &cand);
+    if (status >= 0) {
+        lf_store_close(st);
+        return status;
     }
-    const char *dev = device ? device : (cand.device_id[0] ? cand.device_id : NULL);
-    if (base_ref) {
-        if ((rc = resolve(st, base_ref, true, dev, cand.id, &base, &err)) < 0) {
-            lf_store_close(st);
-            lf_cli_fail(&err);
-            return EXIT_SETUP;
-        }
-    } else {
-        rc = lf_store_find_baseline(st, dev, "main", NULL, NULL, cand.id, &base, &err);
-        if (rc == LF_ENOTFOUND)
-            rc = lf_store_find_baseline(st, dev, "master", NULL, NULL, cand.id, &base, &err);
-        if (rc == LF_ENOTFOUND) {
-            /* No run of the default branch yet: the newest complete run of
-             * any branch on this device, so a gate with one cache (the
-             * README recipe) gates from its second run on. */
-            lf_run_filter f = LF_RUN_FILTER_INIT;
-            f.device_id = dev;
-            f.exclude_id = cand.id;
-            rc = newest(st, f, true, &base, &err);
-        }
-        if (rc == LF_ENOTFOUND) {
-            lf_store_close(st);
-            bool usable = cand.status == LF_RUN_COMPLETE && cand.n_results > 0;
-            fprintf(stderr, "localfit compare: no baseline yet: no other complete run%s%s in %s. "
-                            "%s\n",
-                    dev ? " on device " : "", dev ? dev : "", db ? db : "the database",
-                    usable ? "Nothing to compare; the candidate run becomes the baseline for "
-                             "later runs (exit 0)."
-                           : "The candidate run is incomplete and cannot become a baseline (exit 3).");
-            if (!usable)
-                return EXIT_NOTHING;
-            /* The report file still gets written: a CI step that uploads
-             * or posts it should find one. */
-            FILE *out = stdout;
-            if (out_path && strcmp(out_path, "-") != 0 && !(out = fopen(out_path, "w"))) {
-                lf_error_set(&err, LF_EIO, "%s: %s", out_path, strerror(errno));
-                lf_cli_fail(&err);
-                return EXIT_SETUP;
-            }
-            if (!strcmp(format, "json"))
-                fprintf(out, "{\n  \"schema\": \"localfit.compare/1\",\n  \"baseline\": null,\n"
-                             "  \"candidate\": {\"uuid\": \"%s\"},\n  \"summary\": {\"tests\": 0, "
-                             "\"regressions\": 0, \"no_baseline\": true}\n}\n",
-                        cand.uuid);
-            else if (!strcmp(format, "junit"))
-                fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"localfit "
-                      "compare\" tests=\"0\" failures=\"0\"/>\n", out);
-            else
-                fprintf(out, "### localfit compare: no baseline yet\n\nRun %.8s (%d tests) is stored "
-                             "and becomes the baseline for later runs.\n",
-                        cand.uuid, cand.n_results);
-            if ((out != stdout ? fclose(out) : fflush(out)) != 0) {
-                lf_error_set(&err, LF_EIO, "writing the report: %s", out_path ? out_path : "stdout");
-                lf_cli_fail(&err);
-                return EXIT_SETUP;
-            }
-            return LF_EXIT_OK;
-        }
-        if (rc < 0) {
-            lf_store_close(st);
-            lf_cli_fail(&err);
-            return EXIT_SETUP;
-        }
+    const char *dev = a->device ? a->device : (cand.device_id[0] ? cand.device_id : NULL);
+    int rc = a->base_ref ? resolve(st, a->base_ref, true, dev, cand.id, &base, &err)
+                         : default_baseline(st, dev, &cand, &base, &err);
+    if (rc < 0) {
+        lf_store_close(st);
+        if (rc == LF_ENOTFOUND && !a->base_ref)
+            return no_baseline(a, dev, &cand);
+        lf_cli_fail(&err);
+        return EXIT_SETUP;
     }
     if (strcmp(base.device_id, cand.device_id) != 0)
         lf_warn("baseline %.8s and candidate %.8s ran on different devices (%s, %s): "
                 "differences may be the hardware's", base.uuid, cand.uuid,
                 base.device_id[0] ? base.device_id : "?", cand.device_id[0] ? cand.device_id : "?");
 
+    lf_compare_report rep;
+    memset(&rep, 0, sizeof rep);
     lf_run_full bf, cf;
     memset(&bf, 0, sizeof bf);
     memset(&cf, 0, sizeof cf);
     if ((rc = lf_store_run_load(st, base.id, &bf, &err)) == 0 &&
         (rc = lf_store_run_load(st, cand.id, &cf, &err)) == 0)
-        rc = lf_compare_runs(&bf, &cf, &o, &rep, &err);
+        rc = lf_compare_runs(&bf, &cf, &a->o, &rep, &err);
     lf_run_full_free(&bf);
     lf_run_full_free(&cf);
     lf_store_close(st);
-    return conclude(&rep, rc, &err, format, out_path);
+    return conclude(&rep, rc, &err, a->format, a->out_path);
+}
+
+int cmd_compare(int argc, char **argv) {
+    compare_args a = {.format = "md", .o = LF_COMPARE_OPTS_INIT, .pairs = 6};
+    int status = parse_args(argc, argv, &a);
+    if (status >= 0)
+        return status;
+    if (a.ab < 0)
+        return compare_stored(&a);
+    if (a.base_ref || a.cand_ref || a.db || a.device)
+        return lf_cli_usage_error("compare", "--ab runs its own builds: --baseline, --candidate, "
+                                             "--db and --device do not apply (give bench options "
+                                             "after OLD NEW)");
+    lf_error err = {0};
+    lf_compare_report rep;
+    memset(&rep, 0, sizeof rep);
+    int ab = a.ab;
+    int rc = lf_cli_compare_ab(argv[ab + 1], argv[ab + 2], argc - ab - 3, argv + ab + 3, a.pairs, &a.o,
+                               stderr, &rep, &err);
+    return conclude(&rep, rc, &err, a.format, a.out_path);
 }

@@ -438,6 +438,18 @@ void lf_gemm_f_prep_col(lf_type vt, const void *src, int K, float *acts, int c) 
     }
 }
 
+void lf_gemm_f_prep_slice(lf_type vt, const void *src, size_t stride, int ncols, int kl,
+                          float *dst) {
+    for (int c = 0; c < LF_GEMM_COLS; c++) {
+        if (c < ncols) {
+            lf_gemm_f_prep_col(vt, (const char *)src + (size_t)c * stride, kl, dst, c);
+            continue;
+        }
+        for (int k = 0; k < kl; k++)
+            dst[(size_t)k * LF_GEMM_COLS + (size_t)c] = 0;
+    }
+}
+
 void lf_gemm_f_tile_ref(int K, const float *panel, const float *acts, int ncols,
                         float *y, size_t ldy, int nrows) {
     for (int c = 0; c < ncols; c++)

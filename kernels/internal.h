@@ -116,6 +116,17 @@ static inline void lf_k4_scale_min(const uint8_t *s, int j, int *sc, int *mn) {
 typedef void (*lf_mv_fn)(int n, float *s, const void *x, size_t bx,
                          const void *y, int nr);
 
+/* Decode products split rows in units of 16 (one 64-byte line of output
+ * floats, so no two threads write the same line) handed out by lf_steal;
+ * a stolen chunk streams at least LF_MV_CHUNK_BYTES of weights, since
+ * every jump to a new place restarts the prefetchers. */
+#define LF_MV_UNIT 16
+#define LF_MV_CHUNK_BYTES (64u * 1024u)
+static inline int64_t lf_mv_min_units(size_t row_bytes) {
+    const size_t unit = (size_t)LF_MV_UNIT * (row_bytes ? row_bytes : 1);
+    return (int64_t)((LF_MV_CHUNK_BYTES + unit - 1) / unit);
+}
+
 /* ---- packed int8 GEMM (prompt processing) -------------------------------
  * Weights are packed 16 rows at a time into a panel where every quant is an
  * unsigned byte u = q + bias, interleaved so that one 64-byte vector holds 4
@@ -162,6 +173,11 @@ typedef void (*lf_gemm_f_pack_fn)(const void *w, size_t bw, int nrows, int K,
                                   float *panel);
 typedef void (*lf_gemm_f_tile_fn)(int K, const float *panel, const float *acts,
                                   int ncols, float *y, size_t ldy, int nrows);
+/* kl values (f32, f16 or bf16: vt) of each of ncols ≤ LF_GEMM_COLS rows
+ * at src, stride bytes apart, as [kl][LF_GEMM_COLS] floats at dst; the
+ * columns past ncols are zeros. */
+typedef void (*lf_gemm_f_prep_fn)(lf_type vt, const void *src, size_t stride, int ncols,
+                                  int kl, float *dst);
 
 /* Float kernels used by the ops (attention over the KV cache, norms). */
 typedef float (*lf_kv_dot_fn)(const void *k, const float *q, int n);
@@ -224,6 +240,9 @@ typedef struct lf_kernel_set {
      * panel's first row group, bw: row_bytes); NULL = rows put back in the
      * stored layout first. */
     lf_gemm_f_pack_fn gemm_f_pack_il[LF_TYPE_COUNT];
+    /* A k slice of a float activation block (lf_gemm_f_prep_slice,
+     * byte-identical); NULL = that portable loop. */
+    lf_gemm_f_prep_fn gemm_f_prep;
     /* K·q and y += a·V over one KV row of kv_type (f32, f16, q8_0). */
     lf_kv_dot_fn kv_dot[LF_TYPE_COUNT];
     lf_kv_axpy_fn kv_axpy[LF_TYPE_COUNT];
@@ -275,6 +294,10 @@ void lf_kernels_fill_attn_avx512(lf_kernel_set *ks);
 /* MXFP4 × Q8_0 vec_dot and mv (arch/x86/mxfp4_avx2.c, mxfp4_avx512.c). */
 void lf_kernels_fill_mxfp4_avx2(lf_kernel_set *ks);
 void lf_kernels_fill_mxfp4_avx512(lf_kernel_set *ks, bool vnni);
+/* MXFP4 × Q8_0 vec_dot and mv on arm64 (arch/arm/mxfp4_neon.c, baseline
+ * ASIMD; arch/arm/mxfp4_dotprod.c, sdot). */
+void lf_kernels_fill_mxfp4_neon(lf_kernel_set *ks);
+void lf_kernels_fill_mxfp4_dotprod(lf_kernel_set *ks);
 /* The AVX2 prompt path (arch/x86/gemm_avx2.c): packed int8 and float GEMM
  * tiles, activation blocks and packers; avxvnni installs the AVX-VNNI int8
  * tile (arch/x86/gemm_avxvnni.c) instead of the vpmaddubsw one. */
@@ -305,11 +328,11 @@ size_t lf_gemm_panel_bytes(int K, int chunk);
 float *lf_gemm_panel_sw(uint8_t *panel, int K);
 float *lf_gemm_panel_mw(uint8_t *panel, int K, int chunk);
 
-/* Per-thread scratch owned by the pool (pool.c): called by thread ith
- * itself during a job, returns a 64-byte aligned buffer of at least size
- * bytes that stays valid until the pool is freed or the next larger
- * request from the same thread; the memory is first touched by that
- * thread. NULL if pool is NULL, ith is 0 (the caller brings its own) or
+/* Per-share scratch owned by the pool (pool.c): called by the thread
+ * running share ith during a job (usually worker ith, see lf_pool_fn),
+ * returns a 64-byte aligned buffer of at least size bytes that stays valid
+ * until the pool is freed or the next larger request for the same ith.
+ * NULL if pool is NULL, ith is 0 (the caller brings its own) or
  * allocation fails. */
 void *lf_pool_scratch(lf_pool *pool, int ith, size_t size);
 
@@ -321,6 +344,12 @@ void lf_gemm_f_pack_ref(lf_type t, const void *w, size_t bw, int nrows, int K,
                         float *panel);
 size_t lf_gemm_f_acts_bytes(int K);
 void lf_gemm_f_prep_col(lf_type vt, const void *src, int K, float *acts, int c);
+/* The portable lf_gemm_f_prep_fn. */
+void lf_gemm_f_prep_slice(lf_type vt, const void *src, size_t stride, int ncols, int kl,
+                          float *dst);
+/* The AVX2 one (arch/x86/gemm_avx2.c), also installed in the AVX-512 set. */
+void lf_gemm_f_prep_avx2(lf_type vt, const void *src, size_t stride, int ncols, int kl,
+                         float *dst);
 void lf_gemm_f_tile_ref(int K, const float *panel, const float *acts, int ncols,
                         float *y, size_t ldy, int nrows);
 

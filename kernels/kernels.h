@@ -292,9 +292,12 @@ lf_from_float_fn lf_quantize_row_get(lf_type t);
 
 /* ---- thread pool ------------------------------------------------------
  * A fixed set of workers that spin briefly then sleep between jobs. One
- * job at a time; lf_pool_run returns when every thread has finished. */
+ * job at a time; lf_pool_run returns when every share has finished. */
 typedef struct lf_pool lf_pool;
-/* fn is called once per thread with ith in [0, nth). */
+/* fn is called once for each ith in [0, nth): the caller runs ith 0, and
+ * also any worker's share that worker has not started by the time the
+ * caller's own is done, so fn may hold per-ith state (scratch, a slice of
+ * the work) but not rely on which thread runs it. */
 typedef void (*lf_pool_fn)(void *arg, int ith, int nth);
 
 /* nthreads >= 1 (the caller counts as one); pin = bind worker i to the i-th
@@ -304,11 +307,32 @@ lf_pool *lf_pool_create(int nthreads, bool pin);
 /* Joins the workers; pool may be NULL. Not while a job runs. */
 void lf_pool_free(lf_pool *pool);
 int lf_pool_size(const lf_pool *pool);    /* 1 for NULL */
-/* Runs fn on every thread (the caller as ith 0) and returns when all are
+/* Runs fn for every ith (the caller as ith 0) and returns when all are
  * done. pool NULL: fn(arg, 0, 1). One caller at a time. */
 void lf_pool_run(lf_pool *pool, lf_pool_fn fn, void *arg);
 /* Splits [0, n) into nth near-equal parts: thread ith gets [*lo, *hi). */
 void lf_split_range(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi);
+/* Work split for jobs whose threads may start or run late (a machine
+ * shared with other work): units [0, total) are split like lf_split_range,
+ * each share ith takes its own part from the front, min_units at a time
+ * (one sequential stream, as with a fixed split), and a share whose part
+ * is done takes half of what is left of the fullest other part, from its
+ * back. So a delayed thread's work is done by the others, which wait
+ * for it only to finish the chunk it has under way. Each unit is handed
+ * out exactly once. lf_steal_init before the job (not
+ * thread-safe); lf_steal_next from the job's threads (thread-safe): the
+ * next units [*lo, *hi) for share ith, false when none are left. Shares
+ * beyond LF_STEAL_MAX share parts. total < 2^31. */
+#define LF_STEAL_MAX 32
+typedef struct lf_steal {
+    int parts;
+    int64_t min_units;
+    struct {
+        _Alignas(64) _Atomic uint64_t r;   /* lo | hi << 32 */
+    } part[LF_STEAL_MAX];
+} lf_steal;
+void lf_steal_init(lf_steal *s, int64_t total, int nth, int64_t min_units);
+bool lf_steal_next(lf_steal *s, int ith, int64_t *lo, int64_t *hi);
 
 /* ---- matrices ----------------------------------------------------------- */
 /* A weight matrix of rows × cols in `type`, rows stored contiguously with

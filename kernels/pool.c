@@ -1,21 +1,37 @@
 /*
  * Thread pool for the kernels: a fixed set of persistent workers that run
- * one job at a time, each job being fn(arg, ith, nth) on every thread with
- * the caller as thread 0. The forward pass runs several jobs per layer, so
+ * one job at a time, each job being fn(arg, ith, nth) once for every ith,
+ * the caller running ith 0. The forward pass runs several jobs per layer, so
  * the hand-off must cost microseconds, not a syscall: workers spin on a
  * generation counter for a while after each job and only then sleep on a
  * condition variable; the caller likewise spins for completion before it
  * sleeps. Sleeping and waking use the Dekker pattern (store own flag,
- * then read the other side's) with sequentially consistent atomics, so a
+ * then read the other side's) with sequentially consistent atomics, the
+ * flag stores being read-modify-writes (a full fence on every target; a
+ * plain release store followed by an acquire load lost wake-ups under
+ * qemu-aarch64, whose translation does not order the two), so a
  * wake-up can never be lost.
+ *
+ * On a machine shared with other work a worker is often off its CPU when
+ * a job is published, for a whole scheduler slice (milliseconds, where a
+ * decode job lasts 50-500 us). So a worker's share is claimed, not
+ * assigned: whoever claims share ith first for this job, the worker or the
+ * caller once its own share is done, runs it. The caller thus never waits
+ * for a thread that has not started, only for shares already under way;
+ * jobs that let threads take over each other's work (lf_steal) leave a
+ * late worker nothing to do at all.
  *
  * Invariants:
  *  1. gen only changes in lf_pool_run (and lf_pool_free), by the caller,
- *     after fn/arg are written; workers read fn/arg after seeing gen move.
- *  2. pending counts the workers that have not finished the current job;
- *     it reaches 0 before lf_pool_run returns, so fn/arg are never
+ *     after fn/arg are written; a worker reads fn/arg only after claiming
+ *     a share of the generation it saw.
+ *  2. Before job g is published every share's claim word holds g - 1;
+ *     claiming is the one compare-exchange g - 1 -> g, so each share of a
+ *     job runs exactly once and a stale claim (for an older g) fails.
+ *  3. lf_pool_run returns only when every share of its job is claimed and
+ *     every share claimed by a worker is done, so fn/arg are never
  *     rewritten while a worker still uses them.
- *  3. A thread sleeps only with its counter (nsleep / caller_sleeping) set
+ *  4. A thread sleeps only with its counter (nsleep / caller_sleeping) set
  *     under the mutex, and re-checks the condition after setting it.
  */
 #include "kernels/internal.h"
@@ -61,6 +77,11 @@ typedef struct lf_worker {
     pthread_t thread;
     void *scratch;            /* lf_pool_scratch, owned by this worker */
     size_t scratch_size;
+    /* the last job generation whose share ith was claimed (invariant 2),
+     * and the last one whose share this worker finished; own cache lines,
+     * written once per job by the worker and read by the spinning caller */
+    _Alignas(64) atomic_uint claim;
+    atomic_uint done;
 } lf_worker;
 
 struct lf_pool {
@@ -69,7 +90,6 @@ struct lf_pool {
     lf_pool_fn fn;
     void *arg;
     _Alignas(64) atomic_uint gen;
-    _Alignas(64) atomic_int pending;
     _Alignas(64) atomic_int nsleep;
     atomic_int caller_sleeping;
     atomic_bool stop;
@@ -86,6 +106,72 @@ void lf_split_range(int64_t n, int ith, int nth, int64_t *lo, int64_t *hi) {
     *hi = *lo + base + (ith < rem ? 1 : 0);
 }
 
+/* A part's [lo, hi) packed in one word, so that its owner (taking from the
+ * front) and a thief (taking from the back) agree through one
+ * compare-exchange. */
+static inline uint64_t part_pack(int64_t lo, int64_t hi) {
+    return (uint64_t)lo | (uint64_t)hi << 32;
+}
+static inline int64_t part_lo(uint64_t r) { return (int64_t)(r & 0xffffffffu); }
+static inline int64_t part_hi(uint64_t r) { return (int64_t)(r >> 32); }
+
+void lf_steal_init(lf_steal *s, int64_t total, int nth, int64_t min_units) {
+    s->parts = nth < 1 ? 1 : nth > LF_STEAL_MAX ? LF_STEAL_MAX : nth;
+    s->min_units = min_units < 1 ? 1 : min_units;
+    for (int i = 0; i < s->parts; i++) {
+        int64_t lo, hi;
+        lf_split_range(total, i, s->parts, &lo, &hi);
+        atomic_init(&s->part[i].r, part_pack(lo, hi));
+    }
+}
+
+/* Takes up to want units from the front (own part) or the back (a
+ * victim's) of part p; false when it is empty. */
+static bool part_take(lf_steal *s, int p, bool front, int64_t want, int64_t *lo, int64_t *hi) {
+    _Atomic uint64_t *r = &s->part[p].r;
+    uint64_t cur = atomic_load_explicit(r, memory_order_relaxed);
+    for (;;) {
+        const int64_t a = part_lo(cur), b = part_hi(cur);
+        if (a >= b)
+            return false;
+        int64_t n = want;
+        if (!front) {
+            n = (b - a + 1) / 2;   /* half of what is left, at least a chunk */
+            n = n < s->min_units ? s->min_units : n;
+        }
+        n = n < b - a ? n : b - a;
+        const uint64_t next = front ? part_pack(a + n, b) : part_pack(a, b - n);
+        if (atomic_compare_exchange_weak_explicit(r, &cur, next, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *lo = front ? a : b - n;
+            *hi = front ? a + n : b;
+            return true;
+        }
+    }
+}
+
+bool lf_steal_next(lf_steal *s, int ith, int64_t *lo, int64_t *hi) {
+    const int own = ith % s->parts;
+    if (part_take(s, own, true, s->min_units, lo, hi))
+        return true;
+    /* own part done: take from the back of the part with most left */
+    for (;;) {
+        int victim = -1;
+        int64_t most = 0;
+        for (int i = 0; i < s->parts; i++) {
+            const uint64_t r = atomic_load_explicit(&s->part[i].r, memory_order_relaxed);
+            if (part_hi(r) - part_lo(r) > most) {
+                most = part_hi(r) - part_lo(r);
+                victim = i;
+            }
+        }
+        if (victim < 0)
+            return false;
+        if (part_take(s, victim, false, 0, lo, hi))
+            return true;
+    }
+}
+
 static void pin_self(int cpu) {
     if (cpu < 0)
         return;
@@ -94,6 +180,13 @@ static void pin_self(int cpu) {
     CPU_SET(cpu, &set);
     /* Failure (restricted container) only costs performance. */
     (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+/* Claims share ith of job g: true for the one thread that moves its claim
+ * word from g - 1 to g (invariant 2). */
+static bool claim_share(lf_worker *w, unsigned g) {
+    unsigned expect = g - 1;
+    return atomic_compare_exchange_strong(&w->claim, &expect, g);
 }
 
 static void *worker_main(void *p) {
@@ -118,9 +211,11 @@ static void *worker_main(void *p) {
         seen = g;
         if (atomic_load_explicit(&pool->stop, memory_order_acquire))
             break;
+        if (!claim_share(w, g))
+            continue;                     /* late: the caller ran this share */
         pool->fn(pool->arg, w->ith, pool->n);
-        if (atomic_fetch_sub(&pool->pending, 1) == 1 &&
-            atomic_load(&pool->caller_sleeping)) {
+        atomic_exchange(&w->done, g);     /* RMW: see the Dekker note above */
+        if (atomic_load(&pool->caller_sleeping)) {
             pthread_mutex_lock(&pool->mu);
             pthread_cond_signal(&pool->cv_done);
             pthread_mutex_unlock(&pool->mu);
@@ -150,7 +245,6 @@ lf_pool *lf_pool_create(int nthreads, bool pin) {
     memset(pool, 0, sizeof *pool);
     pool->n = nthreads;
     atomic_init(&pool->gen, 0);
-    atomic_init(&pool->pending, 0);
     atomic_init(&pool->nsleep, 0);
     atomic_init(&pool->caller_sleeping, 0);
     atomic_init(&pool->stop, false);
@@ -170,11 +264,17 @@ lf_pool *lf_pool_create(int nthreads, bool pin) {
      * interleaves thread counts) would read the narrowed mask and put all
      * its workers on the caller's one CPU. */
     if (nthreads > 1) {
-        pool->workers = calloc((size_t)nthreads - 1, sizeof *pool->workers);
+        const size_t wbytes = ((size_t)nthreads - 1) * sizeof *pool->workers;
+        pool->workers = aligned_alloc(64, wbytes);   /* sizeof: a multiple of 64 */
         if (!pool->workers) {
             pool->n = 1;
             lf_pool_free(pool);
             return NULL;
+        }
+        memset(pool->workers, 0, wbytes);
+        for (int i = 0; i < nthreads - 1; i++) {
+            atomic_init(&pool->workers[i].claim, 0);
+            atomic_init(&pool->workers[i].done, 0);
         }
     }
     for (int i = 1; i < nthreads; i++) {
@@ -228,6 +328,21 @@ void *lf_pool_scratch(lf_pool *pool, int ith, size_t size) {
 
 int lf_pool_size(const lf_pool *pool) { return pool ? pool->n : 1; }
 
+/* Waits until worker w has finished its share of job g. */
+static void wait_done(lf_pool *pool, lf_worker *w, unsigned g) {
+    for (int k = 0; k < pool->spin; k++) {
+        if (atomic_load_explicit(&w->done, memory_order_acquire) == g)
+            return;
+        spin_pause(k);
+    }
+    pthread_mutex_lock(&pool->mu);
+    atomic_exchange(&pool->caller_sleeping, 1);
+    while (atomic_load(&w->done) != g)
+        pthread_cond_wait(&pool->cv_done, &pool->mu);
+    atomic_store(&pool->caller_sleeping, 0);
+    pthread_mutex_unlock(&pool->mu);
+}
+
 void lf_pool_run(lf_pool *pool, lf_pool_fn fn, void *arg) {
     if (!pool || pool->n == 1) {
         fn(arg, 0, 1);
@@ -235,23 +350,23 @@ void lf_pool_run(lf_pool *pool, lf_pool_fn fn, void *arg) {
     }
     pool->fn = fn;
     pool->arg = arg;
-    atomic_store_explicit(&pool->pending, pool->n - 1, memory_order_relaxed);
-    atomic_fetch_add(&pool->gen, 1);              /* publishes fn, arg */
+    const unsigned g = atomic_fetch_add(&pool->gen, 1) + 1;   /* publishes fn, arg */
     if (atomic_load(&pool->nsleep) > 0) {
         pthread_mutex_lock(&pool->mu);
         pthread_cond_broadcast(&pool->cv_work);
         pthread_mutex_unlock(&pool->mu);
     }
     fn(arg, 0, pool->n);
-    for (int k = 0; k < pool->spin; k++) {
-        if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0)
-            return;
-        spin_pause(k);
+    /* Shares no worker has started yet run here; only then wait for the
+     * ones under way, so a worker that started late but before the caller
+     * got to its share costs no more than that share. */
+    for (int i = 1; i < pool->n; i++) {
+        lf_worker *w = &pool->workers[i - 1];
+        if (claim_share(w, g)) {
+            fn(arg, i, pool->n);
+            atomic_store_explicit(&w->done, g, memory_order_relaxed);
+        }
     }
-    pthread_mutex_lock(&pool->mu);
-    atomic_store(&pool->caller_sleeping, 1);
-    while (atomic_load(&pool->pending) != 0)
-        pthread_cond_wait(&pool->cv_done, &pool->mu);
-    atomic_store(&pool->caller_sleeping, 0);
-    pthread_mutex_unlock(&pool->mu);
+    for (int i = 1; i < pool->n; i++)
+        wait_done(pool, &pool->workers[i - 1], g);
 }

@@ -550,10 +550,13 @@ static void mm(lf_ctx *c, int s, const lf_mat *w, const float *x, int n, float *
 }
 
 /* ---- fused decode products ------------------------------------------------
- * Up to three matrices with the same input and activation type: the input
- * is quantized once and one job covers all their rows, split across threads
- * in 16-row units of the concatenation (so no two threads share a cache line
- * of an output). */
+ * Up to FUSE_MAX matrices with the same input and activation type: the
+ * input is quantized once and one job covers all their rows, split in
+ * LF_MV_UNIT-row units of the concatenation (so no two threads share a
+ * cache line of an output) by lf_steal: each thread streams its own part,
+ * and one that starts late or is slowed by other work leaves the rest of
+ * its part to the others. A range that runs past the end of one matrix
+ * goes on into the next. */
 
 #define FUSE_MAX (2 * LF_MOE_MAX_USED)   /* an MoE decode: gate and up of k experts */
 
@@ -561,17 +564,16 @@ typedef struct fused_mv {
     const lf_mat *w[FUSE_MAX];
     float *y[FUSE_MAX];
     lf_mv_fn mv[FUSE_MAX];
-    int64_t units[FUSE_MAX];    /* 16-row units per matrix */
+    int64_t units[FUSE_MAX];    /* LF_MV_UNIT-row units per matrix */
     const void *xqk[FUSE_MAX];  /* per-matrix activation row, NULL = xq */
     int nw;
     int64_t total;
     const void *xq;
+    lf_steal steal;             /* over the total units (fused_mv_run) */
 } fused_mv;
 
-static void fused_mv_worker(void *arg, int ith, int nth) {
-    const fused_mv *f = arg;
-    int64_t lo, hi;
-    lf_split_range(f->total, ith, nth, &lo, &hi);
+/* Units [lo, hi) of the concatenation of f's matrices. */
+static void fused_mv_range(const fused_mv *f, int64_t lo, int64_t hi) {
     int64_t base = 0;
     for (int k = 0; k < f->nw && lo < hi; k++) {
         int64_t u0 = lo > base ? lo - base : 0, u1 = hi - base;
@@ -579,7 +581,7 @@ static void fused_mv_worker(void *arg, int ith, int nth) {
             u1 = f->units[k];
         if (u0 < u1) {
             const lf_mat *w = f->w[k];
-            int64_t r = u0 * 16, r1 = u1 * 16 < w->rows ? u1 * 16 : w->rows;
+            int64_t r = u0 * LF_MV_UNIT, r1 = u1 * LF_MV_UNIT < w->rows ? u1 * LF_MV_UNIT : w->rows;
             const char *wd = w->data;
             for (; r < r1; r += LF_MV_MAX_ROWS) {
                 int nr = (int)(r1 - r < LF_MV_MAX_ROWS ? r1 - r : LF_MV_MAX_ROWS);
@@ -589,6 +591,23 @@ static void fused_mv_worker(void *arg, int ith, int nth) {
         }
         base += f->units[k];
     }
+}
+
+static void fused_mv_worker(void *arg, int ith, int nth) {
+    fused_mv *f = arg;
+    int64_t lo, hi;
+    (void)nth;
+    while (lf_steal_next(&f->steal, ith, &lo, &hi))
+        fused_mv_range(f, lo, hi);
+}
+
+/* Runs f (w, y, mv, units, total, xq/xqk filled in) on c's pool. */
+static void fused_mv_run(lf_ctx *c, fused_mv *f) {
+    lf_steal_init(&f->steal, f->total, lf_pool_size(c->pool), lf_mv_min_units(f->w[0]->row_bytes));
+    if (c->pool)
+        lf_pool_run(c->pool, fused_mv_worker, f);
+    else
+        fused_mv_worker(f, 0, 1);
 }
 
 /* y_k = W_k x for one token (n = 1), k < nw; slots s[k] for adapters. */
@@ -625,13 +644,10 @@ static void mm_fused1(lf_ctx *c, const int *s, const lf_mat *const *w, int nw, c
         f.w[k] = w[k];
         f.y[k] = y[k];
         f.mv[k] = w[k]->interleaved ? ks->mv_il[w[k]->type] : ks->mv[w[k]->type];
-        f.units[k] = (w[k]->rows + 15) / 16;
+        f.units[k] = (w[k]->rows + LF_MV_UNIT - 1) / LF_MV_UNIT;
         f.total += f.units[k];
     }
-    if (c->pool)
-        lf_pool_run(c->pool, fused_mv_worker, &f);
-    else
-        fused_mv_worker(&f, 0, 1);
+    fused_mv_run(c, &f);
     for (int k = 0; k < nw; k++)
         lora_add(c, s[k], w[k], x, 1, y[k]);
 }
@@ -999,7 +1015,7 @@ static bool moe_decode(lf_ctx *c, const lf_layer *L, const float *in, float *out
         f.units[k] = (views[k].rows + 15) / 16;
         f.total += f.units[k];
     }
-    run(c, fused_mv_worker, &f);
+    fused_mv_run(c, &f);
     for (int j = 0; j < K; j++) {
         add_expert_bias(c->moe_h + (size_t)j * Fe, L->exps_b[LF_EXP_GATE], c->moe_ids[j], 1, Fe);
         add_expert_bias(c->moe_h2 + (size_t)j * Fe, L->exps_b[LF_EXP_UP], c->moe_ids[j], 1, Fe);
@@ -1019,7 +1035,7 @@ static bool moe_decode(lf_ctx *c, const lf_layer *L, const float *in, float *out
         f2.units[j] = (E + 15) / 16;
         f2.total += f2.units[j];
     }
-    run(c, fused_mv_worker, &f2);
+    fused_mv_run(c, &f2);
     memset(out, 0, (size_t)E * sizeof(float));
     for (int j = 0; j < K; j++) {
         add_expert_bias(c->moe_y + (size_t)j * E, L->exps_b[LF_EXP_DOWN], c->moe_ids[j], 1, E);

@@ -149,7 +149,14 @@ int lf_rec_observation_from_result(const lf_catalog *cat, const lf_device *d,
         out->weight_bytes = wb > 0 ? (uint64_t)wb : 0;
         out->params = params > 0 ? params : 0;
         out->kv_bytes = r->kind == LF_TEST_TG && kvb > 0 ? (uint64_t)kvb : 0;
-        resident = (double)out->weight_bytes;
+        /* Sparse by the experts bench recorded from the loaded model (a
+         * custom shape, a file outside the catalog): its bytes above are
+         * already a token's k of n experts, and its working set is every
+         * expert. Rows from before schema v5 do not say, and count as
+         * dense, as they always did. */
+        out->moe = r->n_expert > 0 && r->n_expert_used > 0;
+        resident = out->moe && r->model_bytes > (double)out->weight_bytes ? r->model_bytes
+                                                                          : (double)out->weight_bytes;
     }
     lf_strlcpy(out->mix, lf_mix_name(mix), sizeof out->mix);
     out->test = r->kind == LF_TEST_PP ? LF_REC_PP : LF_REC_TG;

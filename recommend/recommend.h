@@ -431,7 +431,10 @@ double lf_rec_device_bandwidth(const struct lf_device *d, int threads);
  * cache: its speed says nothing about models that stream from memory).
  * A prompt processed at depth is left out too (the prefill model has no
  * attention term). KV bytes are those read per token at the test's mean
- * depth (n_depth + n_gen/2 for tg). cat may be NULL. */
+ * depth (n_depth + n_gen/2 for tg). A model is sparse (out->moe) by the
+ * catalog or, outside it, by the expert counts bench stored with the
+ * result (its weight bytes are then the active ones and its working set
+ * model_bytes). cat may be NULL. */
 int lf_rec_observation_from_result(const lf_catalog *cat, const struct lf_device *d,
                                    const struct lf_result *r, const char *isa,
                                    lf_rec_observation *out);

@@ -107,6 +107,10 @@ static json_t *result_to_json(const lf_result *r, bool with_samples, const doubl
     json_object_set_new(o, "roof_gbs", jreal(r->roof_gbs));
     json_object_set_new(o, "peak_gops", jreal(r->peak_gops));
     json_object_set_new(o, "compute_frac", jreal(r->compute_frac));
+    /* schema v5's: null when unknown, as in the database */
+    json_object_set_new(o, "n_expert", jint_or_null(r->n_expert));
+    json_object_set_new(o, "n_expert_used", jint_or_null(r->n_expert_used));
+    json_object_set_new(o, "model_bytes", jreal(r->model_bytes));
     json_object_set_new(o, "extra", jembed(r->extra));
     if (with_samples) {
         json_t *a = json_array();
@@ -387,6 +391,15 @@ static int read_result(const jctx *c, json_t *o, lf_result *r, double **samples,
     }
     if ((rc = jint(c, o, "peak_rss", -1, 0, INT64_MAX, &r->peak_rss, err)) < 0)
         return rc;
+    /* absent or null (a bundle from before v5): unknown */
+    struct { const char *k; int *dst; } experts[] = {
+        {"n_expert", &r->n_expert}, {"n_expert_used", &r->n_expert_used},
+    };
+    for (size_t i = 0; i < sizeof experts / sizeof experts[0]; i++) {
+        if ((rc = jint(c, o, experts[i].k, -1, 0, INT32_MAX, &v, err)) < 0)
+            return rc;
+        *experts[i].dst = (int)v;
+    }
     struct { const char *k; double *dst; } reals[] = {
         {"median", &r->median},   {"mean", &r->mean},
         {"stddev", &r->stddev},   {"ci_low", &r->ci_low},
@@ -395,7 +408,7 @@ static int read_result(const jctx *c, json_t *o, lf_result *r, double **samples,
         {"weight_bytes", &r->weight_bytes}, {"n_params", &r->n_params},
         {"kv_bytes", &r->kv_bytes}, {"flops_per_token", &r->flops_per_token},
         {"roof_gbs", &r->roof_gbs}, {"peak_gops", &r->peak_gops},
-        {"compute_frac", &r->compute_frac},
+        {"compute_frac", &r->compute_frac}, {"model_bytes", &r->model_bytes},
     };
     for (size_t i = 0; i < sizeof reals / sizeof reals[0]; i++)
         if ((rc = jnum(c, o, reals[i].k, reals[i].dst, err)) < 0)

@@ -37,7 +37,8 @@ int lf_store_export_csv(lf_store *st, const int64_t *run_ids, int n, FILE *out,
                    "adapter_mode,threads,n_prompt,n_gen,n_depth,kv_type,isa,backend,config,unit,"
                    "median,mean,stddev,ci_low,ci_high,n_samples,bytes_per_token,roofline_frac,"
                    "peak_rss,joules_per_token,energy_note,weight_bytes,n_params,kv_bytes,"
-                   "flops_per_token,roof_gbs,peak_gops,compute_frac");
+                   "flops_per_token,roof_gbs,peak_gops,compute_frac,n_expert,n_expert_used,"
+                   "model_bytes");
     lf_csv_end(&c);
     for (int i = 0; rc == 0 && i < n; i++) {
         lf_run_full rf;
@@ -80,6 +81,10 @@ int lf_store_export_csv(lf_store *st, const int64_t *run_ids, int n, FILE *out,
                                   x->compute_frac};
             for (size_t j = 0; j < sizeof fig / sizeof fig[0]; j++)
                 lf_csv_real(&c, fig[j]);
+            /* schema v5's, after those for the same reason */
+            lf_csv_count(&c, x->n_expert);
+            lf_csv_count(&c, x->n_expert_used);
+            lf_csv_real(&c, x->model_bytes);
             lf_csv_end(&c);
         }
         lf_run_full_free(&rf);

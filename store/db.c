@@ -45,7 +45,12 @@
  *     same; extra is for display from then on.
  * v4: results gain engine (who measured: "localfit", or "llama.cpp" for
  *     llama-bench's records), part of a test's identity; rows of imported
- *     llama-bench runs are marked llama.cpp, all others localfit. */
+ *     llama-bench runs are marked llama.cpp, all others localfit.
+ * v5: results gain n_expert and n_expert_used (a mixture-of-experts model
+ *     is known from its result, whatever file it came from) and
+ *     model_bytes (all tensors resident), the last back-filled from the
+ *     extra JSON where bench kept it; the expert counts of older rows stay
+ *     unknown (NULL). */
 static const char *const migration[LF_STORE_SCHEMA_VERSION + 1] = {
     [1] =
         "PRAGMA application_id = 1279674708;\n" /* LF_APP_ID */
@@ -156,6 +161,13 @@ static const char *const migration[LF_STORE_SCHEMA_VERSION + 1] = {
         "UPDATE results SET engine = 'llama.cpp'\n"
         "WHERE run_id IN (SELECT id FROM runs WHERE source = 'llama-bench');\n"
         "PRAGMA user_version = 4;\n",
+    [5] =
+        "ALTER TABLE results ADD COLUMN n_expert INTEGER;\n"
+        "ALTER TABLE results ADD COLUMN n_expert_used INTEGER;\n"
+        "ALTER TABLE results ADD COLUMN model_bytes REAL;\n"
+        "UPDATE results SET model_bytes = " LF_SQL_X_MODEL_BYTES("extra") "\n"
+        "WHERE json_valid(extra);\n"
+        "PRAGMA user_version = 5;\n",
 };
 
 /* ---- errors ------------------------------------------------------------ */

@@ -45,6 +45,7 @@ struct lf_store {
 #define LF_SQL_X_ROOF_GBS(src) LF_SQL_EXTRA_NUM(src, "roof_gbs")
 #define LF_SQL_X_PEAK_GOPS(src) LF_SQL_EXTRA_NUM(src, "peak_gops")
 #define LF_SQL_X_COMPUTE_FRAC(src) LF_SQL_EXTRA_NUM(src, "compute_frac")
+#define LF_SQL_X_MODEL_BYTES(src) LF_SQL_EXTRA_NUM(src, "model_bytes")
 
 /* Translates a SQLite failure into an LF_E* code and a message
  * "<what>: <path>: <reason> (<sqlite message>)". Returns the code. */

@@ -95,6 +95,8 @@ void lf_result_init(lf_result *r) {
     r->bytes_per_token = r->roofline_frac = r->joules_per_token = NAN;
     r->weight_bytes = r->n_params = r->kv_bytes = r->flops_per_token = NAN;
     r->roof_gbs = r->peak_gops = r->compute_frac = NAN;
+    r->n_expert = r->n_expert_used = -1;
+    r->model_bytes = NAN;
     r->peak_rss = -1;
     memcpy(r->engine, "localfit", sizeof "localfit");
 }
@@ -417,6 +419,9 @@ static int check_result(const lf_result *r, const double *samples, int n, lf_err
         if (counts[i].v < 0)
             return lf_error_set(err, LF_EINVAL, "result %s %s: %s = %d is negative",
                                 lf_test_kind_name(r->kind), r->model, counts[i].name, counts[i].v);
+    if (r->n_expert >= 0 && r->n_expert_used > r->n_expert)
+        return lf_error_set(err, LF_EINVAL, "result %s %s: n_expert_used = %d exceeds n_expert = %d",
+                            lf_test_kind_name(r->kind), r->model, r->n_expert_used, r->n_expert);
     for (int i = 0; i < n; i++)
         if (!isfinite(samples[i]))
             return lf_error_set(err, LF_EINVAL, "result %s %s: sample %d is not a finite number",
@@ -436,7 +441,8 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
                           "n_depth, kv_type, isa, backend, config, unit, median, mean, stddev, "
                           "ci_low, ci_high, n_samples, bytes_per_token, roofline_frac, peak_rss, "
                           "joules_per_token, energy_note, extra, weight_bytes, n_params, "
-                          "kv_bytes, flops_per_token, roof_gbs, peak_gops, compute_frac, engine) "
+                          "kv_bytes, flops_per_token, roof_gbs, peak_gops, compute_frac, engine, "
+                          "n_expert, n_expert_used, model_bytes) "
                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                           "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
                           "?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, "
@@ -448,7 +454,9 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
                           "coalesce(?35, " LF_SQL_X_ROOF_GBS("?30") "), "
                           "coalesce(?36, " LF_SQL_X_PEAK_GOPS("?30") "), "
                           "coalesce(?37, " LF_SQL_X_COMPUTE_FRAC("?30") "), "
-                          "coalesce(nullif(?38, ''), 'localfit'))",
+                          "coalesce(nullif(?38, ''), 'localfit'), ?39, ?40, "
+                          /* model_bytes of a bundle from before v5 is in extra */
+                          "coalesce(?41, " LF_SQL_X_MODEL_BYTES("?30") "))",
                           &s, err);
     if (rc < 0)
         return rc;
@@ -487,6 +495,9 @@ int lf_store_insert_result(lf_store *st, int64_t run_id, lf_result *r,
     for (int i = 0; i < 7; i++)
         lf_bind_real_or_null(s, 31 + i, promoted[i]);
     lf_bind_text(s, 38, r->engine);
+    lf_bind_int_or_null(s, 39, r->n_expert);
+    lf_bind_int_or_null(s, 40, r->n_expert_used);
+    lf_bind_real_or_null(s, 41, r->model_bytes);
     if ((rc = lf_store_step_done(st, s, "storing a result", err)) < 0)
         return rc;
     int64_t id = sqlite3_last_insert_rowid(st->db);
@@ -808,7 +819,8 @@ int lf_store_find_baseline(lf_store *st, const char *device_id, const char *bran
     "x.kv_type, x.isa, x.backend, x.config, x.unit, x.median, x.mean, x.stddev, "          \
     "x.ci_low, x.ci_high, x.n_samples, x.bytes_per_token, x.roofline_frac, x.peak_rss, "   \
     "x.joules_per_token, x.energy_note, x.extra, x.weight_bytes, x.n_params, x.kv_bytes, "  \
-    "x.flops_per_token, x.roof_gbs, x.peak_gops, x.compute_frac, x.engine "
+    "x.flops_per_token, x.roof_gbs, x.peak_gops, x.compute_frac, x.engine, "             \
+    "x.n_expert, x.n_expert_used, x.model_bytes "
 
 static void read_result(sqlite3_stmt *s, lf_result *r) {
     lf_result_init(r);
@@ -855,6 +867,9 @@ static void read_result(sqlite3_stmt *s, lf_result *r) {
     for (int i = 0; i < 7; i++)
         *promoted[i] = lf_col_real(s, 31 + i);
     lf_col_text(s, 38, r->engine, sizeof r->engine);
+    r->n_expert = (int)lf_col_int(s, 39, -1);
+    r->n_expert_used = (int)lf_col_int(s, 40, -1);
+    r->model_bytes = lf_col_real(s, 41);
 }
 
 /* Runs a result query with ?1 bound to an int64 and ?2 to an optional

@@ -56,7 +56,7 @@
 #include <stdio.h>
 
 /* The schema version this build writes and understands. */
-#define LF_STORE_SCHEMA_VERSION 4
+#define LF_STORE_SCHEMA_VERSION 5
 
 /* ======================================================================
  * Opening
@@ -224,7 +224,9 @@ typedef struct lf_result {
      * Doubles, NAN unknown (stored NULL): byte and parameter counts stay
      * exact below 2^53 and kv_bytes is a mean over positions. Schema v3
      * back-fills them from the extra JSON of older rows and bundles. */
-    double weight_bytes;        /* pp/tg: weight bytes read per pass (no adapter) */
+    double weight_bytes;        /* pp/tg: weight bytes read per pass (no adapter);
+                                   for a MoE model the active bytes: a token's
+                                   k of n experts */
     double n_params;            /* pp/tg: matrix-product parameters a token passes
                                    through (extra "params", older "n_params") */
     double kv_bytes;            /* pp/tg: KV-cache bytes read per token, mean over the test */
@@ -232,6 +234,15 @@ typedef struct lf_result {
     double roof_gbs;            /* pp/tg: read bandwidth roofline_frac is against, GB/s */
     double peak_gops;           /* pp: compute peak compute_frac is against, GOP/s */
     double compute_frac;        /* pp: achieved FLOP/s / peak_gops, 0..1 */
+    /* What makes a model sparse (schema v5), recorded by bench from the
+     * loaded model's hyperparameters, so a mixture-of-experts result is
+     * known as one whatever file or shape it came from. -1 unknown (rows
+     * from before v5, llama-bench imports), 0 for a dense model. */
+    int n_expert;               /* experts per MoE layer */
+    int n_expert_used;          /* experts a token reads per layer */
+    double model_bytes;         /* every tensor as held in memory (a MoE model: all
+                                   its experts), bytes; NAN unknown. v5 back-fills
+                                   it from older rows' extra "model_bytes" */
     int64_t peak_rss;           /* bytes; -1 unknown */
     double joules_per_token;    /* NAN when not measurable ... */
     char energy_note[128];      /* ... and why ("no RAPL access") */

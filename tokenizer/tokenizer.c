@@ -518,7 +518,7 @@ done:
 /* ---- settings and accessors ---------------------------------------------- */
 static const char *const pre_names[LF_PRE_COUNT] = {
     [LF_PRE_DEFAULT] = "default", [LF_PRE_GPT2] = "gpt-2", [LF_PRE_LLAMA3] = "llama3",
-    [LF_PRE_QWEN2] = "qwen2", [LF_PRE_SMOLLM] = "smollm",
+    [LF_PRE_QWEN2] = "qwen2", [LF_PRE_SMOLLM] = "smollm", [LF_PRE_GPT4O] = "gpt-4o",
 };
 
 const char *lf_vocab_pre_name(lf_vocab_pre pre) {
@@ -541,6 +541,7 @@ int lf_vocab_pre_parse(const char *name, lf_vocab_pre *out) {
         {"smollm", LF_PRE_SMOLLM}, {"starcoder", LF_PRE_SMOLLM}, {"refact", LF_PRE_SMOLLM},
         {"command-r", LF_PRE_SMOLLM}, {"codeshell", LF_PRE_SMOLLM}, {"exaone", LF_PRE_SMOLLM},
         {"minerva-7b", LF_PRE_SMOLLM},
+        {"gpt-4o", LF_PRE_GPT4O}, {"llama4", LF_PRE_GPT4O}, {"kanana2", LF_PRE_GPT4O},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(name, table[i].name) == 0) {
@@ -794,6 +795,7 @@ static void spm_fragment(tok_state *st, const char *text, size_t len, bool space
  *           ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
  *   QWEN2   the same with \p{N} instead of \p{N}{1,3}
  *   SMOLLM  \p{N}, then GPT2
+ *   O200K   gpt-4o's, described in words above split_o200k
  *   DEFAULT [\p{P}$+<=>^~|]+, then GPT2, then \p{N}+, then [0-9]{3}
  */
 enum { F_IN = 1, F_L = 2, F_N = 4, F_S = 8, F_P = 16 };
@@ -896,6 +898,56 @@ static void split_gpt2(splitter *s) {
     }
 }
 
+/* The whitespace alternatives the Llama-3 family of patterns ends with,
+ * \s*[\r\n]+ | \s+(?!\S) | \s+, at pos (the other alternatives did not
+ * match there): returns the end of the piece. A code point no alternative
+ * takes becomes a piece of its own. */
+static size_t split_space(const splitter *s, size_t pos) {
+    size_t nws = 0, last_nl = 0;
+    while (sp_fl(s, pos + nws) & F_S) {
+        uint32_t d = s->cp[pos + nws];
+        if (d == '\r' || d == '\n')
+            last_nl = pos + nws + 1;
+        nws++;
+    }
+    if (last_nl > 0)                    /* up to the last line break */
+        pos = last_nl;
+    else if (nws > 1 && pos + nws < s->end)
+        pos += nws - 1;                 /* leave one before the next word */
+    else
+        pos += nws > 0 ? nws : 1;
+    return pos;
+}
+
+/* \p{N}{1,max} at pos (a number there): pieces of at most max code
+ * points; returns where the next piece starts. */
+static size_t split_digits(splitter *s, size_t pos, int max_digits) {
+    size_t ini = pos;
+    while (sp_fl(s, pos) & F_N) {
+        if (++pos - ini >= (size_t)max_digits) {
+            sp_emit(s, pos);
+            ini = pos;
+        }
+    }
+    sp_emit(s, pos);
+    return pos;
+}
+
+/* ' ?[^\s\p{L}\p{N}]+[\r\n]*' at pos ('/' among the trailing ones when
+ * slash): the end of the match, or 0 when it does not match there. */
+static size_t punct_run(const splitter *s, size_t pos, bool slash) {
+    const uint32_t c = s->cp[pos];
+    const uint8_t f2 = c == ' ' ? sp_fl(s, pos + 1) : s->fl[pos];
+    if (!f2 || (f2 & (F_S | F_L | F_N)))
+        return 0;
+    pos += c == ' ';
+    for (uint8_t g = sp_fl(s, pos); g && !(g & (F_S | F_L | F_N)); g = sp_fl(s, pos))
+        pos++;
+    for (uint32_t d = sp_cp(s, pos); d == '\r' || d == '\n' || (slash && d == '/'); d = sp_cp(s, pos))
+        pos++;
+    return pos;
+}
+
 static void split_llama3(splitter *s, int max_digits) {
     size_t pos = s->beg;
     while (pos < s->end) {
@@ -915,50 +967,75 @@ static void split_llama3(splitter *s, int max_digits) {
             continue;
         }
         if (f & F_N) {                      /* \p{N}{1,max} */
-            size_t ini = pos;
-            while (sp_fl(s, pos) & F_N) {
-                if (++pos - ini >= (size_t)max_digits) {
-                    sp_emit(s, pos);
-                    ini = pos;
-                }
-            }
-            sp_emit(s, pos);
+            pos = split_digits(s, pos, max_digits);
             continue;
         }
-        /* ' ?[^\s\p{L}\p{N}]+[\r\n]*' */
-        uint8_t f2 = c == ' ' ? sp_fl(s, pos + 1) : f;
-        if (!(f2 & (F_S | F_L | F_N)) && f) {
-            pos += c == ' ';
-            for (uint8_t g = sp_fl(s, pos); g && !(g & (F_S | F_L | F_N)); g = sp_fl(s, pos))
-                pos++;
-            for (uint32_t d = sp_cp(s, pos); d == '\r' || d == '\n'; d = sp_cp(s, pos))
-                pos++;
-            sp_emit(s, pos);
-            continue;
-        }
-        size_t nws = 0, last_nl = 0;
-        while (sp_fl(s, pos + nws) & F_S) {
-            uint32_t d = s->cp[pos + nws];
-            if (d == '\r' || d == '\n')
-                last_nl = pos + nws + 1;
-            nws++;
-        }
-        if (last_nl > 0) {                  /* \s*[\r\n]+ */
-            pos = last_nl;
-            sp_emit(s, pos);
-            continue;
-        }
-        if (nws > 1 && pos + nws < s->end) {
-            pos += nws - 1;
-            sp_emit(s, pos);
-            continue;
-        }
-        if (nws > 0) {
-            pos += nws;
-            sp_emit(s, pos);
-            continue;
-        }
-        sp_emit(s, ++pos);
+        size_t e = punct_run(s, pos, false);
+        pos = e ? e : split_space(s, pos);
+        sp_emit(s, pos);
+    }
+}
+
+/* o200k ("gpt-4o", gpt-oss's tokenizer). The published pattern, in words:
+ * a word is an optional lead-in (one code point that is not a letter, a
+ * number, CR or LF) and then either some "upper" letters followed by at
+ * least one "lower" letter, or at least one "upper" letter followed by any
+ * "lower" ones, each optionally ending in an English contraction ('s 't
+ * 're 've 'm 'll 'd, any case, kept in the word); otherwise one to three
+ * numbers; otherwise an optional space and a run of code points that are
+ * neither whitespace, letters nor numbers, with the CR, LF and '/' right
+ * after it; otherwise the whitespace rules of Llama 3. The first
+ * alternative that matches at a position wins, each as long as it can
+ * while the rest still matches.
+ *
+ * The published form says "upper" = Lu Lt Lm Lo and marks, "lower" = Ll Lm
+ * Lo and marks. llama.cpp rewrites it, for its regex engine, to tell case
+ * by ASCII alone, and that is what GGUF files are tokenized with: "upper"
+ * is any letter but a-z, "lower" any letter but A-Z, so letters beyond
+ * ASCII are both, and marks are not letters. So do we (the category table
+ * has no case): "ÉCOLE" gives "É" "COLE" (the first alternative, needing
+ * a lower letter, finds the É), where the published pattern would keep it
+ * whole. */
+static bool o200k_upper(const splitter *s, size_t p) {
+    return (sp_fl(s, p) & F_L) && !(s->cp[p] >= 'a' && s->cp[p] <= 'z');
+}
+static bool o200k_lower(const splitter *s, size_t p) {
+    return (sp_fl(s, p) & F_L) && !(s->cp[p] >= 'A' && s->cp[p] <= 'Z');
+}
+
+/* End of the o200k word whose letters start at q, or 0 when there is none
+ * there. The upper run is greedy and gives back code points until a lower
+ * run can start: the lower run begins at the last lower letter within the
+ * upper run or right after it. */
+static size_t o200k_word(const splitter *s, size_t q) {
+    size_t u = q;
+    while (o200k_upper(s, u))
+        u++;
+    size_t end = 0;
+    for (size_t k = u + 1; k-- > q && !end;)
+        if (o200k_lower(s, k))
+            for (end = k; o200k_lower(s, end);)
+                end++;
+    if (!end && u > q)
+        end = u;                        /* upper letters only */
+    if (end && end < s->end)
+        end += contraction(s, end, true);
+    return end;
+}
+
+static void split_o200k(splitter *s) {
+    size_t pos = s->beg;
+    while (pos < s->end) {
+        const uint32_t c = s->cp[pos];
+        const uint8_t f = s->fl[pos];
+        const bool lead = !(f & (F_L | F_N)) && c != '\r' && c != '\n';
+        size_t e = o200k_word(s, pos + lead);
+        if (!e && (f & F_N))
+            e = split_digits(s, pos, 3);    /* emits its pieces itself */
+        if (!e)
+            e = punct_run(s, pos, true);
+        pos = e ? e : split_space(s, pos);
+        sp_emit(s, pos);
     }
 }
 
@@ -1016,7 +1093,9 @@ static size_t match_three_digits(const splitter *s, size_t p) {
     return 3;
 }
 
-typedef enum { PASS_GPT2, PASS_LLAMA3, PASS_QWEN2, PASS_PUNCT, PASS_NUMBERS, PASS_DIGIT, PASS_DIGIT3 } pass_kind;
+typedef enum {
+    PASS_GPT2, PASS_LLAMA3, PASS_QWEN2, PASS_O200K, PASS_PUNCT, PASS_NUMBERS, PASS_DIGIT, PASS_DIGIT3
+} pass_kind;
 
 /* Applies one pass to every span of st->spans[0..*n) (lengths), writing
  * the refined list back into st->spans. */
@@ -1031,6 +1110,7 @@ static void run_pass(tok_state *st, pass_kind kind, size_t *n_spans) {
         case PASS_GPT2: split_gpt2(&s); break;
         case PASS_LLAMA3: split_llama3(&s, 3); break;
         case PASS_QWEN2: split_llama3(&s, 1); break;
+        case PASS_O200K: split_o200k(&s); break;
         case PASS_PUNCT: split_matches(&s, match_punct_run); break;
         case PASS_NUMBERS: split_matches(&s, match_number_run); break;
         case PASS_DIGIT: split_matches(&s, match_one_number); break;
@@ -1202,6 +1282,7 @@ static long pretokenize(tok_state *st, lf_vocab_pre pre, const char *text, size_
         break;
     case LF_PRE_LLAMA3: run_pass(st, PASS_LLAMA3, &n_spans); break;
     case LF_PRE_QWEN2: run_pass(st, PASS_QWEN2, &n_spans); break;
+    case LF_PRE_GPT4O: run_pass(st, PASS_O200K, &n_spans); break;
     case LF_PRE_SMOLLM:
         run_pass(st, PASS_DIGIT, &n_spans);
         run_pass(st, PASS_GPT2, &n_spans);

@@ -22,7 +22,7 @@
  *     token is merged, ties to the leftmost, until no pair is a token.
  *     Characters left that are not tokens become <0xNN> byte tokens.
  *   BPE — the text is split by the pre-tokenizer named in
- *     tokenizer.ggml.pre (GPT-2, Llama-3, Qwen2, SmolLM or llama.cpp's
+ *     tokenizer.ggml.pre (GPT-2, Llama-3, Qwen2, SmolLM, GPT-4o or llama.cpp's
  *     "default" patterns, all hand-written), each piece's bytes are mapped
  *     to GPT-2's printable byte alphabet, and the adjacent pair with the
  *     lowest merge rank is merged, ties to the leftmost.
@@ -61,6 +61,7 @@ typedef enum lf_vocab_pre {
     LF_PRE_LLAMA3,       /* "llama-bpe", "llama3", "llama-v3", "falcon3", ... */
     LF_PRE_QWEN2,        /* "qwen2", "deepseek-r1-qwen", "stablelm2", "megrez" */
     LF_PRE_SMOLLM,       /* "smollm", "starcoder", "refact", "command-r", ... */
+    LF_PRE_GPT4O,        /* "gpt-4o" (o200k: gpt-oss), "llama4", "kanana2" */
     LF_PRE_COUNT
 } lf_vocab_pre;
 

@@ -187,6 +187,10 @@ static void test_smoke_stored(void **state) {
         json_t *x = json_loads(r->extra, 0, NULL);
         assert_non_null(x);
         json_decref(x);
+        /* dense models say so (0 experts), not "unknown" */
+        assert_int_equal(r->n_expert, 0);
+        assert_int_equal(r->n_expert_used, 0);
+        assert_true(r->model_bytes > 0);
     }
     assert_int_equal(kinds[LF_TEST_PP], 8);
     assert_int_equal(kinds[LF_TEST_TG], 8);
@@ -715,6 +719,67 @@ static void test_gguf_models(void **state) {
     lf_bench_matrix_free(&m);
 }
 
+/* A mixture-of-experts file outside the catalog (what `synth --experts 8
+ * --experts-used 2 -o F` then `bench -m F` does): each result carries the
+ * model's expert counts and resident size, read back from the store, with
+ * the active bytes (a token's 2 of 8 experts) as its weight bytes. */
+static void test_moe_file_recorded(void **state) {
+    tdir *t = *state;
+    lf_model_params hp;
+    lf_model_params_init(&hp, LF_ARCH_QWEN3MOE);
+    snprintf(hp.name, sizeof hp.name, "tiny-moe");
+    hp.n_layer = 2;
+    hp.n_embd = 128;
+    hp.n_head = 4;
+    hp.n_head_kv = 2;
+    hp.head_dim = hp.head_dim_v = 32;
+    hp.n_ff = hp.n_ff_exp = 64;
+    hp.n_vocab = 512;
+    hp.n_ctx_train = 256;
+    hp.n_expert = 8;
+    hp.n_expert_used = 2;
+    lf_model *mm = NULL;
+    lf_error err = {0};
+    assert_int_equal(lf_model_params_check(&hp, &err), 0);
+    char path[400];
+    snprintf(path, sizeof path, "%s/tiny-moe.gguf", t->dir);
+    if (lf_model_synth(&mm, &hp, LF_MIX_Q8_0, 7, &err) < 0 || lf_model_save_gguf(mm, path, &err) < 0)
+        fail_msg("tiny moe: %s", err.msg);
+    double total = (double)lf_model_total_bytes(mm), active = (double)lf_model_weight_bytes(mm);
+    lf_model_free(mm);
+    assert_true(active < total);
+
+    lf_device dev;
+    fake_device(&dev);
+    lf_bench_matrix m;
+    lf_bench_matrix_init(&m);
+    const char *flags[][2] = {{"-m", path}, {"--tests", "pp,tg"}, {"-p", "16"}, {"-n", "8"},
+                              {"-t", "1"},  {"--reps", "3-3"},  {"--budget", "0.05"}};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        assert_int_equal(lf_bench_matrix_parse_flag(&m, flags[i][0], flags[i][1], &err), 0);
+    lf_store *st = NULL;
+    assert_int_equal(lf_store_open(&st, t->db, 0, &err), 0);
+    lf_bench_opts o;
+    base_opts(&o, &dev);
+    o.store = st;
+    lf_run run;
+    if (lf_bench_run(&m, &o, &run, &err) < 0)
+        fail_msg("run: %s", err.msg);
+    lf_run_full db;
+    assert_int_equal(lf_store_run_load(st, run.id, &db, &err), 0);
+    assert_int_equal(db.n_results, 2);
+    for (int i = 0; i < db.n_results; i++) {
+        const lf_result *r = &db.results[i];
+        assert_int_equal(r->n_expert, 8);
+        assert_int_equal(r->n_expert_used, 2);
+        assert_true(r->model_bytes == total);
+        assert_true(fabs(r->weight_bytes - active) <= 1e-9 * active);
+    }
+    lf_run_full_free(&db);
+    lf_store_close(st);
+    lf_bench_matrix_free(&m);
+}
+
 /* A model name the catalog does not know fails before anything runs. */
 static void test_unknown_model(void **state) {
     (void)state;
@@ -747,6 +812,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_energy, setup, teardown),
         cmocka_unit_test(test_gguf_models),
         cmocka_unit_test(test_unknown_model),
+        cmocka_unit_test_setup_teardown(test_moe_file_recorded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

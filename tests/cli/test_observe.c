@@ -4,7 +4,9 @@
  * the test's mean depth and the bandwidth of the result's thread count;
  * repeats of the newest build merge to their fastest; rows the model must not learn from
  * (adapters, a GPU backend, a forced lower ISA, ttft, unknown models without
- * byte counts, models small enough to run from the cache) are left out; device lookup by id, prefix and slug; the
+ * byte counts, models small enough to run from the cache) are left out; a
+ * mixture-of-experts result outside the catalog is known by the expert
+ * counts bench stored with it and teaches the MoE factor; device lookup by id, prefix and slug; the
  * target built from a profile. The expected figures are computed here from
  * the catalog shape, not read back from the code under test.
  */
@@ -209,6 +211,97 @@ static void test_extraction(void **state) {
     free(o);
 }
 
+/* The calibration of one device after its stored results: observations
+ * loaded and calibrated. */
+static void calibrate_stored(ctx *c, lf_rec_calibration *cal, lf_rec_observation **o, int *n) {
+    lf_error err = {0};
+    assert_int_equal(lf_rec_observations_load(c->st, c->cat, &c->dev, o, n, NULL, &err), 0);
+    assert_int_equal(lf_rec_calibrate(cal, *o, *n, LF_REC_CPU, &err), 0);
+}
+
+/* A MoE result outside the catalog (a custom shape synthesized to a file,
+ * then benched) teaches the MoE factor through the expert counts bench
+ * stored with it: its efficiency over the dense level of its mix, computed
+ * here as tokens/s x active bytes / bandwidth. The dense fits stay what
+ * the dense result alone gives. Its active bytes (19 MiB) are under the
+ * cache floor, but every expert (800 MB) is its working set, so it is
+ * kept. The same row as a database from before schema v5 stores it (no
+ * expert counts) is a dense one, as it always was. */
+static void test_moe_from_any_file(void **state) {
+    ctx *c = *state;
+    const char *mname = "qwen2.5-0.5b-instruct";
+    const lf_catalog_model *m = lf_catalog_find(c->cat, mname);
+    assert_non_null(m);
+    int64_t run = fx_run(c->st, c->dev.id, "c0ffee03", 1700000000000);
+    lf_result r = fx_res(LF_TEST_TG, mname, "Q4_K_M", 2, 32, 60.0);
+    fx_add(c->st, run, &r);
+    /* a calibration points into its observations: both stay until the end */
+    lf_rec_observation *od = NULL, *o = NULL;
+    int n = 0;
+    lf_rec_calibration dense;
+    calibrate_stored(c, &dense, &od, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(dense.moe[LF_REC_TG].n, 0);
+    lf_rec_memory mem;
+    assert_int_equal(lf_rec_weight_bytes(m, LF_MIX_Q4_K_M, &mem, NULL), 0);
+    uint64_t kv16 = (uint64_t)m->n_layer * 16u * (uint64_t)m->n_head_kv * 2u * 2u * (uint64_t)m->head_dim;
+    double eff_dense = 60.0 * (double)(mem.weights_read + kv16) / 20e9;
+    assert_true(fabs(dense.tg[LF_REC_CLASS_KQUANT].median - eff_dense) < 1e-12);
+
+    /* the custom shape: 16 experts, 4 per token, 2e7 bytes per token read,
+     * at 0.45 of the dense efficiency */
+    double active = 2e7;
+    lf_result moe = fx_res(LF_TEST_TG, "moe-16x4", "Q4_K_M", 2, 32, 0.45 * eff_dense * 20e9 / active);
+    strcpy(moe.model_path, "/models/moe-16x4-Q4_K_M.gguf");
+    moe.weight_bytes = active;
+    moe.kv_bytes = 0;
+    moe.n_expert = 16;
+    moe.n_expert_used = 4;
+    moe.model_bytes = 8e8;
+    fx_add(c->st, run, &moe);
+    lf_rec_calibration cal;
+    calibrate_stored(c, &cal, &o, &n);
+    assert_int_equal(n, 2);
+    const lf_rec_observation *mo = !strcmp(o[0].model, "moe-16x4") ? &o[0] : &o[1];
+    assert_string_equal(mo->model, "moe-16x4");
+    assert_true(mo->moe);
+    assert_true(mo->weight_bytes == (uint64_t)active);
+    assert_int_equal(cal.moe[LF_REC_TG].n, 1);
+    assert_true(fabs(cal.moe[LF_REC_TG].factor - 0.45) < 1e-9);
+    assert_int_equal(cal.moe[LF_REC_PP].n, 0);
+    assert_int_equal(cal.tg[LF_REC_CLASS_KQUANT].n, 1);
+    assert_true(cal.tg[LF_REC_CLASS_KQUANT].median == dense.tg[LF_REC_CLASS_KQUANT].median);
+
+    /* a catalog MoE model predicted from it: the calibrated factor */
+    const lf_catalog_model *olmoe = lf_catalog_find(c->cat, "olmoe-1b-7b");
+    assert_non_null(olmoe);
+    assert_int_equal(lf_rec_weight_bytes(olmoe, LF_MIX_Q4_K_M, &mem, NULL), 0);
+    lf_rec_target t = {.kind = LF_REC_CPU, .bandwidth_gbs = 20, .threads = 2};
+    lf_rec_workload w = {.model = olmoe->name, .mix = "Q4_K_M", .weight_bytes = mem.weights_read,
+                         .params = mem.matmul_params, .moe = true};
+    lf_rec_prediction p, p0;
+    assert_int_equal(lf_rec_predict(&cal, &t, LF_REC_TG, &w, &p, NULL), 0);
+    assert_int_equal(lf_rec_predict(&dense, &t, LF_REC_TG, &w, &p0, NULL), 0);
+    assert_int_equal(p.source, LF_REC_CALIBRATED);
+    assert_true(fabs(p.value / p0.value - 0.45 / lf_rec_default_moe_factor(LF_REC_TG)) < 1e-6);
+    free(o);
+    free(od);
+
+    /* the same row without expert counts (as stored before schema v5; a
+     * larger one, so the cache floor does not drop it): dense */
+    lf_rec_observation ob;
+    moe.weight_bytes = 2e8;
+    assert_int_equal(lf_rec_observation_from_result(c->cat, &c->dev, &moe, NULL, &ob), 1);
+    assert_true(ob.moe);
+    moe.n_expert = moe.n_expert_used = -1;
+    assert_int_equal(lf_rec_observation_from_result(c->cat, &c->dev, &moe, NULL, &ob), 1);
+    assert_false(ob.moe);
+    /* without its expert counts the small one is taken for a cache-resident
+     * dense model, and left out */
+    moe.weight_bytes = active;
+    assert_int_equal(lf_rec_observation_from_result(c->cat, &c->dev, &moe, NULL, &ob), 0);
+}
+
 static void test_device_find_and_target(void **state) {
     ctx *c = *state;
     lf_error err = {0};
@@ -331,6 +424,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_extraction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_find_and_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_moe_from_any_file, setup, teardown),
         cmocka_unit_test(test_calibration_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,10 +67,14 @@ static void test_migrate_v3(void **state) {
     fill(st, &id);
     lf_store_close(st);
     assert_int_equal(raw_int(t->db, "SELECT count(*) FROM results WHERE engine = 'llama.cpp'"), 1);
-    /* back to schema v3: no engine column */
+    /* back to schema v3: no engine column (nor v5's expert columns) */
     sqlite3 *db;
     assert_int_equal(sqlite3_open(t->db, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE results DROP COLUMN engine; PRAGMA user_version = 3;",
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE results DROP COLUMN engine; "
+                                      "ALTER TABLE results DROP COLUMN n_expert; "
+                                      "ALTER TABLE results DROP COLUMN n_expert_used; "
+                                      "ALTER TABLE results DROP COLUMN model_bytes; "
+                                      "PRAGMA user_version = 3;",
                                   NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(lf_store_open(&st, t->db, 0, &err), 0);

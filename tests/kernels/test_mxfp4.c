@@ -141,25 +141,32 @@ static void random_rows(uint8_t *w, int rows, int nb, lf_block_q8_0 *y, uint32_t
 }
 
 /* Every SIMD kernel set this CPU runs (AVX2, AVX-512 with and without
- * VNNI, NEON): vec_dot and the 1..4-row mv against the scalar reference,
- * on even and odd block counts (the AVX-512 kernel pairs blocks) up to
- * gpt-oss's 2880 columns. */
+ * VNNI, NEON with and without sdot): vec_dot and the 1..4-row mv against
+ * the scalar reference, on even and odd block counts (the AVX-512 kernel
+ * pairs blocks) up to gpt-oss's 2880 columns. */
 static void test_vec_dot_simd(void **state) {
     (void)state;
     static const struct { lf_isa_level level; unsigned flags; } sets[] = {
         {LF_ISA_AVX2, 0}, {LF_ISA_AVX512, 0}, {LF_ISA_AVX512, LF_KS_NO_VNNI}, {LF_ISA_NEON, 0},
+        {LF_ISA_NEON, LF_KS_NO_DOTPROD},
     };
-    static const int nbs[] = {1, 2, 3, 7, 90};
+    static const int nbs[] = {1, 2, 3, 5, 7, 33, 90};
     enum { MAXB = 90 };
     static uint8_t w[4 * MAXB * 17];
     static lf_block_q8_0 y[MAXB];
     int tested = 0;
+    lf_kernel_set scalar;
+    assert_int_equal(lf_kernel_set_build(&scalar, LF_ISA_SCALAR, 0, NULL), 0);
     for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
         lf_kernel_set ks;
         lf_error err = {0};
         if (lf_kernel_set_build(&ks, sets[k].level, sets[k].flags, &err) < 0)
             continue;
         tested++;
+        /* each set brings its own kernels: a set left with the scalar
+         * ones would pass below without testing anything */
+        assert_true(ks.vec_dot[LF_TYPE_MXFP4] != scalar.vec_dot[LF_TYPE_MXFP4]);
+        assert_true(ks.mv[LF_TYPE_MXFP4] != scalar.mv[LF_TYPE_MXFP4]);
         for (size_t t = 0; t < sizeof nbs / sizeof nbs[0]; t++) {
             const int nb = nbs[t], n = nb * 32;
             const size_t bx = (size_t)nb * 17;

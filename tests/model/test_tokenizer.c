@@ -840,9 +840,24 @@ static void test_pretokenizers(void **state) {
         "x  \n  y\r\n\tz  ",
         "price: $3.50+tax <b>~|",
         "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e 42\xc2\xb2 \xe2\x80\x9c" "ok\xe2\x80\x9d",
+        /* for gpt-4o: ASCII case inside words, É (U+00C9) and é (U+00E9) */
+        "HelloWorld \xc3\x89" "COLE \xc3\x89" "cole \xc3\xa9" "A",
+        /* '/' after punctuation, ï (U+00EF), a combining acute (U+0301) */
+        "x+/\n/y na\xc3\xafve e\xcc\x81x",
+        "it's IT'S O'Neil a/b\n",
     };
     /* Expected pieces from Python's `regex` module running llama.cpp's
-     * pattern chains on the same strings. */
+     * pattern chains on the same strings. The gpt-4o rows are derived by
+     * hand from the pattern as tokenizer.c states it (a word is a lead-in,
+     * an upper run given back until a lower letter can follow, the lower
+     * run, a contraction; numbers by three; punctuation with CR, LF and
+     * '/' after it; Llama 3's whitespace rules; case told by ASCII: É and
+     * ï count as both upper and lower, the combining mark as no letter),
+     * then checked the same way: "HelloWorld" splits at the W, " ÉCOLE"
+     * gives " É" (the first alternative finds a lower letter in É) and
+     * "COLE", contractions stay in their word ("O'" is no contraction:
+     * "'Neil" is a lead-in and a word), "+/\n/" keeps the slash after the
+     * line break, and the mark leads "x" in as a non-letter would. */
     static const pre_case cases[] = {
         {0, LF_PRE_DEFAULT, {"Hello", ",", " world", "!", " It", "'", "s", " ", "123", "45", " dollars", ".", NULL}},
         {0, LF_PRE_GPT2, {"Hello", ",", " world", "!", " It", "'s", " 12345", " dollars", ".", NULL}},
@@ -869,6 +884,17 @@ static void test_pretokenizers(void **state) {
         {4, LF_PRE_LLAMA3, {"caf\xc3\xa9", " \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", " ", "42\xc2\xb2", " \xe2\x80\x9c", "ok", "\xe2\x80\x9d", NULL}},
         {4, LF_PRE_QWEN2, {"caf\xc3\xa9", " \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", " ", "4", "2", "\xc2\xb2", " \xe2\x80\x9c", "ok", "\xe2\x80\x9d", NULL}},
         {4, LF_PRE_SMOLLM, {"caf\xc3\xa9", " \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", " ", "4", "2", "\xc2\xb2", " \xe2\x80\x9c", "ok", "\xe2\x80\x9d", NULL}},
+        {0, LF_PRE_GPT4O, {"Hello", ",", " world", "!", " It's", " ", "123", "45", " dollars", ".", NULL}},
+        {1, LF_PRE_GPT4O, {"I'M", " HE'S", " we'Re", " don't", NULL}},
+        {2, LF_PRE_GPT4O, {"x", "  \n", " ", " y", "\r\n", "\tz", "  ", NULL}},
+        {3, LF_PRE_GPT4O, {"price", ":", " $", "3", ".", "50", "+tax", " <", "b", ">~|", NULL}},
+        {4, LF_PRE_GPT4O, {"caf\xc3\xa9", " \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", " ", "42\xc2\xb2", " \xe2\x80\x9c", "ok", "\xe2\x80\x9d", NULL}},
+        {5, LF_PRE_GPT4O, {"Hello", "World", " \xc3\x89", "COLE", " \xc3\x89" "cole", " \xc3\xa9", "A", NULL}},
+        {6, LF_PRE_GPT4O, {"x", "+/\n/", "y", " na\xc3\xafve", " e", "\xcc\x81x", NULL}},
+        {7, LF_PRE_GPT4O, {"it's", " IT'S", " O", "'Neil", " a", "/b", "\n", NULL}},
+        /* the same texts under Llama 3's pattern, for the differences */
+        {6, LF_PRE_LLAMA3, {"x", "+/\n", "/y", " na\xc3\xafve", " e", "\xcc\x81x", NULL}},
+        {7, LF_PRE_LLAMA3, {"it", "'s", " IT", "'S", " O", "'Neil", " a", "/b", "\n", NULL}},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const char *t = texts[cases[c].text];
@@ -897,6 +923,9 @@ static void test_pretokenizers(void **state) {
     assert_int_equal(p, LF_PRE_GPT2);
     assert_int_equal(lf_vocab_pre_parse("qwen2", &p), 0);
     assert_int_equal(p, LF_PRE_QWEN2);
+    assert_int_equal(lf_vocab_pre_parse("gpt-4o", &p), 0);
+    assert_int_equal(p, LF_PRE_GPT4O);
+    assert_string_equal(lf_vocab_pre_name(LF_PRE_GPT4O), "gpt-4o");   /* as GGUF files spell it */
     assert_int_equal(lf_vocab_pre_parse("smollm", &p), 0);
     assert_int_equal(p, LF_PRE_SMOLLM);
     assert_int_equal(lf_vocab_pre_parse("no-such-pre", &p), LF_ENOTFOUND);

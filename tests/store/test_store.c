@@ -237,6 +237,85 @@ static void test_migrate_v2_promoted(void **state) {
     assert_int_equal(raw_int(t->db, "SELECT count(*) FROM results WHERE n_params IS NOT NULL"), 2);
 }
 
+/* The v3 and v4 steps as released, by hand, on top of v2_sql: a database
+ * as localfit left it before schema v5, one of its rows with the resident
+ * model size bench kept in extra. */
+static const char *const v4_sql =
+    "ALTER TABLE results ADD COLUMN weight_bytes REAL;"
+    "ALTER TABLE results ADD COLUMN n_params REAL;"
+    "ALTER TABLE results ADD COLUMN kv_bytes REAL;"
+    "ALTER TABLE results ADD COLUMN flops_per_token REAL;"
+    "ALTER TABLE results ADD COLUMN roof_gbs REAL;"
+    "ALTER TABLE results ADD COLUMN peak_gops REAL;"
+    "ALTER TABLE results ADD COLUMN compute_frac REAL;"
+    "ALTER TABLE results ADD COLUMN engine TEXT NOT NULL DEFAULT 'localfit';"
+    "UPDATE results SET weight_bytes = 200000000,"
+    " extra = '{\"source\":\"synth\",\"model_bytes\":812345678,\"weight_bytes\":200000000}'"
+    " WHERE id = 1;"
+    "PRAGMA user_version = 4;";
+
+/* v4 -> v5: the rows keep every value and sample; the resident size moves
+ * from extra into its column; the expert counts of old rows are unknown,
+ * not "dense"; a new sparse result stores and reads back its counts, and
+ * counts that contradict each other are refused. */
+static void test_migrate_v4_experts(void **state) {
+    tdir *t = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(t->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v1_sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v2_sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v4_sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    lf_store *st = open_ok(t->db, 0);
+    assert_int_equal(lf_store_schema_found(st), 4);
+    assert_true(lf_store_migrated(st));
+    lf_error err = {0};
+    lf_run_full rf;
+    assert_int_equal(lf_store_run_load(st, 1, &rf, &err), 0);
+    assert_int_equal(rf.n_results, 4);
+    const lf_result *a = &rf.results[0];
+    assert_float_equal(a->median, 900.5, 0);
+    assert_true(a->weight_bytes == 200000000);
+    assert_int_equal(rf.n_samples_stored[0], 3);
+    assert_float_equal(rf.samples[0][2], 903.25, 0);
+    assert_true(a->model_bytes == 812345678);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(rf.results[i].n_expert, -1);
+        assert_int_equal(rf.results[i].n_expert_used, -1);
+        if (i > 0)
+            assert_true(isnan(rf.results[i].model_bytes));
+    }
+    lf_run_full_free(&rf);
+
+    lf_result r;
+    make_result(&r, "moe-16x4", 7);
+    r.n_expert = 16;
+    r.n_expert_used = 4;
+    r.model_bytes = 4.5e8;
+    assert_int_equal(lf_store_result_add(st, 1, &r, NULL, 0, &err), 0);
+    /* a record with the size only in extra (a bundle from before v5) */
+    lf_result old;
+    make_result(&old, "old-bundle", 1);
+    snprintf(old.extra, sizeof old.extra, "{\"model_bytes\": 123456}");
+    assert_int_equal(lf_store_result_add(st, 1, &old, NULL, 0, &err), 0);
+    lf_result bad = r;
+    bad.n_expert_used = 17;
+    assert_int_equal(lf_store_result_add(st, 1, &bad, NULL, 0, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "n_expert_used = 17 exceeds n_expert = 16"));
+    assert_int_equal(lf_store_run_load(st, 1, &rf, &err), 0);
+    assert_int_equal(rf.n_results, 6);
+    assert_int_equal(rf.results[4].n_expert, 16);
+    assert_int_equal(rf.results[4].n_expert_used, 4);
+    assert_true(rf.results[4].model_bytes == 4.5e8);
+    assert_true(rf.results[5].model_bytes == 123456);
+    assert_int_equal(rf.results[5].n_expert, -1);
+    lf_run_full_free(&rf);
+    lf_store_close(st);
+    assert_int_equal(raw_int(t->db, "PRAGMA user_version"), LF_STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(t->db, "SELECT count(*) FROM results WHERE n_expert IS NULL"), 5);
+}
+
 static void assert_untouched_refusal(tdir *t, int flags, int want, const char *needle) {
     size_t n1, n2;
     char *before = read_all(t->db, &n1);
@@ -1004,6 +1083,10 @@ static void fill_db(lf_store *st) {
                 r.flops_per_token = 1.5e10;
                 r.roof_gbs = 38.4;
                 r.peak_gops = 512;
+                /* schema v5's: a sparse model's experts and resident bytes */
+                r.n_expert = 64;
+                r.n_expert_used = 8;
+                r.model_bytes = 1.85e10;
             }
             if (i == 1) {
                 r.median = NAN;
@@ -1243,10 +1326,10 @@ static void test_csv(void **state) {
         lines++;
     }
     assert_int_equal(lines, 7);
-    assert_int_equal(header_fields, 45);   /* 38 + schema v3's seven figures */
+    assert_int_equal(header_fields, 48);   /* 38 + schema v3's seven + v5's three */
     assert_true(strncmp(buf, "run_uuid,started_at,status,", 27) == 0);
     /* schema v3's figures, as numbers; compute_frac unknown (empty) */
-    assert_non_null(strstr(buf, ",4600000000,7500000000,131072.5,1.5e+10,38.4,512,\n"));
+    assert_non_null(strstr(buf, ",4600000000,7500000000,131072.5,1.5e+10,38.4,512,,64,8,1.85e+10\n"));
     /* Quoting and the formula guard. */
     assert_non_null(strstr(buf, "\"<script>alert(1)</script>, \"\"x\"\"\""));
     assert_non_null(strstr(buf, "\"'=cmd|' /C calc'!A0\""));
@@ -1378,6 +1461,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_promoted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v4_experts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_files_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readonly_file, setup, teardown),

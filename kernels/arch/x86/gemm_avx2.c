@@ -461,6 +461,18 @@ INLINE __m256 row8(const char *p, const int kind) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
+/* One element at p, as row8 converts it (the tails past a multiple of 8). */
+INLINE float elem1(const char *p, const int kind) {
+    float f;
+    uint16_t h;
+    if (kind == 0) {
+        memcpy(&f, p, 4);
+        return f;
+    }
+    memcpy(&h, p, 2);
+    return kind == 1 ? _cvtsh_ss(h) : lf_bf16_to_float(h);
+}
+
 /* Byte offset of element k of row r (of 8) from the first of the 8 rows:
  * stored, or F16 interleaved (interleave.c: groups of 4 rows, each a run
  * of steps of 32 halves per row, [step][row][32]). */
@@ -488,20 +500,9 @@ INLINE void fpack_body(const void *w, size_t bw, int nrows, int K, float *panel,
                 _mm256_storeu_si256((__m256i *)(panel + (size_t)(k + j) * LF_GEMM_ROWS + 8 * half), v[j]);
         }
         for (; k < K; k++)
-            for (int r = 0; r < 8; r++) {
-                float f = 0;
-                if (r < nr) {
-                    const char *p = rows + fpack_at(bw, r, k, es, il);
-                    uint16_t h;
-                    if (kind == 0) {
-                        memcpy(&f, p, 4);
-                    } else {
-                        memcpy(&h, p, 2);
-                        f = kind == 1 ? _cvtsh_ss(h) : lf_bf16_to_float(h);
-                    }
-                }
-                panel[(size_t)k * LF_GEMM_ROWS + 8 * half + r] = f;
-            }
+            for (int r = 0; r < 8; r++)
+                panel[(size_t)k * LF_GEMM_ROWS + 8 * half + r] =
+                    r < nr ? elem1(rows + fpack_at(bw, r, k, es, il), kind) : 0;
     }
 }
 
@@ -521,6 +522,39 @@ static void fpack_f16_il(const void *w, size_t bw, int nrows, int K, float *pane
     fpack_body(w, bw, nrows, K, panel, 1, true);
 }
 
+/* Float activation slices: 8 k of each of the 8 columns converted
+ * row-wise, an 8×8 transpose gives [8 k][8 columns]; missing columns are
+ * zero vectors, the tail past a multiple of 8 goes element by element.
+ * Conversions are exact, so the bytes equal lf_gemm_f_prep_slice's. */
+INLINE void fprep_body(const char *src, size_t stride, int ncols, int kl, float *dst,
+                       const int kind) {
+    const size_t es = kind == 0 ? 4 : 2;
+    int k = 0;
+    for (; k + 8 <= kl; k += 8) {
+        __m256i v[8];
+        for (int c = 0; c < 8; c++)
+            v[c] = c < ncols ? _mm256_castps_si256(row8(src + (size_t)c * stride + (size_t)k * es, kind))
+                             : _mm256_setzero_si256();
+        transpose8x8_epi32(v);
+        for (int j = 0; j < 8; j++)
+            _mm256_storeu_si256((__m256i *)(dst + (size_t)(k + j) * LF_GEMM_COLS), v[j]);
+    }
+    for (; k < kl; k++)
+        for (int c = 0; c < LF_GEMM_COLS; c++)
+            dst[(size_t)k * LF_GEMM_COLS + (size_t)c] =
+                c < ncols ? elem1(src + (size_t)c * stride + (size_t)k * es, kind) : 0;
+}
+
+void lf_gemm_f_prep_avx2(lf_type vt, const void *src, size_t stride, int ncols, int kl,
+                         float *dst) {
+    if (vt == LF_TYPE_F16)
+        fprep_body(src, stride, ncols, kl, dst, 1);
+    else if (vt == LF_TYPE_BF16)
+        fprep_body(src, stride, ncols, kl, dst, 2);
+    else
+        fprep_body(src, stride, ncols, kl, dst, 0);
+}
+
 /* ---- the set ---------------------------------------------------------------- */
 
 void lf_kernels_fill_gemm_avx2(lf_kernel_set *ks, bool avxvnni) {
@@ -538,4 +572,5 @@ void lf_kernels_fill_gemm_avx2(lf_kernel_set *ks, bool avxvnni) {
     ks->gemm_f_pack[LF_TYPE_F16] = fpack_f16;
     ks->gemm_f_pack[LF_TYPE_BF16] = fpack_bf16;
     ks->gemm_f_pack_il[LF_TYPE_F16] = fpack_f16_il;
+    ks->gemm_f_prep = lf_gemm_f_prep_avx2;
 }
