@@ -153,7 +153,7 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
         /* softmax and RoPE in 8 lanes; the AVX-512 tile and SwiGLU replace the rest */
         lf_kernels_fill_ops_avx2(ks);
         lf_kernels_fill_attn_avx512(ks);
-        ks->gemm_f_prep = lf_gemm_f_prep_avx2;   /* the float prompt path's activations */
+        lf_kernels_fill_gemm_f_prep_avx2(ks);   /* float panels and activation slices */
         lf_kernels_fill_mxfp4_avx512(ks, vnni);
         snprintf(ks->name, sizeof ks->name, "avx512%s%s", vnni ? "+vnni" : "",
                  bf16 ? "+bf16" : "");

@@ -302,6 +302,10 @@ void lf_kernels_fill_mxfp4_dotprod(lf_kernel_set *ks);
  * tiles, activation blocks and packers; avxvnni installs the AVX-VNNI int8
  * tile (arch/x86/gemm_avxvnni.c) instead of the vpmaddubsw one. */
 void lf_kernels_fill_gemm_avx2(lf_kernel_set *ks, bool avxvnni);
+/* Its float path's packers (row loads and 8x8 transposes, the interleaved
+ * F16 layout read in place) and activation slices, also installed in the
+ * AVX-512 set. */
+void lf_kernels_fill_gemm_f_prep_avx2(lf_kernel_set *ks);
 void lf_gemm_tile_avxvnni(const lf_gemm_desc *g, int K, const uint8_t *qs, const float *sw,
                           const float *mw, const void *acts, int ncols, float *y, size_t ldy,
                           int nrows);

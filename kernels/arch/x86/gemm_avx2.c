@@ -568,6 +568,10 @@ void lf_kernels_fill_gemm_avx2(lf_kernel_set *ks, bool avxvnni) {
     ks->gemm_pack[LF_TYPE_Q6_K] = pack_q6_K_avx2;
     ks->gemm_f_tile = gemm_f_tile_avx2;
     ks->gemm_f_tile_acc = gemm_f_tile_acc_avx2;
+    lf_kernels_fill_gemm_f_prep_avx2(ks);
+}
+
+void lf_kernels_fill_gemm_f_prep_avx2(lf_kernel_set *ks) {
     ks->gemm_f_pack[LF_TYPE_F32] = fpack_f32;
     ks->gemm_f_pack[LF_TYPE_F16] = fpack_f16;
     ks->gemm_f_pack[LF_TYPE_BF16] = fpack_bf16;
