@@ -171,6 +171,11 @@ typedef void (*lf_gemm_tile_fn)(const lf_gemm_desc *g, int K, const uint8_t *qs,
  * are blocks of 8 columns as [k][8] floats. */
 typedef void (*lf_gemm_f_pack_fn)(const void *w, size_t bw, int nrows, int K,
                                   float *panel);
+/* Two panels at once: rows 0-15 from p0 (all 16 rows present) and rows
+ * 16 + r, r < nrows1, from p1, each as lf_gemm_f_tile_fn writes (add
+ * false) or adds (add true) them. */
+typedef void (*lf_gemm_f_tile2_fn)(int K, const float *p0, const float *p1, const float *acts,
+                                   int ncols, float *y, size_t ldy, int nrows1, bool add);
 typedef void (*lf_gemm_f_tile_fn)(int K, const float *panel, const float *acts,
                                   int ncols, float *y, size_t ldy, int nrows);
 /* kl values (f32, f16 or bf16: vt) of each of ncols ≤ LF_GEMM_COLS rows
@@ -235,6 +240,9 @@ typedef struct lf_kernel_set {
      * slices after the first; NULL = gemm_f_tile into a scratch tile that
      * is then added. */
     lf_gemm_f_tile_fn gemm_f_tile_acc;
+    /* Both over a pair of panels, every weight load serving twice the
+     * FMAs per broadcast activation; NULL = one panel at a time. */
+    lf_gemm_f_tile2_fn gemm_f_tile2;
     lf_gemm_f_pack_fn gemm_f_pack[LF_TYPE_COUNT];
     /* The same panels straight from the interleaved layout (w: the
      * panel's first row group, bw: row_bytes); NULL = rows put back in the

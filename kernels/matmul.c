@@ -310,6 +310,12 @@ static void f_group_slice(const mm_ctx *c, const uint8_t *panels, int np, const 
         for (int g = 0; g < np; g++) {
             const float *panel = (const float *)(panels + (size_t)g * pb) + (size_t)k0 * LF_GEMM_ROWS;
             float *y = c->y + j0 * w->rows + r0 + (int64_t)g * LF_GEMM_ROWS;
+            if (c->ks->gemm_f_tile2 && g + 1 < np) {   /* panel g has 16 rows: not the last */
+                c->ks->gemm_f_tile2(kl, panel, (const float *)((const uint8_t *)panel + pb), acts, nc,
+                                    y, (size_t)w->rows, nr[g + 1], k0 > 0);
+                g++;
+                continue;
+            }
             if (k0 == 0 || c->ks->gemm_f_tile_acc) {
                 (k0 == 0 ? c->ks->gemm_f_tile : c->ks->gemm_f_tile_acc)(kl, panel, acts, nc, y,
                                                                         (size_t)w->rows, nr[g]);

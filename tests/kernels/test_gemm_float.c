@@ -127,11 +127,94 @@ static void test_tile_acc(void **state) {
     }
 }
 
+/* The two-panel tile, writing and adding: rows 0-15 are panel p0's
+ * product, rows 16 + r (r < nrows1) panel p1's, each within the float
+ * rounding of the sums (plus y0 when adding) and bit for bit what the
+ * set's one-panel tiles give; every other float of y stays as it was. */
+static void test_tile2(void **state) {
+    (void)state;
+    static const int Ks[] = {1, 2, 7, 128, 131};
+    static const int nrs[] = {1, 9, 16};
+    enum { LDY = 37 };
+    kt_set sets[8];
+    const int nsets = kt_sets(sets);
+    kt_rng rng = {909};
+    int tested = 0;
+    for (int ki = 0; ki < (int)(sizeof Ks / sizeof Ks[0]); ki++) {
+        const int K = Ks[ki];
+        float *p0 = kt_alloc(sizeof(float) * (size_t)K * LF_GEMM_ROWS);
+        float *p1 = kt_alloc(sizeof(float) * (size_t)K * LF_GEMM_ROWS);
+        float *acts = kt_alloc(sizeof(float) * (size_t)K * LF_GEMM_COLS);
+        for (int i = 0; i < K * LF_GEMM_ROWS; i++) {
+            p0[i] = kt_uniform(&rng, -1, 1);
+            p1[i] = kt_uniform(&rng, -1, 1);
+        }
+        for (int i = 0; i < K * LF_GEMM_COLS; i++)
+            acts[i] = kt_uniform(&rng, -1, 1);
+        float y0[LF_GEMM_COLS * LDY], y[LF_GEMM_COLS * LDY];
+        float prod[2][LF_GEMM_COLS * LF_GEMM_ROWS];
+        for (int i = 0; i < LF_GEMM_COLS * LDY; i++)
+            y0[i] = kt_uniform(&rng, -4, 4);
+        for (int si = 0; si < nsets; si++) {
+            lf_kernel_set ks;
+            assert_int_equal(lf_kernel_set_build(&ks, sets[si].level, sets[si].flags, NULL), 0);
+            if (!ks.gemm_f_tile2)
+                continue;
+            tested++;
+            for (int ni = 0; ni < (int)(sizeof nrs / sizeof nrs[0]); ni++)
+                for (int nc = 1; nc <= LF_GEMM_COLS; nc++)
+                    for (int add = 0; add <= 1; add++) {
+                        const int nrows1 = nrs[ni];
+                        lf_gemm_f_tile_ref(K, p0, acts, nc, prod[0], LF_GEMM_ROWS, LF_GEMM_ROWS);
+                        lf_gemm_f_tile_ref(K, p1, acts, nc, prod[1], LF_GEMM_ROWS, nrows1);
+                        memcpy(y, y0, sizeof y);
+                        ks.gemm_f_tile2(K, p0, p1, acts, nc, y, LDY, nrows1, add);
+                        /* bit for bit what the one-panel tiles give */
+                        float one[LF_GEMM_COLS * LDY];
+                        memcpy(one, y0, sizeof one);
+                        const lf_gemm_f_tile_fn t1 = add ? ks.gemm_f_tile_acc : ks.gemm_f_tile;
+                        t1(K, p0, acts, nc, one, LDY, LF_GEMM_ROWS);
+                        t1(K, p1, acts, nc, one + LF_GEMM_ROWS, LDY, nrows1);
+                        if (memcmp(one, y, sizeof one) != 0)
+                            fail_msg("%s tile2 K=%d nc=%d nrows1=%d add=%d differs from two "
+                                     "one-panel tiles", ks.name, K, nc, nrows1, add);
+                        for (int c = 0; c < LF_GEMM_COLS; c++)
+                            for (int r = 0; r < LDY; r++) {
+                                const float got = y[c * LDY + r];
+                                const int h = r / LF_GEMM_ROWS, rr = r % LF_GEMM_ROWS;
+                                if (c >= nc || r >= LF_GEMM_ROWS + nrows1) {
+                                    if (memcmp(&got, &y0[c * LDY + r], sizeof got) != 0)
+                                        fail_msg("%s tile2 K=%d nc=%d nrows1=%d add=%d wrote y[%d][%d]",
+                                                 ks.name, K, nc, nrows1, add, c, r);
+                                    continue;
+                                }
+                                const float *pw = h ? p1 : p0;
+                                double mag = add ? fabs(y0[c * LDY + r]) : 0;
+                                for (int k = 0; k < K; k++)
+                                    mag += fabs(pw[k * LF_GEMM_ROWS + rr] * acts[k * LF_GEMM_COLS + c]);
+                                const double want = (add ? (double)y0[c * LDY + r] : 0) +
+                                                    prod[h][c * LF_GEMM_ROWS + rr];
+                                if (!(fabs(got - want) <= (K + 8) * ldexp(1, -23) * mag))
+                                    fail_msg("%s tile2 K=%d nc=%d nrows1=%d add=%d y[%d][%d]: %g, want %g",
+                                             ks.name, K, nc, nrows1, add, c, r, got, want);
+                            }
+                    }
+        }
+        free(p0); free(p1); free(acts);
+    }
+    /* an AVX-512 machine must have run it */
+    lf_isa isa;
+    lf_isa_detect(&isa);
+    if (lf_isa_supported(&isa, LF_ISA_AVX512))
+        assert_true(tested > 0);
+}
+
 int main(void) {
     lf_kernels_init(LF_ISA_SCALAR, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prep_slice),
         cmocka_unit_test(test_tile_acc),
+        cmocka_unit_test(test_tile2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1248,6 +1248,76 @@ static void gemm_f_tile_acc(int K, const float *panel, const float *acts, int nc
     fns[ncols - 1](K, panel, acts, y, ldy, nrows);
 }
 
+/* Two panels (32 rows) × up to 4 columns from c0: two weight vectors and
+ * ncp broadcasts feed 2·ncp FMAs per k, where one panel's 8-column tile
+ * loads 9 values for 8 FMAs (the load ports, not the FMA units, had
+ * bounded that tile on Zen 5: TinyLlama F16 pp 1.13-1.14x with this one).
+ * Even and odd k go to separate sums added at the end, exactly as
+ * ftile_body adds them, so a row's result does not depend on which tile
+ * computed it. */
+INLINE void ftile2_body(int K, const float *p0, const float *p1, const float *acts, float *y,
+                        size_t ldy, int nrows1, const int ncp, const bool add) {
+    const __mmask16 keep1 = nrows1 >= 16 ? 0xFFFF : (__mmask16)((1u << nrows1) - 1);
+    __m512 e0[4], e1[4], o0[4], o1[4];   /* [even/odd k][panel 0/1][column] */
+    UNROLL for (int c = 0; c < ncp; c++) {
+        e0[c] = add ? _mm512_loadu_ps(y + (size_t)c * ldy) : _mm512_setzero_ps();
+        e1[c] = add ? _mm512_maskz_loadu_ps(keep1, y + (size_t)c * ldy + 16) : _mm512_setzero_ps();
+        o0[c] = o1[c] = _mm512_setzero_ps();
+    }
+    int k = 0;
+    for (; k + 2 <= K; k += 2) {
+        const float *pk0 = p0 + (size_t)k * LF_GEMM_ROWS, *pk1 = p1 + (size_t)k * LF_GEMM_ROWS;
+        const __m512 w00 = _mm512_load_ps(pk0), w10 = _mm512_load_ps(pk1);
+        const __m512 w01 = _mm512_load_ps(pk0 + LF_GEMM_ROWS), w11 = _mm512_load_ps(pk1 + LF_GEMM_ROWS);
+        const float *a = acts + (size_t)k * LF_GEMM_COLS;
+        UNROLL for (int c = 0; c < ncp; c++) {
+            const __m512 be = _mm512_set1_ps(a[c]), bo = _mm512_set1_ps(a[LF_GEMM_COLS + c]);
+            e0[c] = _mm512_fmadd_ps(w00, be, e0[c]);
+            e1[c] = _mm512_fmadd_ps(w10, be, e1[c]);
+            o0[c] = _mm512_fmadd_ps(w01, bo, o0[c]);
+            o1[c] = _mm512_fmadd_ps(w11, bo, o1[c]);
+        }
+    }
+    if (k < K) {
+        const __m512 w00 = _mm512_load_ps(p0 + (size_t)k * LF_GEMM_ROWS);
+        const __m512 w10 = _mm512_load_ps(p1 + (size_t)k * LF_GEMM_ROWS);
+        UNROLL for (int c = 0; c < ncp; c++) {
+            const __m512 be = _mm512_set1_ps(acts[(size_t)k * LF_GEMM_COLS + c]);
+            e0[c] = _mm512_fmadd_ps(w00, be, e0[c]);
+            e1[c] = _mm512_fmadd_ps(w10, be, e1[c]);
+        }
+    }
+    UNROLL for (int c = 0; c < ncp; c++) {
+        _mm512_storeu_ps(y + (size_t)c * ldy, _mm512_add_ps(e0[c], o0[c]));
+        _mm512_mask_storeu_ps(y + (size_t)c * ldy + 16, keep1, _mm512_add_ps(e1[c], o1[c]));
+    }
+}
+
+#define FTILE2_FN(ncp)                                                                       \
+    static void ftile2_##ncp(int K, const float *p0, const float *p1, const float *acts,     \
+                             float *y, size_t ldy, int nrows1) {                             \
+        ftile2_body(K, p0, p1, acts, y, ldy, nrows1, ncp, false);                            \
+    }                                                                                        \
+    static void ftile2_acc_##ncp(int K, const float *p0, const float *p1, const float *acts, \
+                                 float *y, size_t ldy, int nrows1) {                         \
+        ftile2_body(K, p0, p1, acts, y, ldy, nrows1, ncp, true);                             \
+    }
+FTILE2_FN(1) FTILE2_FN(2) FTILE2_FN(3) FTILE2_FN(4)
+
+typedef void (*ftile2_fn)(int, const float *, const float *, const float *, float *, size_t, int);
+
+/* Columns 0-3, then 4-7: 16 sums each, all the registers there are for
+ * sums beside the four weight vectors. */
+static void gemm_f_tile2(int K, const float *p0, const float *p1, const float *acts, int ncols,
+                         float *y, size_t ldy, int nrows1, bool add) {
+    static const ftile2_fn fns[2][4] = {{ftile2_1, ftile2_2, ftile2_3, ftile2_4},
+                                        {ftile2_acc_1, ftile2_acc_2, ftile2_acc_3, ftile2_acc_4}};
+    for (int c0 = 0; c0 < ncols; c0 += 4) {
+        const int ncp = ncols - c0 < 4 ? ncols - c0 : 4;
+        fns[add][ncp - 1](K, p0, p1, acts + c0, y + (size_t)c0 * ldy, ldy, nrows1);
+    }
+}
+
 /* Float panels come from the AVX2 packers (lf_kernels_fill_gemm_f_prep_avx2):
  * row loads and 8x8 transposes, and the interleaved F16 layout read in
  * place, ran TinyLlama F16 pp128 1.17x and pp512 1.11x faster on a Zen 5
@@ -1299,6 +1369,7 @@ void lf_kernels_fill_avx512(lf_kernel_set *ks, bool vnni, bool bf16) {
     ks->sumsq_f32 = sumsq_f32;
     ks->gemm_f_tile = gemm_f_tile;
     ks->gemm_f_tile_acc = gemm_f_tile_acc;
+    ks->gemm_f_tile2 = gemm_f_tile2;
     ks->gemm_prep_block = lf_gemm_prep_block_avx2;
     if (vnni) {
         ks->gemm_tile = gemm_tile_vnni;
