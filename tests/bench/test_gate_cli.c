@@ -22,9 +22,11 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 static char dir[256];
 static const char *const bin = LF_BINARY_DIR "/localfit";
+static char self[4096];   /* this test's own path, for --downgrade */
 
 /* Runs cmd (a shell command) in the scratch directory with localfit's
  * output quiet; its exit status, or -1. */
@@ -54,7 +56,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    sh("rm -f results.db* e.db* compare.md out.md");
+    sh("rm -f results.db* e.db* v4.db* old.sh compare.md out.md");
     rmdir(dir);
     return 0;
 }
@@ -186,9 +188,62 @@ static void test_llama_bench_three_samples(void **state) {
     sh("rm -f base.json cand.json lb.db*");
 }
 
-int main(void) {
+/* What a build from before schema v5 leaves behind: the v5 columns
+ * dropped and user_version 4 (the store's v4 -> v5 step is tested in
+ * test_store). Run as `test_gate_cli --downgrade DB` by old.sh below. */
+static int downgrade_to_v4(const char *db) {
+    sqlite3 *h;
+    if (sqlite3_open(db, &h) != SQLITE_OK)
+        return 1;
+    int rc = sqlite3_exec(h,
+                          "ALTER TABLE results DROP COLUMN n_expert;"
+                          "ALTER TABLE results DROP COLUMN n_expert_used;"
+                          "ALTER TABLE results DROP COLUMN model_bytes;"
+                          "PRAGMA user_version = 4;",
+                          NULL, NULL, NULL);
+    sqlite3_close(h);
+    return rc == SQLITE_OK ? 0 : 1;
+}
+
+/* compare --ab of an old build (its database at schema 4) against this
+ * one: both sides are read and judged, exit 0 or 1, not a setup error. */
+static void test_ab_old_schema(void **state) {
+    (void)state;
+    assert_int_equal(sh("printf '%%s\\n' '#!/bin/sh' '\"%s\" \"$@\"; rc=$?' "
+                        "'for a; do [ \"$p\" = --db ] && db=$a; p=$a; done' "
+                        "'\"%s\" --downgrade \"$db\" || exit 9' 'exit $rc' > old.sh && chmod +x old.sh",
+                        bin, self),
+                     0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cd '%s' && ./old.sh bench --suite smoke --tests tg -n 4 --reps 1 "
+             "--warmup 0 --probe quick --quiet --db v4.db --label x >/dev/null 2>&1", dir);
+    assert_int_equal(system(cmd), 0);
+    sqlite3 *h;
+    char path[512];
+    snprintf(path, sizeof path, "%s/v4.db", dir);
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 4);   /* the wrapper really left a v4 file */
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+    const int rc = sh("'%s' compare --pairs 4 --ab ./old.sh '%s' --suite smoke --tests tg -n 4 "
+                      "--reps 2 --warmup 0 --probe quick >compare.md 2>out.md", bin, bin);
+    if (rc != 0 && rc != 1)
+        sh("cat out.md >&2");
+    assert_true(rc == 0 || rc == 1);
+    assert_int_equal(sh("grep -q 'ABBA pairs' compare.md"), 0);
+}
+
+int main(int argc, char **argv) {
+    if (!realpath(argv[0], self))
+        return 1;
+    if (argc == 3 && strcmp(argv[1], "--downgrade") == 0)
+        return downgrade_to_v4(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_and_setup_errors_exit_2),
+        cmocka_unit_test(test_ab_old_schema),
         cmocka_unit_test(test_empty_bench_fails_and_is_not_complete),
         cmocka_unit_test(test_readme_recipe_passes_first_then_gates),
         cmocka_unit_test(test_llama_bench_three_samples),
