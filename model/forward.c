@@ -1012,7 +1012,7 @@ static bool moe_decode(lf_ctx *c, const lf_layer *L, const float *in, float *out
         f.w[k] = &views[k];
         f.mv[k] = mv_for(ks, &views[k]);
         f.xqk[k] = k % 2 ? xu : xg;
-        f.units[k] = (views[k].rows + 15) / 16;
+        f.units[k] = (views[k].rows + LF_MV_UNIT - 1) / LF_MV_UNIT;
         f.total += f.units[k];
     }
     fused_mv_run(c, &f);
@@ -1032,7 +1032,7 @@ static bool moe_decode(lf_ctx *c, const lf_layer *L, const float *in, float *out
         f2.y[j] = c->moe_y + (size_t)j * E;
         f2.mv[j] = mv_for(ks, d);
         f2.xqk[j] = prep_for(d, xq);
-        f2.units[j] = (E + 15) / 16;
+        f2.units[j] = (E + LF_MV_UNIT - 1) / LF_MV_UNIT;
         f2.total += f2.units[j];
     }
     fused_mv_run(c, &f2);
