@@ -333,8 +333,7 @@ static int parse_work_lists(klists *l, kopts *o) {
     char *items[MAX_ITEMS];
     o->ntypes = split_list(l->types, items);
     for (int i = 0; i < o->ntypes; i++) {
-        if (lf_type_parse(items[i], &o->types[i]) < 0 || !lf_type_supported(o->types[i]) ||
-            !lf_type_traits_get(o->types[i])->vec_dot)
+        if (lf_type_parse(items[i], &o->types[i]) < 0 || !lf_type_is_weight(o->types[i]))
             return lf_cli_usage_error("kernels", "unknown or unsupported weight type '%s'", items[i]);
     }
     o->nshapes = split_list(l->shapes, items);

@@ -413,6 +413,10 @@ const char *lf_type_name(lf_type t) { return lf_type_traits_get(t)->name; }
 
 bool lf_type_supported(lf_type t) { return lf_type_traits_get(t)->block_size > 0; }
 
+bool lf_type_is_weight(lf_type t) {
+    return lf_type_supported(t) && lf_type_traits_get(t)->vec_dot != NULL;
+}
+
 bool lf_type_is_float(lf_type t) {
     return lf_type_supported(t) && !lf_type_traits_get(t)->is_quantized;
 }

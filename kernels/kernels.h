@@ -217,6 +217,10 @@ const char *lf_type_name(lf_type t);
  * unknown. Named mixes ("Q4_K_M") are lf_mix_parse's. */
 int lf_type_parse(const char *name, lf_type *out);
 bool lf_type_supported(lf_type t);
+/* The types a weight may be stored in: supported and read by a dot
+ * product. False for the activation-only formats (q8_1, q8_K), which every
+ * kernel set lacks vec_dot / mv for. */
+bool lf_type_is_weight(lf_type t);
 /* The float types (f32, f16, bf16): supported and not a block format. The
  * one test for "float weights" (packed float GEMM, float roofs, float
  * mixes); false for unsupported and out-of-range types. */

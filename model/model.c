@@ -363,6 +363,10 @@ static int want(const lf_model *m, const char *name, int64_t cols, int64_t rows,
     if (!lf_type_supported(t->mat.type))
         return lf_error_set(err, LF_EUNSUPP, "tensor %s: type %s (%d) is not supported",
                             name, lf_type_name(t->mat.type), (int)t->mat.type);
+    if (!lf_type_is_weight(t->mat.type))
+        return lf_error_set(err, LF_EUNSUPP,
+                            "tensor %s: type %s (%d) is an activation format, not a weight type",
+                            name, lf_type_name(t->mat.type), (int)t->mat.type);
     return 0;
 }
 

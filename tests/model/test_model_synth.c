@@ -392,6 +392,69 @@ static void test_load_shape_error(void **state) {
     unlink(path);
 }
 
+/* A weight stored in an activation-only format (q8_1, q8_K: the formats
+ * activations are quantized to, which no weight kernel reads) is refused
+ * at load, naming the tensor, instead of reaching a matrix product that
+ * has no kernel for it. */
+static void test_load_activation_type(void **state) {
+    (void)state;
+    lf_model_params hp;
+    small_kquant_params(&hp);
+    lf_error err = {0};
+    lf_model *m;
+    assert_int_equal(lf_model_synth(&m, &hp, LF_MIX_F16, 1, &err), 0);
+    char good[1024], path[1024];
+    tmp_path(good, sizeof good, "acttype-src");
+    tmp_path(path, sizeof path, "acttype");
+    assert_int_equal(lf_model_save_gguf(m, good, &err), 0);
+    lf_model_free(m);
+    lf_gguf *g;
+    assert_int_equal(lf_gguf_open(&g, good, &err), 0);
+    const lf_type bad[] = {LF_TYPE_Q8_1, LF_TYPE_Q8_K};
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        lf_gguf_writer *w = lf_gguf_writer_new();
+        for (int64_t i = 0; i < lf_gguf_n_kv(g); i++)
+            assert_int_equal(lf_gguf_writer_copy_kv(w, lf_gguf_kv_at(g, i)), 0);
+        void *buf = NULL;
+        for (int64_t i = 0; i < lf_gguf_n_tensors(g); i++) {
+            const lf_gguf_tensor *t = lf_gguf_tensor_at(g, i);
+            if (strcmp(t->name, "blk.1.ffn_down.weight") != 0) {
+                assert_int_equal(lf_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims,
+                                                           t->ne, t->data, t->nbytes),
+                                 0);
+                continue;
+            }
+            /* the same values, quantized to the activation format */
+            const int64_t cols = t->ne[0], rows = lf_gguf_tensor_nelem(t) / cols;
+            const size_t rb = lf_row_size(bad[b], cols), sb = t->nbytes / (size_t)rows;
+            assert_true(rb > 0);
+            buf = malloc(rb * (size_t)rows);
+            float *row = malloc((size_t)cols * sizeof(float));
+            for (int64_t r = 0; r < rows; r++) {
+                lf_type_traits_get(t->type)->to_float((const char *)t->data + (size_t)r * sb, row,
+                                                      cols);
+                lf_type_traits_get(bad[b])->from_float(row, (char *)buf + (size_t)r * rb, cols);
+            }
+            free(row);
+            assert_int_equal(lf_gguf_writer_add_tensor(w, t->name, bad[b], t->n_dims, t->ne,
+                                                       buf, rb * (size_t)rows),
+                             0);
+        }
+        assert_int_equal(lf_gguf_writer_write(w, path, &err), 0);
+        lf_gguf_writer_free(w);
+        free(buf);
+        lf_model *r = (lf_model *)0x1;
+        assert_int_equal(lf_model_load(&r, path, NULL, &err), LF_EUNSUPP);
+        assert_null(r);
+        printf("  %s\n", err.msg);
+        assert_non_null(strstr(err.msg, "blk.1.ffn_down.weight"));
+        assert_non_null(strstr(err.msg, lf_type_name(bad[b])));
+        unlink(path);
+    }
+    lf_gguf_close(g);
+    unlink(good);
+}
+
 static void test_counts(void **state) {
     (void)state;
     lf_model_params hp;
@@ -456,6 +519,7 @@ int main(void) {
         cmocka_unit_test(test_real_round_trip),
         cmocka_unit_test(test_phi3_fused),
         cmocka_unit_test(test_load_shape_error),
+        cmocka_unit_test(test_load_activation_type),
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_quantized_forward_finite),
     };
