@@ -171,13 +171,20 @@ typedef void (*lf_gemm_tile_fn)(const lf_gemm_desc *g, int K, const uint8_t *qs,
  * are blocks of 8 columns as [k][8] floats. */
 typedef void (*lf_gemm_f_pack_fn)(const void *w, size_t bw, int nrows, int K,
                                   float *panel);
-/* Two panels at once: rows 0-15 from p0 (all 16 rows present) and rows
- * 16 + r, r < nrows1, from p1, each as lf_gemm_f_tile_fn writes (add
- * false) or adds (add true) them. */
-typedef void (*lf_gemm_f_tile2_fn)(int K, const float *p0, const float *p1, const float *acts,
-                                   int ncols, float *y, size_t ldy, int nrows1, bool add);
 typedef void (*lf_gemm_f_tile_fn)(int K, const float *panel, const float *acts,
                                   int ncols, float *y, size_t ldy, int nrows);
+/* The matrix product's tile where the set has one: ncols ≤ gemm_f_cols_n
+ * (at most LF_GEMM_F_COLS_MAX) columns taken anywhere in the prepared
+ * activations, column c reading its value for k at cols[c][k ·
+ * LF_GEMM_COLS] (one column of an 8-column block), so that a set whose
+ * best register tile is not 8 columns wide runs it across the blocks.
+ * Rows 0-15 from panel p0 and, when p1 is not NULL, rows 16 + r from p1;
+ * nrows counts the rows of the last panel given (p0 then has all 16).
+ * Column c of y is y[c * ldy + row], written, or added to with add. */
+#define LF_GEMM_F_COLS_MAX 16
+typedef void (*lf_gemm_f_cols_fn)(int K, const float *p0, const float *p1,
+                                  const float *const *cols, int ncols, float *y, size_t ldy,
+                                  int nrows, bool add);
 /* kl values (f32, f16 or bf16: vt) of each of ncols ≤ LF_GEMM_COLS rows
  * at src, stride bytes apart, as [kl][LF_GEMM_COLS] floats at dst; the
  * columns past ncols are zeros. */
@@ -233,16 +240,13 @@ typedef struct lf_kernel_set {
      * 32; NULL = column by column. */
     void (*gemm_prep_block)(const lf_gemm_desc *g, lf_type vt, const void *src, size_t stride,
                             int ncols, int K, void *acts);
-    /* Packed float GEMM: NULL tile = none; gemm_f_pack[t] defaults to the
-     * portable lf_gemm_f_pack_ref. */
+    /* Packed float GEMM: the block tile, or the column tile (above,
+     * gemm_f_cols_n columns at a time) that replaces it where the set has
+     * one; both NULL = no packed float path. gemm_f_pack[t] defaults to
+     * the portable lf_gemm_f_pack_ref. */
     lf_gemm_f_tile_fn gemm_f_tile;
-    /* The same tile adding into y (y[c * ldy + r] += ...), for the k
-     * slices after the first; NULL = gemm_f_tile into a scratch tile that
-     * is then added. */
-    lf_gemm_f_tile_fn gemm_f_tile_acc;
-    /* Both over a pair of panels, every weight load serving twice the
-     * FMAs per broadcast activation; NULL = one panel at a time. */
-    lf_gemm_f_tile2_fn gemm_f_tile2;
+    lf_gemm_f_cols_fn gemm_f_cols;
+    int gemm_f_cols_n;
     lf_gemm_f_pack_fn gemm_f_pack[LF_TYPE_COUNT];
     /* The same panels straight from the interleaved layout (w: the
      * panel's first row group, bw: row_bytes); NULL = rows put back in the

@@ -13,7 +13,8 @@
  *    stays in L2, then runs tiles of 16 rows × 8 activation columns over
  *    it; every weight loaded is used against 8 activations from registers.
  *    Float panels go four at a time, swept in k slices that stay in L1
- *    (see F_KB below);
+ *    (see F_KB below), by the set's column tile where it has one (two
+ *    panels × 6 columns taken across the 8-column blocks on x86);
  *  - other n > 1: blocks of rows small enough for L2 are swept against
  *    every column with the multi-row kernel, so weights come from cache
  *    after the first column.
@@ -55,8 +56,8 @@ static bool use_packed(const lf_kernel_set *ks, const lf_mat *w, int64_t n) {
 }
 
 static bool use_packed_float(const lf_kernel_set *ks, const lf_mat *w, int64_t n) {
-    return ks->gemm_f_tile && lf_type_is_float(w->type) && n >= LF_GEMM_MIN_N &&
-           w->cols <= (1 << 24);
+    return (ks->gemm_f_tile || ks->gemm_f_cols) && lf_type_is_float(w->type) &&
+           n >= LF_GEMM_MIN_N && w->cols <= (1 << 24);
 }
 
 /* Bytes of one prepared activation row for an interleaved w (0: none). */
@@ -297,28 +298,40 @@ static void f_pack_group(const mm_ctx *c, int64_t p0, int np, uint8_t *panels, u
 }
 
 /* One k slice [k0, k0 + kl) of a packed group against every column. The
- * first slice writes y; later ones add into it (through tmp for a set
- * without an adding tile). */
+ * first slice writes y; later ones add into it (the block tile through
+ * tmp). */
 static void f_group_slice(const mm_ctx *c, const uint8_t *panels, int np, const int *nr,
                           int64_t r0, int k0, int kl) {
     const lf_mat *w = c->w;
     const size_t pb = f_panel_bytes((int)w->cols);
     _Alignas(64) float tmp[LF_GEMM_COLS * LF_GEMM_ROWS];
+    if (c->ks->gemm_f_cols) {
+        /* the set's own tile width, across the 8-column blocks, over
+         * panel pairs (only a group's last panel can have fewer rows) */
+        const int cn = c->ks->gemm_f_cols_n;
+        for (int64_t j0 = 0; j0 < c->n; j0 += cn) {
+            const int nc = (int)(c->n - j0 < cn ? c->n - j0 : cn);
+            const float *cols[LF_GEMM_F_COLS_MAX];
+            for (int j = 0; j < nc; j++)
+                cols[j] = f_acts(c, k0, (j0 + j) / LF_GEMM_COLS) + (j0 + j) % LF_GEMM_COLS;
+            for (int g = 0; g < np; g += 2) {
+                const float *p0 = (const float *)(panels + (size_t)g * pb) + (size_t)k0 * LF_GEMM_ROWS;
+                const float *p1 = g + 1 < np ? (const float *)((const uint8_t *)p0 + pb) : NULL;
+                c->ks->gemm_f_cols(kl, p0, p1, cols, nc,
+                                   c->y + j0 * w->rows + r0 + (int64_t)g * LF_GEMM_ROWS,
+                                   (size_t)w->rows, nr[p1 ? g + 1 : g], k0 > 0);
+            }
+        }
+        return;
+    }
     for (int64_t j0 = 0; j0 < c->n; j0 += LF_GEMM_COLS) {
         const int nc = (int)(c->n - j0 < LF_GEMM_COLS ? c->n - j0 : LF_GEMM_COLS);
         const float *acts = f_acts(c, k0, j0 / LF_GEMM_COLS);
         for (int g = 0; g < np; g++) {
             const float *panel = (const float *)(panels + (size_t)g * pb) + (size_t)k0 * LF_GEMM_ROWS;
             float *y = c->y + j0 * w->rows + r0 + (int64_t)g * LF_GEMM_ROWS;
-            if (c->ks->gemm_f_tile2 && g + 1 < np) {   /* panel g has 16 rows: not the last */
-                c->ks->gemm_f_tile2(kl, panel, (const float *)((const uint8_t *)panel + pb), acts, nc,
-                                    y, (size_t)w->rows, nr[g + 1], k0 > 0);
-                g++;
-                continue;
-            }
-            if (k0 == 0 || c->ks->gemm_f_tile_acc) {
-                (k0 == 0 ? c->ks->gemm_f_tile : c->ks->gemm_f_tile_acc)(kl, panel, acts, nc, y,
-                                                                        (size_t)w->rows, nr[g]);
+            if (k0 == 0) {
+                c->ks->gemm_f_tile(kl, panel, acts, nc, y, (size_t)w->rows, nr[g]);
                 continue;
             }
             c->ks->gemm_f_tile(kl, panel, acts, nc, tmp, LF_GEMM_ROWS, nr[g]);

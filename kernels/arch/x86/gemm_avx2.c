@@ -341,17 +341,19 @@ static void pack_q6_K_avx2(const void *w, size_t bw, int nrows, int K, uint8_t *
 }
 
 /* ---- packed float GEMM -----------------------------------------------------
- * A full block of 8 columns goes as 16 rows × 6 columns (12 accumulators,
- * two weight vectors and six broadcasts per k) plus 16 rows × 2 columns
- * with even and odd k in separate accumulators: both keep 8 or more
- * independent FMA chains in flight, where 16 × 4 has exactly the 8 that two
- * FMA units of latency 4 need and lost a third of the peak to every stall.
- * A partial block (the prompt's last) goes 4 columns at a time. */
-INLINE void fstore(float *y, size_t ldy, int nrows, int c0, int ncols, int c, __m256 lo,
-                   __m256 hi) {
-    if (c0 + c >= ncols)
+ * 16 rows × 6 columns (12 accumulators, two weight vectors and six
+ * broadcasts per k) is the one shape that reaches the FMA peak with 16
+ * registers: on Zen 5 it ran at 0.99 of two FMAs per cycle from L1, where
+ * 16 × 4 (exactly the 8 chains two FMA units of latency 4 need) lost up to
+ * a third of it to every stall, and the 16 × 6 + 16 × 2 split of an
+ * 8-column block (even and odd k apart in the 16 × 2) ran at 0.90. So the
+ * tile takes its columns 6 at a time anywhere in the prepared activations
+ * (lf_gemm_f_cols_fn), across their 8-column blocks; only the prompt's
+ * last tile is narrower (4 or 2 columns). */
+INLINE void fstore(float *y, size_t ldy, int nrows, int ncols, int c, __m256 lo, __m256 hi) {
+    if (c >= ncols)
         return;
-    float *yc = y + (size_t)(c0 + c) * ldy;
+    float *yc = y + (size_t)c * ldy;
     const __m256 v[2] = {lo, hi};
     for (int h = 0; h < 2; h++) {
         const int nr = nrows - 8 * h;
@@ -362,91 +364,68 @@ INLINE void fstore(float *y, size_t ldy, int nrows, int c0, int ncols, int c, __
     }
 }
 
-/* Rows [8·h, 8·h + 8) of column c0 + c of y, or zeros (past nrows or ncols). */
-INLINE __m256 fload(const float *y, size_t ldy, int nrows, int c0, int ncols, int c, int h) {
+/* Rows [8·h, 8·h + 8) of column c of y, or zeros (past nrows or ncols). */
+INLINE __m256 fload(const float *y, size_t ldy, int nrows, int ncols, int c, int h) {
     const int nr = nrows - 8 * h;
-    if (c0 + c >= ncols || nr <= 0)
+    if (c >= ncols || nr <= 0)
         return _mm256_setzero_ps();
-    const float *p = y + (size_t)(c0 + c) * ldy + 8 * h;
+    const float *p = y + (size_t)c * ldy + 8 * h;
     return nr >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, gt_row_mask(nr));
 }
 
-/* 16 rows × NC columns from c0 (NC 4 or 6); add: start from y. */
-INLINE void ftile_cols(int K, const float *panel, const float *acts, float *y, size_t ldy,
-                       int nrows, int c0, int ncols, const int NC, const bool add) {
+/* 16 rows × NC columns (NC 2, 4 or 6), column c reading its value for k at
+ * a[c][k · LF_GEMM_COLS]; stores columns c < ncols of y. add: start from
+ * y. */
+INLINE void ftile_ptrs(int K, const float *panel, const float *const *a, float *y, size_t ldy,
+                       int nrows, int ncols, const int NC, const bool add) {
     __m256 acc[2][6];
     UNROLL for (int c = 0; c < NC; c++)
         UNROLL for (int h = 0; h < 2; h++)
-            acc[h][c] = add ? fload(y, ldy, nrows, c0, ncols, c, h) : _mm256_setzero_ps();
+            acc[h][c] = add ? fload(y, ldy, nrows, ncols, c, h) : _mm256_setzero_ps();
     for (int k = 0; k < K; k++) {
         const __m256 w0 = _mm256_loadu_ps(panel + (size_t)k * LF_GEMM_ROWS);
         const __m256 w1 = _mm256_loadu_ps(panel + (size_t)k * LF_GEMM_ROWS + 8);
-        const float *a = acts + (size_t)k * LF_GEMM_COLS + c0;
         UNROLL for (int c = 0; c < NC; c++) {
-            const __m256 b = _mm256_broadcast_ss(a + c);
+            const __m256 b = _mm256_broadcast_ss(a[c] + (size_t)k * LF_GEMM_COLS);
             acc[0][c] = _mm256_fmadd_ps(w0, b, acc[0][c]);
             acc[1][c] = _mm256_fmadd_ps(w1, b, acc[1][c]);
         }
     }
     UNROLL for (int c = 0; c < NC; c++)
-        fstore(y, ldy, nrows, c0, ncols, c, acc[0][c], acc[1][c]);
+        fstore(y, ldy, nrows, ncols, c, acc[0][c], acc[1][c]);
 }
 
-/* 16 rows × columns 6 and 7, even and odd k apart; add: start from y. */
-INLINE void ftile_last2(int K, const float *panel, const float *acts, float *y, size_t ldy,
-                        int nrows, int ncols, const bool add) {
-    __m256 acc[2][2][2];   /* [k parity][row half][column] */
-    UNROLL for (int h = 0; h < 2; h++)
-        UNROLL for (int c = 0; c < 2; c++) {
-            acc[0][h][c] = add ? fload(y, ldy, nrows, 6, ncols, c, h) : _mm256_setzero_ps();
-            acc[1][h][c] = _mm256_setzero_ps();
-        }
-    int k = 0;
-    for (; k + 2 <= K; k += 2)
-        UNROLL for (int p = 0; p < 2; p++) {
-            const float *pk = panel + (size_t)(k + p) * LF_GEMM_ROWS;
-            const __m256 w0 = _mm256_loadu_ps(pk), w1 = _mm256_loadu_ps(pk + 8);
-            const float *a = acts + (size_t)(k + p) * LF_GEMM_COLS + 6;
-            UNROLL for (int c = 0; c < 2; c++) {
-                const __m256 b = _mm256_broadcast_ss(a + c);
-                acc[p][0][c] = _mm256_fmadd_ps(w0, b, acc[p][0][c]);
-                acc[p][1][c] = _mm256_fmadd_ps(w1, b, acc[p][1][c]);
-            }
-        }
-    if (k < K) {
-        const float *pk = panel + (size_t)k * LF_GEMM_ROWS;
-        const __m256 w0 = _mm256_loadu_ps(pk), w1 = _mm256_loadu_ps(pk + 8);
-        const float *a = acts + (size_t)k * LF_GEMM_COLS + 6;
-        UNROLL for (int c = 0; c < 2; c++) {
-            const __m256 b = _mm256_broadcast_ss(a + c);
-            acc[0][0][c] = _mm256_fmadd_ps(w0, b, acc[0][0][c]);
-            acc[0][1][c] = _mm256_fmadd_ps(w1, b, acc[0][1][c]);
-        }
+/* ncols ≤ 6 columns of one panel (16 rows, nrows of them stored) into y:
+ * the narrowest of 2, 4 or 6 that holds them, the columns past ncols
+ * reading column 0 and not stored. */
+INLINE void fcols_panel(int K, const float *panel, const float *const *cols, int ncols, float *y,
+                        size_t ldy, int nrows, const bool add) {
+    const float *a[6];
+    for (int c = 0; c < 6; c++)
+        a[c] = cols[c < ncols ? c : 0];
+    if (ncols > 4)
+        ftile_ptrs(K, panel, a, y, ldy, nrows, ncols, 6, add);
+    else if (ncols > 2)
+        ftile_ptrs(K, panel, a, y, ldy, nrows, ncols, 4, add);
+    else
+        ftile_ptrs(K, panel, a, y, ldy, nrows, ncols, 2, add);
+}
+
+/* A column's sum runs over k in order whatever its place in the tile, so
+ * a result does not depend on how the columns were grouped; two panels
+ * go one after the other (two more weight vectors would leave no register
+ * for the sums). */
+static void gemm_f_cols_avx2(int K, const float *p0, const float *p1, const float *const *cols,
+                             int ncols, float *y, size_t ldy, int nrows, bool add) {
+    if (add) {
+        fcols_panel(K, p0, cols, ncols, y, ldy, p1 ? LF_GEMM_ROWS : nrows, true);
+        if (p1)
+            fcols_panel(K, p1, cols, ncols, y + LF_GEMM_ROWS, ldy, nrows, true);
+    } else {
+        fcols_panel(K, p0, cols, ncols, y, ldy, p1 ? LF_GEMM_ROWS : nrows, false);
+        if (p1)
+            fcols_panel(K, p1, cols, ncols, y + LF_GEMM_ROWS, ldy, nrows, false);
     }
-    UNROLL for (int c = 0; c < 2; c++)
-        fstore(y, ldy, nrows, 6, ncols, c, _mm256_add_ps(acc[0][0][c], acc[1][0][c]),
-               _mm256_add_ps(acc[0][1][c], acc[1][1][c]));
-}
-
-INLINE void ftile(int K, const float *panel, const float *acts, int ncols, float *y, size_t ldy,
-                  int nrows, const bool add) {
-    if (ncols > 6) {
-        ftile_cols(K, panel, acts, y, ldy, nrows, 0, ncols, 6, add);
-        ftile_last2(K, panel, acts, y, ldy, nrows, ncols, add);
-        return;
-    }
-    for (int c0 = 0; c0 < ncols; c0 += 4)
-        ftile_cols(K, panel, acts, y, ldy, nrows, c0, ncols, 4, add);
-}
-
-static void gemm_f_tile_avx2(int K, const float *panel, const float *acts, int ncols, float *y,
-                             size_t ldy, int nrows) {
-    ftile(K, panel, acts, ncols, y, ldy, nrows, false);
-}
-
-static void gemm_f_tile_acc_avx2(int K, const float *panel, const float *acts, int ncols,
-                                 float *y, size_t ldy, int nrows) {
-    ftile(K, panel, acts, ncols, y, ldy, nrows, true);
 }
 
 /* Float panels: 8 k of 8 rows converted row-wise, then an 8×8 transpose
@@ -566,8 +545,8 @@ void lf_kernels_fill_gemm_avx2(lf_kernel_set *ks, bool avxvnni) {
     ks->gemm_pack[LF_TYPE_Q5_0] = pack_q5_0_avx2;
     ks->gemm_pack[LF_TYPE_Q4_K] = pack_q4_K_avx2;
     ks->gemm_pack[LF_TYPE_Q6_K] = pack_q6_K_avx2;
-    ks->gemm_f_tile = gemm_f_tile_avx2;
-    ks->gemm_f_tile_acc = gemm_f_tile_acc_avx2;
+    ks->gemm_f_cols = gemm_f_cols_avx2;
+    ks->gemm_f_cols_n = 6;
     lf_kernels_fill_gemm_f_prep_avx2(ks);
 }
 

@@ -1190,132 +1190,77 @@ static void pack_q6_K_avx512(const void *w, size_t bw, int nrows, int K, uint8_t
 }
 
 /* ---- packed float GEMM -----------------------------------------------------
- * 16 rows of float weights per vector at each k, 8 broadcast activations:
- * 8 independent FMA chains per k, two k per iteration. */
-INLINE void ftile_body(int K, const float *panel, const float *acts, float *y, size_t ldy,
-                       int nrows, const int nc, const bool add) {
+ * Two panels (32 rows, two vectors per k) × 6 columns with even and odd k
+ * in separate sums: 24 sums, four weight vectors and the broadcasts fill
+ * the 32 registers, and each k pair loads 16 values for 24 FMAs. On Zen 5
+ * this shape ran at 0.99-1.0 of two FMAs per cycle from L1; the earlier
+ * 32 × 4 tile (16 sums) ran at about 0.9, one panel × 8 columns (9 loads
+ * per 8 FMAs, bound by the load ports) at 0.85. The even and odd sums are
+ * added at the end, the tail k going to the even one: every sum is formed
+ * in that one order, so a result does not depend on the panel pairing or
+ * on the column's place in the tile. */
+INLINE void fcols_body(int K, const float *p0, const float *p1, const float *const *a, float *y,
+                       size_t ldy, int nrows, const int NP, const int NC, const bool add) {
     const __mmask16 keep = nrows >= 16 ? 0xFFFF : (__mmask16)((1u << nrows) - 1);
-    __m512 acc[LF_GEMM_COLS], acc2[LF_GEMM_COLS];
-    UNROLL for (int c = 0; c < nc; c++) {
-        acc[c] = add ? _mm512_maskz_loadu_ps(keep, y + (size_t)c * ldy) : _mm512_setzero_ps();
-        acc2[c] = _mm512_setzero_ps();
-    }
+    const float *p[2] = {p0, p1};
+    __m512 e[2][6], o[2][6];   /* [panel][column], even and odd k */
+    UNROLL for (int c = 0; c < NC; c++)
+        UNROLL for (int q = 0; q < NP; q++) {
+            const __mmask16 m = q == NP - 1 ? keep : 0xFFFF;
+            e[q][c] = add ? _mm512_maskz_loadu_ps(m, y + (size_t)c * ldy + 16 * q) : _mm512_setzero_ps();
+            o[q][c] = _mm512_setzero_ps();
+        }
     int k = 0;
     for (; k + 2 <= K; k += 2) {
-        const __m512 w0 = _mm512_load_ps(panel + (size_t)k * LF_GEMM_ROWS);
-        const __m512 w1 = _mm512_load_ps(panel + (size_t)(k + 1) * LF_GEMM_ROWS);
-        const float *a = acts + (size_t)k * LF_GEMM_COLS;
-        UNROLL for (int c = 0; c < nc; c++) {
-            acc[c] = _mm512_fmadd_ps(w0, _mm512_set1_ps(a[c]), acc[c]);
-            acc2[c] = _mm512_fmadd_ps(w1, _mm512_set1_ps(a[LF_GEMM_COLS + c]), acc2[c]);
+        __m512 we[2], wo[2];
+        UNROLL for (int q = 0; q < NP; q++) {
+            we[q] = _mm512_load_ps(p[q] + (size_t)k * LF_GEMM_ROWS);
+            wo[q] = _mm512_load_ps(p[q] + (size_t)(k + 1) * LF_GEMM_ROWS);
+        }
+        UNROLL for (int c = 0; c < NC; c++) {
+            const __m512 be = _mm512_set1_ps(a[c][(size_t)k * LF_GEMM_COLS]);
+            const __m512 bo = _mm512_set1_ps(a[c][(size_t)(k + 1) * LF_GEMM_COLS]);
+            UNROLL for (int q = 0; q < NP; q++) {
+                e[q][c] = _mm512_fmadd_ps(we[q], be, e[q][c]);
+                o[q][c] = _mm512_fmadd_ps(wo[q], bo, o[q][c]);
+            }
         }
     }
     if (k < K) {
-        const __m512 w0 = _mm512_load_ps(panel + (size_t)k * LF_GEMM_ROWS);
-        UNROLL for (int c = 0; c < nc; c++)
-            acc[c] = _mm512_fmadd_ps(w0, _mm512_set1_ps(acts[(size_t)k * LF_GEMM_COLS + c]), acc[c]);
-    }
-    UNROLL for (int c = 0; c < nc; c++)
-        _mm512_mask_storeu_ps(y + (size_t)c * ldy, keep, _mm512_add_ps(acc[c], acc2[c]));
-}
-
-/* ftile_N writes y, ftile_acc_N adds into it (the float path's later k slices). */
-#define FTILE_FN(nc)                                                                    \
-    static void ftile_##nc(int K, const float *panel, const float *acts, float *y,      \
-                           size_t ldy, int nrows) {                                     \
-        ftile_body(K, panel, acts, y, ldy, nrows, nc, false);                           \
-    }                                                                                   \
-    static void ftile_acc_##nc(int K, const float *panel, const float *acts, float *y,  \
-                               size_t ldy, int nrows) {                                 \
-        ftile_body(K, panel, acts, y, ldy, nrows, nc, true);                            \
-    }
-FTILE_FN(1) FTILE_FN(2) FTILE_FN(3) FTILE_FN(4) FTILE_FN(5) FTILE_FN(6) FTILE_FN(7) FTILE_FN(8)
-
-typedef void (*ftile_fn)(int, const float *, const float *, float *, size_t, int);
-
-static void gemm_f_tile(int K, const float *panel, const float *acts, int ncols, float *y,
-                        size_t ldy, int nrows) {
-    static const ftile_fn fns[LF_GEMM_COLS] = {ftile_1, ftile_2, ftile_3, ftile_4,
-                                               ftile_5, ftile_6, ftile_7, ftile_8};
-    fns[ncols - 1](K, panel, acts, y, ldy, nrows);
-}
-
-static void gemm_f_tile_acc(int K, const float *panel, const float *acts, int ncols, float *y,
-                            size_t ldy, int nrows) {
-    static const ftile_fn fns[LF_GEMM_COLS] = {ftile_acc_1, ftile_acc_2, ftile_acc_3,
-                                               ftile_acc_4, ftile_acc_5, ftile_acc_6,
-                                               ftile_acc_7, ftile_acc_8};
-    fns[ncols - 1](K, panel, acts, y, ldy, nrows);
-}
-
-/* Two panels (32 rows) × up to 4 columns from c0: two weight vectors and
- * ncp broadcasts feed 2·ncp FMAs per k, where one panel's 8-column tile
- * loads 9 values for 8 FMAs (the load ports, not the FMA units, had
- * bounded that tile on Zen 5: TinyLlama F16 pp 1.13-1.14x with this one).
- * Even and odd k go to separate sums added at the end, exactly as
- * ftile_body adds them, so a row's result does not depend on which tile
- * computed it. */
-INLINE void ftile2_body(int K, const float *p0, const float *p1, const float *acts, float *y,
-                        size_t ldy, int nrows1, const int ncp, const bool add) {
-    const __mmask16 keep1 = nrows1 >= 16 ? 0xFFFF : (__mmask16)((1u << nrows1) - 1);
-    __m512 e0[4], e1[4], o0[4], o1[4];   /* [even/odd k][panel 0/1][column] */
-    UNROLL for (int c = 0; c < ncp; c++) {
-        e0[c] = add ? _mm512_loadu_ps(y + (size_t)c * ldy) : _mm512_setzero_ps();
-        e1[c] = add ? _mm512_maskz_loadu_ps(keep1, y + (size_t)c * ldy + 16) : _mm512_setzero_ps();
-        o0[c] = o1[c] = _mm512_setzero_ps();
-    }
-    int k = 0;
-    for (; k + 2 <= K; k += 2) {
-        const float *pk0 = p0 + (size_t)k * LF_GEMM_ROWS, *pk1 = p1 + (size_t)k * LF_GEMM_ROWS;
-        const __m512 w00 = _mm512_load_ps(pk0), w10 = _mm512_load_ps(pk1);
-        const __m512 w01 = _mm512_load_ps(pk0 + LF_GEMM_ROWS), w11 = _mm512_load_ps(pk1 + LF_GEMM_ROWS);
-        const float *a = acts + (size_t)k * LF_GEMM_COLS;
-        UNROLL for (int c = 0; c < ncp; c++) {
-            const __m512 be = _mm512_set1_ps(a[c]), bo = _mm512_set1_ps(a[LF_GEMM_COLS + c]);
-            e0[c] = _mm512_fmadd_ps(w00, be, e0[c]);
-            e1[c] = _mm512_fmadd_ps(w10, be, e1[c]);
-            o0[c] = _mm512_fmadd_ps(w01, bo, o0[c]);
-            o1[c] = _mm512_fmadd_ps(w11, bo, o1[c]);
+        UNROLL for (int c = 0; c < NC; c++) {
+            const __m512 be = _mm512_set1_ps(a[c][(size_t)k * LF_GEMM_COLS]);
+            UNROLL for (int q = 0; q < NP; q++)
+                e[q][c] = _mm512_fmadd_ps(_mm512_load_ps(p[q] + (size_t)k * LF_GEMM_ROWS), be, e[q][c]);
         }
     }
-    if (k < K) {
-        const __m512 w00 = _mm512_load_ps(p0 + (size_t)k * LF_GEMM_ROWS);
-        const __m512 w10 = _mm512_load_ps(p1 + (size_t)k * LF_GEMM_ROWS);
-        UNROLL for (int c = 0; c < ncp; c++) {
-            const __m512 be = _mm512_set1_ps(acts[(size_t)k * LF_GEMM_COLS + c]);
-            e0[c] = _mm512_fmadd_ps(w00, be, e0[c]);
-            e1[c] = _mm512_fmadd_ps(w10, be, e1[c]);
-        }
-    }
-    UNROLL for (int c = 0; c < ncp; c++) {
-        _mm512_storeu_ps(y + (size_t)c * ldy, _mm512_add_ps(e0[c], o0[c]));
-        _mm512_mask_storeu_ps(y + (size_t)c * ldy + 16, keep1, _mm512_add_ps(e1[c], o1[c]));
-    }
+    UNROLL for (int c = 0; c < NC; c++)
+        UNROLL for (int q = 0; q < NP; q++)
+            _mm512_mask_storeu_ps(y + (size_t)c * ldy + 16 * q, q == NP - 1 ? keep : 0xFFFF,
+                                  _mm512_add_ps(e[q][c], o[q][c]));
 }
 
-#define FTILE2_FN(ncp)                                                                       \
-    static void ftile2_##ncp(int K, const float *p0, const float *p1, const float *acts,     \
-                             float *y, size_t ldy, int nrows1) {                             \
-        ftile2_body(K, p0, p1, acts, y, ldy, nrows1, ncp, false);                            \
-    }                                                                                        \
-    static void ftile2_acc_##ncp(int K, const float *p0, const float *p1, const float *acts, \
-                                 float *y, size_t ldy, int nrows1) {                         \
-        ftile2_body(K, p0, p1, acts, y, ldy, nrows1, ncp, true);                             \
+/* fcols_P_N: P panels, N columns, writing (add false) or adding. */
+#define FCOLS_FN(np, nc)                                                                     \
+    static void fcols_##np##_##nc(int K, const float *p0, const float *p1,                  \
+                                  const float *const *a, float *y, size_t ldy, int nrows,   \
+                                  bool add) {                                               \
+        if (add)                                                                            \
+            fcols_body(K, p0, p1, a, y, ldy, nrows, np, nc, true);                          \
+        else                                                                                \
+            fcols_body(K, p0, p1, a, y, ldy, nrows, np, nc, false);                         \
     }
-FTILE2_FN(1) FTILE2_FN(2) FTILE2_FN(3) FTILE2_FN(4)
+FCOLS_FN(1, 1) FCOLS_FN(1, 2) FCOLS_FN(1, 3) FCOLS_FN(1, 4) FCOLS_FN(1, 5) FCOLS_FN(1, 6)
+FCOLS_FN(2, 1) FCOLS_FN(2, 2) FCOLS_FN(2, 3) FCOLS_FN(2, 4) FCOLS_FN(2, 5) FCOLS_FN(2, 6)
 
-typedef void (*ftile2_fn)(int, const float *, const float *, const float *, float *, size_t, int);
+typedef void (*fcols_fn)(int, const float *, const float *, const float *const *, float *, size_t,
+                         int, bool);
 
-/* Columns 0-3, then 4-7: 16 sums each, all the registers there are for
- * sums beside the four weight vectors. */
-static void gemm_f_tile2(int K, const float *p0, const float *p1, const float *acts, int ncols,
-                         float *y, size_t ldy, int nrows1, bool add) {
-    static const ftile2_fn fns[2][4] = {{ftile2_1, ftile2_2, ftile2_3, ftile2_4},
-                                        {ftile2_acc_1, ftile2_acc_2, ftile2_acc_3, ftile2_acc_4}};
-    for (int c0 = 0; c0 < ncols; c0 += 4) {
-        const int ncp = ncols - c0 < 4 ? ncols - c0 : 4;
-        fns[add][ncp - 1](K, p0, p1, acts + c0, y + (size_t)c0 * ldy, ldy, nrows1);
-    }
+static void gemm_f_cols(int K, const float *p0, const float *p1, const float *const *cols,
+                        int ncols, float *y, size_t ldy, int nrows, bool add) {
+    static const fcols_fn fns[2][6] = {
+        {fcols_1_1, fcols_1_2, fcols_1_3, fcols_1_4, fcols_1_5, fcols_1_6},
+        {fcols_2_1, fcols_2_2, fcols_2_3, fcols_2_4, fcols_2_5, fcols_2_6}};
+    fns[p1 != NULL][ncols - 1](K, p0, p1, cols, y, ldy, nrows, add);
 }
 
 /* Float panels come from the AVX2 packers (lf_kernels_fill_gemm_f_prep_avx2):
@@ -1367,9 +1312,8 @@ void lf_kernels_fill_avx512(lf_kernel_set *ks, bool vnni, bool bf16) {
     ks->kv_axpy[LF_TYPE_Q8_0] = kv_axpy_q8_0;
     ks->dot_f32 = dot_f32;
     ks->sumsq_f32 = sumsq_f32;
-    ks->gemm_f_tile = gemm_f_tile;
-    ks->gemm_f_tile_acc = gemm_f_tile_acc;
-    ks->gemm_f_tile2 = gemm_f_tile2;
+    ks->gemm_f_cols = gemm_f_cols;
+    ks->gemm_f_cols_n = 6;
     ks->gemm_prep_block = lf_gemm_prep_block_avx2;
     if (vnni) {
         ks->gemm_tile = gemm_tile_vnni;
