@@ -406,6 +406,14 @@ typedef struct lf_il_desc {
 } lf_il_desc;
 /* The layout of type t, NULL if t has none. */
 const lf_il_desc *lf_il_desc_get(lf_type t);
+/* Byte offset of half k of row r in the F16 layout (groups of LF_IL_ROWS
+ * rows, each a run of steps of 32 halves per row: [step][row][32]) from
+ * the first row of r's group-aligned block, rows bw bytes apart as stored;
+ * the float packers read panels in place through it. */
+static inline size_t lf_il_f16_at(size_t bw, int r, int k) {
+    return (size_t)(r / LF_IL_ROWS) * LF_IL_ROWS * bw +
+           ((size_t)(k / 32) * LF_IL_ROWS + (size_t)(r % LF_IL_ROWS)) * 64 + (size_t)(k % 32) * 2;
+}
 /* s[0..3] for the group of interleaved w starting at row r against y in
  * the vec_dot_type (not prepared), through the scalar reference dot: for
  * a matrix interleaved under one kernel set and used under another that

@@ -5,8 +5,9 @@
  * against an independent conversion through the type table), and the
  * column tile over one or two panels, writing and adding (y += panel ·
  * acts), whose rows and columns outside the tile must stay untouched.
- * test_vecdot covers the packers and the block tile; test_matmul the
- * whole path through lf_matmul.
+ * The packers that read the interleaved F16 layout in place, byte for
+ * byte the portable packer's. test_vecdot covers the other packers and
+ * the block tile; test_matmul the whole path through lf_matmul.
  */
 #include "kt.h"
 
@@ -181,11 +182,56 @@ static void test_tile_cols(void **state) {
         assert_true(tested > 0);
 }
 
+/* The F16 packers that read the interleaved layout in place: for 4 to 16
+ * rows (whole groups) and K of one to five 32-value steps, the panel is
+ * byte for byte the portable packer's from the rows as stored. */
+static void test_pack_il(void **state) {
+    (void)state;
+    static const int Ks[] = {32, 96, 160};
+    const lf_il_desc *d = lf_il_desc_get(LF_TYPE_F16);
+    assert_non_null(d);
+    kt_set sets[8];
+    const int nsets = kt_sets(sets);
+    kt_rng rng = {4321};
+    int tested = 0;
+    for (int ki = 0; ki < (int)(sizeof Ks / sizeof Ks[0]); ki++) {
+        const int K = Ks[ki];
+        const size_t rb = lf_row_size(LF_TYPE_F16, K);
+        char *stored = kt_alloc(rb * LF_GEMM_ROWS), *il = kt_alloc(rb * LF_GEMM_ROWS);
+        kt_fill_weights(&rng, LF_TYPE_F16, stored, LF_GEMM_ROWS, K);
+        for (int g = 0; g < LF_GEMM_ROWS / LF_IL_ROWS; g++)
+            d->interleave(il + (size_t)g * LF_IL_ROWS * rb, stored + (size_t)g * LF_IL_ROWS * rb, rb, K);
+        float *want = kt_alloc(sizeof(float) * (size_t)K * LF_GEMM_ROWS);
+        float *got = kt_alloc(sizeof(float) * (size_t)K * LF_GEMM_ROWS);
+        for (int nrows = LF_IL_ROWS; nrows <= LF_GEMM_ROWS; nrows += LF_IL_ROWS) {
+            lf_gemm_f_pack_ref(LF_TYPE_F16, stored, rb, nrows, K, want);
+            for (int si = 0; si < nsets; si++) {
+                lf_kernel_set ks;
+                assert_int_equal(lf_kernel_set_build(&ks, sets[si].level, sets[si].flags, NULL), 0);
+                if (!ks.gemm_f_pack_il[LF_TYPE_F16])
+                    continue;
+                tested++;
+                memset(got, 0x55, sizeof(float) * (size_t)K * LF_GEMM_ROWS);
+                ks.gemm_f_pack_il[LF_TYPE_F16](il, rb, nrows, K, got);
+                if (memcmp(got, want, sizeof(float) * (size_t)K * LF_GEMM_ROWS) != 0)
+                    fail_msg("%s interleaved F16 panel K=%d nrows=%d differs from the portable one",
+                             ks.name, K, nrows);
+            }
+        }
+        free(stored); free(il); free(want); free(got);
+    }
+    lf_isa isa;
+    lf_isa_detect(&isa);
+    if (lf_isa_supported(&isa, LF_ISA_AVX2))
+        assert_true(tested > 0);
+}
+
 int main(void) {
     lf_kernels_init(LF_ISA_SCALAR, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prep_slice),
         cmocka_unit_test(test_tile_cols),
+        cmocka_unit_test(test_pack_il),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1267,7 +1267,10 @@ static void gemm_f_cols(int K, const float *p0, const float *p1, const float *co
  * row loads and 8x8 transposes, and the interleaved F16 layout read in
  * place, ran TinyLlama F16 pp128 1.17x and pp512 1.11x faster on a Zen 5
  * (compare --ab, 4 ABBA pairs) than gathers from rows put back in the
- * stored layout; AMD's 16-lane gathers are slow. */
+ * stored layout; AMD's 16-lane gathers are slow. A 512-bit interleaved
+ * F16 packer (16×16 transposes: half the conversions and stores) packed
+ * at half the AVX2 one's speed on Zen 5, its cross-lane shuffles costing
+ * more than they save. */
 /* ---- the set ---------------------------------------------------------------- */
 
 void lf_kernels_fill_avx512(lf_kernel_set *ks, bool vnni, bool bf16) {
