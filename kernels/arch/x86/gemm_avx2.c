@@ -377,7 +377,7 @@ INLINE __m256 fload(const float *y, size_t ldy, int nrows, int ncols, int c, int
  * a[c][k · LF_GEMM_COLS]; stores columns c < ncols of y. add: start from
  * y. */
 INLINE void ftile_ptrs(int K, const float *panel, const float *const *a, float *y, size_t ldy,
-                       int nrows, int ncols, const int NC, const bool add) {
+                       int nrows, int ncols, const int NC, bool add) {
     __m256 acc[2][6];
     UNROLL for (int c = 0; c < NC; c++)
         UNROLL for (int h = 0; h < 2; h++)
@@ -399,7 +399,7 @@ INLINE void ftile_ptrs(int K, const float *panel, const float *const *a, float *
  * the narrowest of 2, 4 or 6 that holds them, the columns past ncols
  * reading column 0 and not stored. */
 INLINE void fcols_panel(int K, const float *panel, const float *const *cols, int ncols, float *y,
-                        size_t ldy, int nrows, const bool add) {
+                        size_t ldy, int nrows, bool add) {
     const float *a[6];
     for (int c = 0; c < 6; c++)
         a[c] = cols[c < ncols ? c : 0];
@@ -417,15 +417,9 @@ INLINE void fcols_panel(int K, const float *panel, const float *const *cols, int
  * for the sums). */
 static void gemm_f_cols_avx2(int K, const float *p0, const float *p1, const float *const *cols,
                              int ncols, float *y, size_t ldy, int nrows, bool add) {
-    if (add) {
-        fcols_panel(K, p0, cols, ncols, y, ldy, p1 ? LF_GEMM_ROWS : nrows, true);
-        if (p1)
-            fcols_panel(K, p1, cols, ncols, y + LF_GEMM_ROWS, ldy, nrows, true);
-    } else {
-        fcols_panel(K, p0, cols, ncols, y, ldy, p1 ? LF_GEMM_ROWS : nrows, false);
-        if (p1)
-            fcols_panel(K, p1, cols, ncols, y + LF_GEMM_ROWS, ldy, nrows, false);
-    }
+    fcols_panel(K, p0, cols, ncols, y, ldy, p1 ? LF_GEMM_ROWS : nrows, add);
+    if (p1)
+        fcols_panel(K, p1, cols, ncols, y + LF_GEMM_ROWS, ldy, nrows, add);
 }
 
 /* Float panels: 8 k of 8 rows converted row-wise, then an 8×8 transpose

@@ -1200,7 +1200,7 @@ static void pack_q6_K_avx512(const void *w, size_t bw, int nrows, int K, uint8_t
  * in that one order, so a result does not depend on the panel pairing or
  * on the column's place in the tile. */
 INLINE void fcols_body(int K, const float *p0, const float *p1, const float *const *a, float *y,
-                       size_t ldy, int nrows, const int NP, const int NC, const bool add) {
+                       size_t ldy, int nrows, const int NP, const int NC, bool add) {
     const __mmask16 keep = nrows >= 16 ? 0xFFFF : (__mmask16)((1u << nrows) - 1);
     const float *p[2] = {p0, p1};
     __m512 e[2][6], o[2][6];   /* [panel][column], even and odd k */
@@ -1239,15 +1239,13 @@ INLINE void fcols_body(int K, const float *p0, const float *p1, const float *con
                                   _mm512_add_ps(e[q][c], o[q][c]));
 }
 
-/* fcols_P_N: P panels, N columns, writing (add false) or adding. */
-#define FCOLS_FN(np, nc)                                                                     \
-    static void fcols_##np##_##nc(int K, const float *p0, const float *p1,                  \
-                                  const float *const *a, float *y, size_t ldy, int nrows,   \
-                                  bool add) {                                               \
-        if (add)                                                                            \
-            fcols_body(K, p0, p1, a, y, ldy, nrows, np, nc, true);                          \
-        else                                                                                \
-            fcols_body(K, p0, p1, a, y, ldy, nrows, np, nc, false);                         \
+/* fcols_P_N: P panels, N columns, writing (add false) or adding; add only
+ * chooses the sums' starting values, so it need not be a constant. */
+#define FCOLS_FN(np, nc)                                                                   \
+    static void fcols_##np##_##nc(int K, const float *p0, const float *p1,                \
+                                  const float *const *a, float *y, size_t ldy, int nrows, \
+                                  bool add) {                                             \
+        fcols_body(K, p0, p1, a, y, ldy, nrows, np, nc, add);                             \
     }
 FCOLS_FN(1, 1) FCOLS_FN(1, 2) FCOLS_FN(1, 3) FCOLS_FN(1, 4) FCOLS_FN(1, 5) FCOLS_FN(1, 6)
 FCOLS_FN(2, 1) FCOLS_FN(2, 2) FCOLS_FN(2, 3) FCOLS_FN(2, 4) FCOLS_FN(2, 5) FCOLS_FN(2, 6)
