@@ -376,6 +376,14 @@ int lf_compare_write_junit(const lf_compare_report *rep, FILE *out);
  *     reps_min and at most reps_max: `--reps 3-3` still stops at 3, and
  *     compare then says what 3 samples cannot show. A finished test is stored at once (result +
  *     samples in one transaction) and reported.
+ *     With passes = P > 1 the groups are visited P times over, the model
+ *     loaded again each time: in visit p (of 0..P-1) a test runs until it
+ *     has (p+1)/P of reps_max, or of the floor and the budget; only the
+ *     last visit applies the stopping rules above. A slow spell of a shared
+ *     machine (seconds long) then lands on every configuration a little
+ *     instead of on one entirely, so their ratios, which recommend learns
+ *     from, hold. extra.pass_reps lists the repetitions of each visit. With
+ *     the llama.cpp engine (paired turns within one visit) P is 1.
  *  3. ISAs (matrix isa list) run one after the other, each with its own
  *     model loads: a model may be laid out for the ISA it was loaded under.
  *  4. Timed regions hold only the clock reads and the evaluation calls:
@@ -462,7 +470,8 @@ typedef struct lf_bench_matrix {
     int reps_min, reps_max;      /* samples per test */
     double target_ci;            /* relative half-width of the median's 95% CI */
     double budget_s;             /* seconds per test, once reps_min are done */
-    int warmup;                  /* untimed runs per test */
+    int warmup;                  /* untimed runs per test (and per visit, see passes) */
+    int passes;                  /* visits of every group, each test taking its share */
     uint64_t seed;               /* tokens, synthetic weights and adapters */
     bool roofs;                  /* measure bandwidth / compute peaks in the run */
     bool pin;                    /* pin worker threads (default on) */
@@ -473,7 +482,7 @@ typedef struct lf_bench_matrix {
 
 /* Defaults: one part with no models, quants Q4_K_M, adapters none, threads
  * all, n_prompt 512, n_gen 128, depth 0, KV f16, tests pp+tg; reps 3-20,
- * target 3%, budget 10 s, warm-up 1, seed 1, roofs off, pinned, adapters on
+ * target 3%, budget 10 s, warm-up 1, passes 1, seed 1, roofs off, pinned, adapters on
  * attn_q/attn_k/attn_v/attn_output/ffn_gate/ffn_up/ffn_down. */
 void lf_bench_matrix_init(lf_bench_matrix *m);
 /* Frees everything m owns and leaves it zeroed; NULL ok. */

@@ -61,6 +61,8 @@ typedef struct rcell {
     int energy_reps;
     double min_rep_ns;         /* shortest repetition */
     int warm_left;
+    int *pass_n;               /* repetitions of each visit (passes > 1), else NULL */
+    int share_done;            /* the visit whose share it has run; -1 none */
     double weight;             /* expected cost, for the time estimate */
     int state;
     const char *stop;          /* why it finished: "ci", "max", "budget", "once" */
@@ -132,6 +134,7 @@ typedef struct runner {
     lf_rb_progress prog;
     lf_rb_energy energy;
     bool rss_reset_ok;
+    int pass, passes;          /* the visit under way, of how many (matrix passes) */
     double harness_ns;
     double shortest_tg_ns;
     /* roofs measured in this run (matrix roofs = yes) */
@@ -385,6 +388,7 @@ static int cell_add(runner *R, rgroup *g, lf_test_kind kind, int adapter, int th
     }
     c->min_rep_ns = INFINITY;
     c->warm_left = R->m->warmup;
+    c->share_done = -1;
     g->n_cells++;
     R->n_planned++;
     return 0;
@@ -825,6 +829,13 @@ static int cell_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
     char ex[1024] = "{";
     jbuf jb = {ex, sizeof ex, 1};
     jadd(&jb, "source", "\"%s\"", model_src_name(R->models[g->model].src));
+    if (c->pass_n) {
+        char list[512];
+        size_t w = 0;
+        for (int p = 0; p < R->passes && w + 12 < sizeof list; p++)
+            w += (size_t)snprintf(list + w, sizeof list - w, "%s%d", p ? "," : "", c->pass_n[p]);
+        jadd(&jb, "pass_reps", "[%s]", list);
+    }
     if (sl && (r->kind == LF_TEST_PP || r->kind == LF_TEST_TG)) {
         int n = c->n_tok;
         /* where the tokens sit: tg token i reads depth + i + 1 positions,
@@ -1245,6 +1256,7 @@ static int group_rows_pools(runner *R, const rgroup *g, grun *G, const char *tit
         row_name(g, &g->cells[i], G->rows[i].name, sizeof G->rows[i].name);
         G->rows[i].median = G->rows[i].ci_rel = NAN;
         G->rows[i].unit = g->cells[i].r.unit == LF_UNIT_TPS ? "tok/s" : "ms";
+        row_sync(G, &g->cells[i], i);   /* a later visit shows what earlier ones ran */
     }
     lf_rb_progress_group(&R->prog, title, G->rows, g->n_cells);
     lf_rb_progress_note(&R->prog, "%s %s in %.2f s (%s, %.1f MiB read per token)", rm->name,
@@ -1396,8 +1408,13 @@ static int group_contexts(runner *R, rgroup *g, grun *G, lf_error *err) {
         rcell *c = &g->cells[i];
         if (c->slot >= 0 && !g->slots[c->slot].ctx)
             skip_cell(R, G, c, i, "no context");
-        if (c->state == ST_WAIT && !(c->samples = malloc(sizeof *c->samples * (size_t)R->m->reps_max)))
+        if (c->state != ST_WAIT)
+            continue;
+        if ((!c->samples && !(c->samples = malloc(sizeof *c->samples * (size_t)R->m->reps_max))) ||
+            (R->passes > 1 && !c->pass_n && !(c->pass_n = calloc((size_t)R->passes, sizeof *c->pass_n))))
             return lf_error_set(err, LF_ENOMEM, "bench: out of memory");
+        if (c->n > 0)
+            c->warm_left = R->m->warmup;   /* a model loaded again warms again */
     }
     return 0;
 }
@@ -1521,6 +1538,8 @@ static int cell_turn(runner *R, rgroup *g, grun *G, int i, lf_error *err) {
         goto failed;
     c->spent_s += lf_now_s() - ts;
     c->samples[c->n++] = sample;
+    if (c->pass_n)
+        c->pass_n[R->pass]++;
     engine_turn(R, G, c, i);
     if (ns < c->min_rep_ns)
         c->min_rep_ns = ns;
@@ -1531,13 +1550,22 @@ static int cell_turn(runner *R, rgroup *g, grun *G, int i, lf_error *err) {
     }
     const char *stop = NULL;
     rep_floor fl = rep_floors(m, c->samples, c->n);
+    bool last = R->pass >= R->passes - 1;
     if (c->n >= m->reps_max)
         stop = "max";
-    else if (c->n >= fl.need && lf_stats_precise_enough(c->samples, c->n, m->target_ci, m->reps_min))
+    else if (last && c->n >= fl.need && lf_stats_precise_enough(c->samples, c->n, m->target_ci, m->reps_min))
         stop = "ci";
-    else if (c->n >= fl.floor && c->spent_s >= m->budget_s)
+    else if (last && c->n >= fl.floor && c->spent_s >= m->budget_s)
         stop = "budget";
     c->stop = stop;
+    if (!stop && !last) {
+        /* an earlier visit: its share of the repetitions, or of the floor
+         * and the budget, and the test waits for the next visit */
+        double share = (double)(R->pass + 1) / R->passes;
+        if (c->n >= (int)ceil(m->reps_max * share) ||
+            (c->n >= (int)ceil(fl.floor * share) && c->spent_s >= m->budget_s * share))
+            c->share_done = R->pass;
+    }
     if (stop) {
         if ((rc = cell_finish(R, g, G, i, err)) < 0 || (rc = engine_finish(R, g, G, i, err)) < 0)
             return rc;
@@ -1549,19 +1577,20 @@ static int cell_turn(runner *R, rgroup *g, grun *G, int i, lf_error *err) {
     row_sync(G, c, i);
     G->rows[i].state = ST_WAIT;
     lf_rb_progress_update(&R->prog, i, false);
-    return 1;
+    return c->share_done < R->pass;
 failed:
     lf_error_wrap(err, "%s %s %s", R->models[g->model].name, G->qname, G->rows[i].name);
     return rc;
 }
 
-/* Round-robin: one repetition of every unfinished test per pass, so drift
- * spreads over all of them; interruption is checked before each. */
+/* Round-robin: one repetition of every unfinished test per round, so
+ * drift spreads over all of them; interruption is checked before each. A
+ * test that has run this visit's share sits out the rest of it. */
 static int group_round_robin(runner *R, rgroup *g, grun *G, lf_error *err) {
     for (;;) {
         int left = 0;
         for (int i = 0; i < g->n_cells; i++) {
-            if (g->cells[i].state >= ST_DONE)
+            if (g->cells[i].state >= ST_DONE || g->cells[i].share_done >= R->pass)
                 continue;
             if (interrupted(R))
                 return LF_EINTR;
@@ -1582,8 +1611,11 @@ static int group_run(runner *R, int gi, lf_error *err) {
     memset(&G, 0, sizeof G);
     int rc = 0;
     char title[256];
-    snprintf(title, sizeof title, "[%d/%d] %s %s %s", gi + 1, R->n_groups, rm->name,
-             g->mix >= 0 ? lf_mix_name((lf_mix)g->mix) : "(file)", lf_isa_level_name((lf_isa_level)g->isa));
+    int w = snprintf(title, sizeof title, "[%d/%d] %s %s %s", gi + 1, R->n_groups, rm->name,
+                     g->mix >= 0 ? lf_mix_name((lf_mix)g->mix) : "(file)",
+                     lf_isa_level_name((lf_isa_level)g->isa));
+    if (R->passes > 1 && w > 0 && (size_t)w < sizeof title)
+        snprintf(title + w, sizeof title - (size_t)w, " pass %d/%d", R->pass + 1, R->passes);
 
     if (R->m->roofs)
         measure_roofs(R, g);
@@ -1656,8 +1688,10 @@ static void runner_free(runner *R) {
     free(R->rkey);
     for (int i = 0; i < R->n_groups; i++) {
         rgroup *g = &R->groups[i];
-        for (int j = 0; j < g->n_cells; j++)
+        for (int j = 0; j < g->n_cells; j++) {
             free(g->cells[j].samples);
+            free(g->cells[j].pass_n);
+        }
         free(g->cells);
         free(g->cell_ix.e);
         free(g->slots);
@@ -1797,23 +1831,24 @@ static void progress_start(runner *R) {
                         opts->store ? lf_store_path(opts->store) : "");
 }
 
-/* Every group with a test left, one at a time, until one fails or the
- * run is interrupted; the kernels' ISA is restored after. */
+/* Every group with a test left, one at a time (passes times over), until
+ * one fails or the run is interrupted; the kernels' ISA is restored after. */
 static int run_groups(runner *R, lf_error *err) {
     lf_isa_level isa0 = lf_kernels_isa();
     int rc = 0;
-    for (int gi = 0; gi < R->n_groups && rc == 0; gi++) {
-        bool any = false;
-        for (int i = 0; i < R->groups[gi].n_cells; i++)
-            any |= R->groups[gi].cells[i].state != ST_SKIP;
-        if (!any)
-            continue;
-        if (interrupted(R)) {
-            rc = LF_EINTR;
-            break;
+    for (R->pass = 0; R->pass < R->passes && rc == 0; R->pass++)
+        for (int gi = 0; gi < R->n_groups && rc == 0; gi++) {
+            bool any = false;
+            for (int i = 0; i < R->groups[gi].n_cells; i++)
+                any |= R->groups[gi].cells[i].state == ST_WAIT;
+            if (!any)
+                continue;
+            if (interrupted(R)) {
+                rc = LF_EINTR;
+                break;
+            }
+            rc = group_run(R, gi, err);
         }
-        rc = group_run(R, gi, err);
-    }
     lf_rb_progress_end(&R->prog);
     if (lf_kernels_isa() != isa0)
         (void)lf_kernels_init(isa0, NULL);
@@ -1883,6 +1918,7 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
     R->m = m;
     R->o = opts;
     R->shortest_tg_ns = NAN;
+    R->passes = m->passes > 1 ? m->passes : 1;
     int rc;
     if ((rc = runner_setup(R, &probed, err)) < 0 || (rc = plan(R, err)) < 0 ||
         (rc = plan_check_memory(R, err)) < 0 || (rc = plan_check_files(R, err)) < 0)
@@ -1894,6 +1930,12 @@ int lf_bench_run(const lf_bench_matrix *m, const lf_bench_opts *opts, lf_run *ru
         if ((rc = run_record(R, err)) < 0)
             goto out;
         progress_start(R);
+        if (R->passes > 1 && opts->llama) {
+            /* llama.cpp's turns pair with localfit's within one visit */
+            lf_rb_progress_note(&R->prog, "passes = %d: one pass with the llama.cpp engine",
+                                R->passes);
+            R->passes = 1;
+        }
         rc = run_finish(R, run_groups(R, err), err);
     }
     bool intr = rc == LF_EINTR;

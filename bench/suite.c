@@ -33,7 +33,7 @@
 
 typedef enum key_id {
     K_NAME = 0, K_DESC, K_MODELS, K_QUANTS, K_ADAPTERS, K_THREADS, K_NPROMPT, K_NGEN,
-    K_DEPTH, K_KV, K_TESTS, K_ISA, K_REPS, K_TARGET, K_BUDGET, K_WARMUP, K_SEED,
+    K_DEPTH, K_KV, K_TESTS, K_ISA, K_REPS, K_TARGET, K_BUDGET, K_WARMUP, K_PASSES, K_SEED,
     K_ROOFS, K_PIN, K_LORA_TARGETS, K_SHAPE, K_COUNT
 } key_id;
 
@@ -61,6 +61,7 @@ static const key_def keys[K_COUNT] = {
     [K_TARGET] = {"target_ci", {"ci"}, false, false},
     [K_BUDGET] = {"budget", {0}, false, false},
     [K_WARMUP] = {"warmup", {"warm_up"}, false, false},
+    [K_PASSES] = {"passes", {0}, false, false},
     [K_SEED] = {"seed", {0}, false, false},
     [K_ROOFS] = {"roofs", {0}, false, true},
     [K_PIN] = {"pin", {0}, false, true},
@@ -216,6 +217,7 @@ void lf_bench_matrix_init(lf_bench_matrix *m) {
     m->target_ci = 0.03;
     m->budget_s = 10;
     m->warmup = 1;
+    m->passes = 1;
     m->seed = 1;
     m->pin = true;
     set_default_targets(m);
@@ -888,6 +890,13 @@ static int apply_global_key(lf_bench_matrix *m, key_id k, const char *sub, const
         m->warmup = (int)v;
         return 0;
     }
+    case K_PASSES: {
+        long long v;
+        if (!parse_uint(value, 100, &v) || v < 1)
+            return lf_error_set(err, LF_EINVAL, "passes: '%s' is not a count in 1-100", value);
+        m->passes = (int)v;
+        return 0;
+    }
     case K_SEED: {
         errno = 0;
         char *end;
@@ -1146,7 +1155,7 @@ static int parse_assignment(suite_parse *P, char *s, lf_error *err) {
         return lf_error_set(err, LF_EFORMAT,
                             "%s:%d: unknown key '%s' (name, description, models, quants, adapters, "
                             "threads, n_prompt, n_gen, depth, kv, tests, isa, reps, target_ci, budget, "
-                            "warmup, seed, roofs, pin, lora_targets, shape.NAME)", file, lineno, key);
+                            "warmup, passes, seed, roofs, pin, lora_targets, shape.NAME)", file, lineno, key);
     if (!*value)
         return lf_error_set(err, LF_EFORMAT, "%s:%d: no value for '%s'", file, lineno, key);
     return keys[k].part ? parse_part_key(P, k, key, value, err)

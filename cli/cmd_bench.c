@@ -52,7 +52,10 @@ static void usage(FILE *f) {
             "  --reps MIN[-MAX]   repetitions per test (default 3-20)\n"
             "  --target-ci W      stop when the 95%% CI of the median is within +-W (default 3%%)\n"
             "  --budget S         seconds per test once MIN repetitions ran (default 10)\n"
-            "  --warmup N         untimed runs per test (default 1)     --seed S  tokens and weights\n\n"
+            "  --warmup N         untimed runs per test (default 1)     --seed S  tokens and weights\n"
+            "  --passes N         visit every model N times, each test taking its share of\n"
+            "                     repetitions per visit, so a slow spell of a shared machine\n"
+            "                     spreads over every configuration (default 1; --engine: 1)\n\n"
             "Output and storage:\n"
             "  --json, --jsonl, --csv, --md, --format F   results on stdout (default: a table)\n"
             "  -o FMT             llama-bench's spelling: md, csv, json, jsonl, sql (CREATE TABLE +\n"
@@ -122,7 +125,7 @@ typedef struct flag_val {
 
 /* Long options without a short form. */
 enum {
-    O_SUITE = 256, O_KV, O_LORA, O_TESTS, O_ISA, O_REPS, O_TARGET, O_BUDGET, O_WARMUP, O_SEED, O_SHAPE,
+    O_SUITE = 256, O_KV, O_LORA, O_TESTS, O_ISA, O_REPS, O_TARGET, O_BUDGET, O_WARMUP, O_PASSES, O_SEED, O_SHAPE,
     O_ROOFS, O_JSON, O_JSONL, O_CSV, O_MD, O_FORMAT, O_PROGRESS, O_DB, O_NOSTORE, O_LABEL, O_COMMIT,
     O_BRANCH, O_FORCE, O_QUIET, O_PROBE, O_LIST, O_TARGETS, O_DRY, O_SKIPBIG,
     O_ENGINE, O_PG, O_CTK, O_CTV, O_FA, O_NGL,
@@ -188,6 +191,7 @@ static const char *matrix_key(int ch) {
     case O_TARGET: return "target_ci";
     case O_BUDGET: return "budget";
     case O_WARMUP: return "warmup";
+    case O_PASSES: return "passes";
     case O_SEED: return "seed";
     case O_SHAPE: return "shape";
     case O_TARGETS: return "lora_targets";
@@ -272,6 +276,7 @@ static const struct option bench_options[] = {
     {"isa", required_argument, 0, O_ISA},       {"reps", required_argument, 0, O_REPS},
     {"target-ci", required_argument, 0, O_TARGET}, {"budget", required_argument, 0, O_BUDGET},
     {"warmup", required_argument, 0, O_WARMUP}, {"seed", required_argument, 0, O_SEED},
+    {"passes", required_argument, 0, O_PASSES},
     {"shape", required_argument, 0, O_SHAPE},   {"roofs", no_argument, 0, O_ROOFS},
     {"lora-targets", required_argument, 0, O_TARGETS},
     {"json", no_argument, 0, O_JSON},           {"jsonl", no_argument, 0, O_JSONL},

@@ -6,7 +6,7 @@
  * interruption from a result callback keeping exactly the finished result;
  * the memory refusal naming the sizes, --force and skipping; the output
  * formats parsed back (JSON with jansson, CSV column counts, JSON lines,
- * markdown); thread lists, depth, ISA comparison, RAPL from a recorded
+ * markdown); thread lists, depth, passes, ISA comparison, RAPL from a recorded
  * powercap tree, and real GGUF files with a LoRA adapter file when the
  * shared models are present.
  *
@@ -494,6 +494,20 @@ static void test_output_formats(void **state) {
 
 /* threads 1-2, depth 0 and 24 with an f16 and a q8_0 cache, tg only: every
  * combination ran, and a deeper cache costs exactly its positions more. */
+/* Parses flags into m (loaded by the caller) and runs it on dev; the
+ * results in *rf, which the caller frees. */
+static void run_flags(lf_bench_matrix *m, const char *flags[][2], size_t n, const lf_device *dev,
+                      lf_run_full *rf) {
+    lf_error err = {0};
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(lf_bench_matrix_parse_flag(m, flags[i][0], flags[i][1], &err), 0);
+    lf_bench_opts o;
+    base_opts(&o, dev);
+    o.results = rf;
+    if (lf_bench_run(m, &o, NULL, &err) < 0)
+        fail_msg("run: %s", err.msg);
+}
+
 static void test_threads_depth_kv(void **state) {
     (void)state;
     lf_device dev;
@@ -503,14 +517,8 @@ static void test_threads_depth_kv(void **state) {
     lf_error err = {0};
     const char *flags[][2] = {{"-m", "tiny"}, {"-q", "q4_0"}, {"--lora", "none"}, {"--tests", "tg,pp"},
                               {"-t", "1-2"},  {"-d", "0,24"}, {"--kv", "f16,q8_0"}, {"-n", "4"}, {"-p", "8"}};
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        assert_int_equal(lf_bench_matrix_parse_flag(&m, flags[i][0], flags[i][1], &err), 0);
-    lf_bench_opts o;
-    base_opts(&o, &dev);
     lf_run_full rf;
-    o.results = &rf;
-    if (lf_bench_run(&m, &o, NULL, &err) < 0)
-        fail_msg("run: %s", err.msg);
+    run_flags(&m, flags, sizeof flags / sizeof flags[0], &dev, &rf);
     assert_int_equal(rf.n_results, 2 * 2 * 2 * 2);
     const lf_model_params *hp = &m.shapes[0].hp;
     for (int i = 0; i < rf.n_results; i++) {
@@ -541,6 +549,55 @@ static void test_threads_depth_kv(void **state) {
     lf_bench_matrix_free(&m);
 }
 
+/* passes = 3: every model is visited three times and each test runs in
+ * every visit (its repetitions per visit in extra.pass_reps, adding up to
+ * its samples); one pass (the default) records no such list. */
+static void test_passes(void **state) {
+    (void)state;
+    lf_device dev;
+    fake_device(&dev);
+    for (int passes = 1; passes <= 3; passes += 2) {
+        lf_bench_matrix m;
+        load_smoke(&m);
+        char pv[8];
+        snprintf(pv, sizeof pv, "%d", passes);
+        const char *flags[][2] = {{"-m", "tiny"}, {"-q", "q4_0,q8_0"}, {"--lora", "none"},
+                                  {"--tests", "tg,pp"}, {"-t", "2"}, {"-n", "4"}, {"-p", "8"},
+                                  {"--reps", "3-7"}, {"--passes", pv}};
+        lf_run_full rf;
+        run_flags(&m, flags, sizeof flags / sizeof flags[0], &dev, &rf);
+        assert_int_equal(m.passes, passes);
+        assert_int_equal(rf.n_results, 4);
+        for (int i = 0; i < rf.n_results; i++) {
+            const lf_result *r = &rf.results[i];
+            assert_true(r->n_samples >= 3 && r->n_samples <= 7);
+            assert_int_equal(rf.n_samples_stored[i], r->n_samples);
+            json_t *ex = json_loads(r->extra, 0, NULL);
+            assert_non_null(ex);
+            json_t *pr = json_object_get(ex, "pass_reps");
+            if (passes == 1) {
+                assert_null(pr);
+            } else {
+                assert_true(json_is_array(pr));
+                assert_int_equal(json_array_size(pr), 3);
+                int sum = 0;
+                for (size_t p = 0; p < 3; p++) {
+                    int k = (int)json_integer_value(json_array_get(pr, p));
+                    assert_true(k >= 1);   /* run in every visit */
+                    sum += k;
+                }
+                assert_int_equal(sum, r->n_samples);
+                /* an earlier visit stops at its share of reps_max:
+                 * ceil(7 / 3) = 3, then ceil(14 / 3) = 5 in all */
+                assert_true((int)json_integer_value(json_array_get(pr, 0)) <= 3);
+            }
+            json_decref(ex);
+        }
+        lf_run_full_free(&rf);
+        lf_bench_matrix_free(&m);
+    }
+}
+
 /* The ISA comparison runs each ISA in turn and restores the active one. */
 static void test_isa_comparison(void **state) {
     (void)state;
@@ -558,14 +615,8 @@ static void test_isa_comparison(void **state) {
     snprintf(isas, sizeof isas, "scalar,%s", lf_isa_level_name(best));
     const char *flags[][2] = {
         {"-m", "tiny"}, {"-q", "q8_0"}, {"--lora", "none"}, {"--tests", "tg"}, {"--isa", isas}};
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        assert_int_equal(lf_bench_matrix_parse_flag(&m, flags[i][0], flags[i][1], &err), 0);
-    lf_bench_opts o;
-    base_opts(&o, &dev);
     lf_run_full rf;
-    o.results = &rf;
-    if (lf_bench_run(&m, &o, NULL, &err) < 0)
-        fail_msg("run: %s", err.msg);
+    run_flags(&m, flags, sizeof flags / sizeof flags[0], &dev, &rf);
     assert_int_equal(rf.n_results, 2);
     assert_string_equal(rf.results[0].isa, "scalar");
     assert_string_equal(rf.results[1].isa, lf_isa_level_name(best));
@@ -808,6 +859,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_memory_refusal, setup, teardown),
         cmocka_unit_test(test_output_formats),
         cmocka_unit_test(test_threads_depth_kv),
+        cmocka_unit_test(test_passes),
         cmocka_unit_test(test_isa_comparison),
         cmocka_unit_test_setup_teardown(test_energy, setup, teardown),
         cmocka_unit_test(test_gguf_models),

@@ -36,6 +36,7 @@ static void test_good_file(void **state) {
         "target_ci = 2.5%\n"
         "budget = 1500ms\n"
         "warmup = 2\n"
+        "passes = 4\n"
         "seed = 42\n"
         "roofs = yes\n"
         "isa = scalar\n"
@@ -69,6 +70,7 @@ static void test_good_file(void **state) {
     assert_true(m.target_ci > 0.0249 && m.target_ci < 0.0251);
     assert_true(m.budget_s > 1.499 && m.budget_s < 1.501);
     assert_int_equal(m.warmup, 2);
+    assert_int_equal(m.passes, 4);
     assert_int_equal((int)m.seed, 42);
     assert_true(m.roofs);
     assert_int_equal(m.isa.n, 1);
@@ -167,6 +169,8 @@ static void test_bad_lines(void **state) {
         {"target_ci = 150%\n", 1, "width"},
         {"budget = soon\n", 1, "time"},
         {"warmup = 1000\n", 1, "0-100"},
+        {"passes = 0\n", 1, "1-100"},
+        {"passes = 101\n", 1, "1-100"},
         {"seed = -1\n", 1, "seed"},
         {"roofs = maybe\n", 1, "yes or no"},
         {"lora_targets = attn_x\n", 1, "attn_x"},
