@@ -222,37 +222,55 @@ static void test_matmul_packed_edges(void **state) {
     lf_kernels_init(LF_ISA_SCALAR, NULL);
 }
 
+/* y of a type × rows × cols weight for n columns, with every pool (1..4
+ * threads, three times each) against no pool: bit for bit the same (each
+ * output is computed by exactly one thread, in the same order). */
+static void check_thread_invariance(kt_rng *rng, lf_type type, int rows, int cols, int n) {
+    lf_mat w = {.type = type, .rows = rows, .cols = cols};
+    w.row_bytes = lf_row_size(w.type, w.cols);
+    void *wd = kt_alloc(w.row_bytes * w.rows);
+    kt_fill_weights(rng, w.type, wd, rows, cols);
+    w.data = wd;
+    float *x = kt_alloc(sizeof(float) * (size_t)n * (size_t)cols);
+    for (int i = 0; i < n * cols; i++)
+        x[i] = kt_uniform(rng, -1, 1);
+    void *work = kt_alloc(lf_matmul_work_size(&w, n));
+    const size_t ybytes = sizeof(float) * (size_t)n * (size_t)rows;
+    float *y1 = kt_alloc(ybytes), *y = kt_alloc(ybytes);
+    lf_matmul(NULL, &w, x, n, y1, work);
+    for (int p = 1; p <= 4; p++) {
+        for (int rep = 0; rep < 3; rep++) {
+            memset(y, 0xFF, ybytes);
+            lf_matmul(pools[p], &w, x, n, y, work);
+            assert_memory_equal(y, y1, ybytes);
+        }
+    }
+    free(wd); free(x); free(work); free(y1); free(y);
+}
+
 /* Larger than a panel in both directions, several threads: y must be
- * complete and identical whatever the thread count (each output is
- * computed by exactly one thread, in the same order). */
+ * complete and identical whatever the thread count. */
 static void test_matmul_thread_invariance(void **state) {
     (void)state;
     lf_kernels_init(LF_ISA_AUTO_LEVEL, NULL);
     static const lf_type types[] = {LF_TYPE_Q4_0, LF_TYPE_Q4_K, LF_TYPE_Q6_K, LF_TYPE_F16};
     kt_rng rng = {2024};
-    for (int ti = 0; ti < 4; ti++) {
-        for (int n = 1; n <= 24; n += 23) {
-            lf_mat w = {.type = types[ti], .rows = 70, .cols = 512};
-            w.row_bytes = lf_row_size(w.type, w.cols);
-            void *wd = kt_alloc(w.row_bytes * w.rows);
-            kt_fill_weights(&rng, w.type, wd, (int)w.rows, (int)w.cols);
-            w.data = wd;
-            float *x = kt_alloc(sizeof(float) * n * 512);
-            for (int i = 0; i < n * 512; i++)
-                x[i] = kt_uniform(&rng, -1, 1);
-            void *work = kt_alloc(lf_matmul_work_size(&w, n));
-            float *y1 = kt_alloc(sizeof(float) * n * 70), *y = kt_alloc(sizeof(float) * n * 70);
-            lf_matmul(NULL, &w, x, n, y1, work);
-            for (int p = 1; p <= 4; p++) {
-                for (int rep = 0; rep < 3; rep++) {
-                    memset(y, 0xFF, sizeof(float) * n * 70);
-                    lf_matmul(pools[p], &w, x, n, y, work);
-                    assert_memory_equal(y, y1, sizeof(float) * n * 70);
-                }
-            }
-            free(wd); free(x); free(work); free(y1); free(y);
-        }
-    }
+    for (int ti = 0; ti < 4; ti++)
+        for (int n = 1; n <= 24; n += 23)
+            check_thread_invariance(&rng, types[ti], 70, 512, n);
+    lf_kernels_init(LF_ISA_SCALAR, NULL);
+}
+
+/* The float path over many groups of 4 panels (777 rows: 13 groups, the
+ * last of one panel of 9 rows), which threads take from the front of
+ * their own parts and from the backs of each other's: the same as one
+ * thread however the groups fell. */
+static void test_matmul_float_groups(void **state) {
+    (void)state;
+    lf_kernels_init(LF_ISA_AUTO_LEVEL, NULL);
+    kt_rng rng = {77};
+    check_thread_invariance(&rng, LF_TYPE_F16, 777, 160, 13);
+    check_thread_invariance(&rng, LF_TYPE_BF16, 777, 160, 13);
     lf_kernels_init(LF_ISA_SCALAR, NULL);
 }
 
@@ -263,6 +281,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_packed_reference_tile),
         cmocka_unit_test(test_matmul_packed_edges),
         cmocka_unit_test(test_matmul_thread_invariance),
+        cmocka_unit_test(test_matmul_float_groups),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
