@@ -351,14 +351,22 @@ static void test_phi3_fused(void **state) {
     unlink(path);
 }
 
-/* A file whose tensor disagrees with the metadata fails naming it. */
-static void test_load_shape_error(void **state) {
-    (void)state;
+/* The small k-quant shape synthesized in F16: what the load-error tests
+ * rewrite into bad files. */
+static lf_model *small_f16_model(void) {
     lf_model_params hp;
     small_kquant_params(&hp);
     lf_error err = {0};
-    lf_model *m;
+    lf_model *m = NULL;
     assert_int_equal(lf_model_synth(&m, &hp, LF_MIX_F16, 1, &err), 0);
+    return m;
+}
+
+/* A file whose tensor disagrees with the metadata fails naming it. */
+static void test_load_shape_error(void **state) {
+    (void)state;
+    lf_error err = {0};
+    lf_model *m = small_f16_model();
     lf_gguf_writer *w = lf_gguf_writer_new();
     lf_gguf_writer_set_str(w, "general.architecture", "llama");
     lf_gguf_writer_set_u32(w, "llama.block_count", 2);
@@ -398,11 +406,8 @@ static void test_load_shape_error(void **state) {
  * has no kernel for it. */
 static void test_load_activation_type(void **state) {
     (void)state;
-    lf_model_params hp;
-    small_kquant_params(&hp);
     lf_error err = {0};
-    lf_model *m;
-    assert_int_equal(lf_model_synth(&m, &hp, LF_MIX_F16, 1, &err), 0);
+    lf_model *m = small_f16_model();
     char good[1024], path[1024];
     tmp_path(good, sizeof good, "acttype-src");
     tmp_path(path, sizeof path, "acttype");
