@@ -125,7 +125,7 @@ static int measure(const lf_device_opts *o, lf_device *out, char *note, size_t n
         snprintf(note, note_size, "bandwidth not measured: %s", e.msg);
     }
     if (!out->compute.measured &&
-        (rc = lf_probe_compute(threads, o->quick_compute, &out->compute, &e)) < 0) {
+        (rc = lf_probe_compute(threads, o->quick_compute, NULL, &out->compute, &e)) < 0) {
         if (!o->best_effort) {
             if (err)
                 *err = e;

@@ -341,7 +341,9 @@ static void footer(FILE *out, const lf_run_full *rf, const lf_bench_summary *s, 
             fprintf(out, ", int8 %.0f GOP/s", s->int8_gops);
         if (isfinite(s->fp32_gflops))
             fprintf(out, ", fp32 %.0f GFLOP/s", s->fp32_gflops);
-        if (s->n_roof_samples)
+        if (s->n_roof_samples == 1)
+            fprintf(out, " (measured once in the run)");
+        else if (s->n_roof_samples > 1)
             fprintf(out, " (measured %d times in the run)", s->n_roof_samples);
     }
     fprintf(out, "%s\n", md ? "_" : "");

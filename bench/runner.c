@@ -141,6 +141,7 @@ typedef struct runner {
     roof_series bw[MAX_POOLS];
     int n_bw;
     double int8_all[256], int8_core[256], fp32_all[256], fp32_core[256];
+    int compute_isa[256];      /* the kernel level each peak was measured for */
     int n_compute, compute_threads;
     lf_rng rng;
     /* llama.cpp beside localfit (opts.llama): off after a missing binary;
@@ -679,18 +680,37 @@ static double roof_gbs(const runner *R, int threads) {
     return b->read_gbs > 0 ? b->read_gbs : NAN;
 }
 
-/* Compute peak (Gop/s) for `threads` threads: the all-threads figure, or
- * the per-core one times threads when fewer ran. */
-static double peak_gops(const runner *R, int threads, bool fp) {
+/* Whether this run measured the peaks of kernel level isa. */
+static bool has_peaks(const runner *R, int isa) {
+    for (int i = 0; i < R->n_compute; i++)
+        if (R->compute_isa[i] == isa)
+            return true;
+    return false;
+}
+
+/* Compute peak (Gop/s) for `threads` threads with the instructions of
+ * kernel level isa: the all-threads figure, or the per-core one times
+ * threads when fewer ran. The device's stored peaks are the CPU's widest
+ * instructions, so they stand only for the best level. */
+static double peak_gops(const runner *R, int threads, bool fp, int isa) {
     double all, core;
     int ct;
-    if (R->n_compute > 0) {
-        all = median_of(fp ? R->fp32_all : R->int8_all, R->n_compute);
-        core = median_of(fp ? R->fp32_core : R->int8_core, R->n_compute);
+    if (has_peaks(R, isa)) {
+        double va[256], vc[256];
+        int n = 0;
+        for (int i = 0; i < R->n_compute; i++)
+            if (R->compute_isa[i] == isa) {
+                va[n] = fp ? R->fp32_all[i] : R->int8_all[i];
+                vc[n++] = fp ? R->fp32_core[i] : R->int8_core[i];
+            }
+        all = median_of(va, n);
+        core = median_of(vc, n);
         ct = R->compute_threads;
     } else {
         const lf_compute *c = &R->dev->compute;
-        if (!c->measured)
+        lf_isa cpu;
+        lf_isa_detect(&cpu);
+        if (!c->measured || isa != (int)lf_isa_best(&cpu))
             return NAN;
         all = fp ? c->fp32_gflops_all : c->int8_gops_all;
         core = fp ? c->fp32_gflops_core : c->int8_gops_core;
@@ -701,6 +721,8 @@ static double peak_gops(const runner *R, int threads, bool fp) {
         v = all > 0 && core * threads > all ? all : core * threads;
     return v > 0 ? v : NAN;
 }
+
+static void measure_peaks(runner *R, const rgroup *g, int tmax);
 
 static void measure_roofs(runner *R, const rgroup *g) {
     int tmax = 1;
@@ -727,17 +749,28 @@ static void measure_roofs(runner *R, const rgroup *g) {
         lf_rb_progress_note(&R->prog, "roof: read bandwidth %.1f GB/s with %d thread%s", bw.read_gbs, t,
                             t == 1 ? "" : "s");
     }
+    measure_peaks(R, g, tmax);
+}
+
+/* The compute peaks of g's kernel level with tmax threads, added to the
+ * run's series. */
+static void measure_peaks(runner *R, const rgroup *g, int tmax) {
     lf_compute c;
     lf_error e = {0};
-    if (lf_probe_compute(tmax, true, &c, &e) == 0 && c.measured && R->n_compute < 256) {
+    lf_isa features;
+    lf_isa_detect(&features);
+    lf_isa_cap(&features, (lf_isa_level)g->isa);
+    if (lf_probe_compute(tmax, true, &features, &c, &e) == 0 && c.measured && R->n_compute < 256) {
+        R->compute_isa[R->n_compute] = g->isa;
         R->int8_all[R->n_compute] = c.int8_gops_all;
         R->int8_core[R->n_compute] = c.int8_gops_core;
         R->fp32_all[R->n_compute] = c.fp32_gflops_all;
         R->fp32_core[R->n_compute] = c.fp32_gflops_core;
         R->compute_threads = c.threads;
         R->n_compute++;
-        lf_rb_progress_note(&R->prog, "roof: int8 %.0f GOP/s, fp32 %.0f GFLOP/s with %d threads",
-                            c.int8_gops_all, c.fp32_gflops_all, c.threads);
+        lf_rb_progress_note(&R->prog, "roof: int8 %.0f GOP/s, fp32 %.0f GFLOP/s with %d threads (%s)",
+                            c.int8_gops_all, c.fp32_gflops_all, c.threads,
+                            lf_isa_level_name((lf_isa_level)g->isa));
     } else {
         lf_rb_progress_note(&R->prog, "compute peaks not measured: %s", e.msg);
     }
@@ -871,7 +904,7 @@ static int cell_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
         double per_eval_out = r->kind == LF_TEST_PP ? G->out_params / n : G->out_params;
         flops = 2.0 * (G->matmul_params - G->out_params + per_eval_out) + att;
         if (r->kind == LF_TEST_PP) {
-            peak = peak_gops(R, r->threads, G->float_mix);
+            peak = peak_gops(R, r->threads, G->float_mix, g->isa);
             if (isfinite(peak) && isfinite(r->median))
                 cfrac = flops * r->median / (peak * 1e9);
         }
@@ -1617,8 +1650,16 @@ static int group_run(runner *R, int gi, lf_error *err) {
     if (R->passes > 1 && w > 0 && (size_t)w < sizeof title)
         snprintf(title + w, sizeof title - (size_t)w, " pass %d/%d", R->pass + 1, R->passes);
 
-    if (R->m->roofs)
+    if (R->m->roofs) {
         measure_roofs(R, g);
+    } else if (!has_peaks(R, g->isa)) {
+        /* the device's stored peaks are its widest instructions': a level
+         * below them (LOCALFIT_ISA, an isa axis) has its own, measured once */
+        lf_isa cpu;
+        lf_isa_detect(&cpu);
+        if (g->isa != (int)lf_isa_best(&cpu))
+            measure_peaks(R, g, R->usable_threads);
+    }
     if (interrupted(R))
         return LF_EINTR;
     if (lf_kernels_isa() != (lf_isa_level)g->isa && (rc = lf_kernels_init((lf_isa_level)g->isa, err)) < 0)
@@ -1897,8 +1938,11 @@ static void run_summary(const runner *R, double t_start, int rc, lf_bench_summar
     sum->n_planned = R->n_planned;
     sum->n_skipped = R->n_skipped;
     sum->read_gbs = roof_gbs(R, R->usable_threads);
-    sum->int8_gops = peak_gops(R, R->usable_threads, false);
-    sum->fp32_gflops = peak_gops(R, R->usable_threads, true);
+    /* the peaks of the first ISA the run measured (of the kernels' own
+     * level when it measured none) */
+    const int isa = R->n_compute > 0 ? R->compute_isa[0] : (int)lf_kernels_isa();
+    sum->int8_gops = peak_gops(R, R->usable_threads, false, isa);
+    sum->fp32_gflops = peak_gops(R, R->usable_threads, true, isa);
     sum->n_roof_samples = R->n_compute;
     sum->interrupted = rc < 0;
     lf_strlcpy(sum->engine_note, R->engine_note, sizeof sum->engine_note);

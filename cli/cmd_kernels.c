@@ -116,13 +116,23 @@ static int probe_read_gbs(int threads, bool quick, double *out, lf_error *err) {
     return 0;
 }
 
+/* The int8 / FP32 peaks with the instructions of kernel level isa. */
+static int probe_peaks(int threads, bool quick, lf_isa_level isa, lf_compute *cp, lf_error *err) {
+    lf_isa features;
+    lf_isa_detect(&features);
+    lf_isa_cap(&features, isa);
+    return lf_probe_compute(threads, quick, &features, cp, err);
+}
+
 /* The roof of one product (n = 1: read GB/s; else int8 GOPS or FP32
- * GFLOPS for float weights), measured now with the pool's thread count. */
-static int probe_roof(int threads, int64_t n, bool is_float, double *out, lf_error *err) {
+ * GFLOPS for float weights, with level isa's instructions), measured now
+ * with the pool's thread count. */
+static int probe_roof(int threads, int64_t n, bool is_float, lf_isa_level isa, double *out,
+                      lf_error *err) {
     if (n == 1)
         return probe_read_gbs(threads, true, out, err);
     lf_compute cp;
-    int rc = lf_probe_compute(threads, true, &cp, err);
+    int rc = probe_peaks(threads, true, isa, &cp, err);
     if (rc < 0)
         return rc;
     *out = !cp.measured ? 0 : is_float ? cp.fp32_gflops_all : cp.int8_gops_all;
@@ -203,7 +213,7 @@ static int measure(lf_type t, shape sh, int64_t n, lf_isa_level isa, bool stored
     bool is_float = lf_type_is_float(t);
     double fixed_peak = n == 1 ? rf->read_gbs : is_float ? rf->fp32_gflops : rf->int8_gops;
     double before = fixed_peak, after = fixed_peak;
-    if (!rf->fixed && (rc = probe_roof(lf_pool_size(pool), n, is_float, &before, err)) < 0)
+    if (!rf->fixed && (rc = probe_roof(lf_pool_size(pool), n, is_float, isa, &before, err)) < 0)
         goto done;
     double total = 0;
     while (reps < 1000 && (reps < 5 || total < budget) && !(reps >= 3 && total > 3 * budget)) {
@@ -221,7 +231,7 @@ static int measure(lf_type t, shape sh, int64_t n, lf_isa_level isa, bool stored
                     .reps = reps, .il = w.interleaved, .median_s = med};
     out->gbs = (double)wbytes / med / 1e9;
     out->gflops = 2.0 * (double)sh.rows * (double)sh.cols * (double)n / med / 1e9;
-    if (!rf->fixed && (rc = probe_roof(lf_pool_size(pool), n, is_float, &after, err)) < 0)
+    if (!rf->fixed && (rc = probe_roof(lf_pool_size(pool), n, is_float, isa, &after, err)) < 0)
         goto done;
     double peak = before > after ? before : after;
     out->roof = peak > 0 ? (n == 1 ? out->gbs : out->gflops) / peak : -1;
@@ -432,19 +442,16 @@ static int run_thread_count(const kopts *o, int nthreads, bool *first, lf_error 
     if (!pool)
         return lf_error_set(err, LF_ENOMEM, "kernels: cannot start %d threads", nthreads);
     roofs rf = {.fixed = o->fixed_roof};
-    lf_compute cp;
     int rc = probe_read_gbs(nthreads, false, &rf.read_gbs, err);
-    if (rc == 0)
-        rc = lf_probe_compute(nthreads, false, &cp, err);
-    if (rc < 0) {
-        lf_pool_free(pool);
-        return rc;
-    }
-    rf.int8_gops = cp.measured ? cp.int8_gops_all : 0;
-    rf.fp32_gflops = cp.measured ? cp.fp32_gflops_all : 0;
-    fprintf(stderr, "localfit kernels: %d threads: read %.1f GB/s, int8 %.0f GOPS, fp32 %.0f GFLOPS\n",
-            nthreads, rf.read_gbs, rf.int8_gops, rf.fp32_gflops);
-    for (int ii = 0; ii < o->nisa && rc == 0; ii++)
+    for (int ii = 0; ii < o->nisa && rc == 0; ii++) {
+        /* each ISA's products are held to the peaks of its own instructions */
+        lf_compute cp;
+        if ((rc = probe_peaks(nthreads, false, o->isas[ii], &cp, err)) < 0)
+            break;
+        rf.int8_gops = cp.measured ? cp.int8_gops_all : 0;
+        rf.fp32_gflops = cp.measured ? cp.fp32_gflops_all : 0;
+        fprintf(stderr, "localfit kernels: %d threads, %s: read %.1f GB/s, int8 %.0f GOPS, fp32 %.0f GFLOPS\n",
+                nthreads, lf_isa_level_name(o->isas[ii]), rf.read_gbs, rf.int8_gops, rf.fp32_gflops);
         for (int si = 0; si < o->nshapes && rc == 0; si++)
             for (int ty = 0; ty < o->ntypes && rc == 0; ty++)
                 for (int ni = 0; ni < o->nn && rc == 0; ni++) {
@@ -456,6 +463,7 @@ static int run_thread_count(const kopts *o, int nthreads, bool *first, lf_error 
                         *first = false;
                     }
                 }
+    }
     lf_pool_free(pool);
     return rc;
 }

@@ -178,6 +178,11 @@ int lf_isa_level_parse(const char *name, lf_isa_level *out);
 lf_isa_level lf_isa_best(const lf_isa *isa);
 /* Whether `l` can run here. */
 bool lf_isa_supported(const lf_isa *isa, lf_isa_level l);
+/* Clears from isa what the kernel set of `level` does not use, so that a
+ * measurement made with the result (the compute probe) is one of that
+ * level: AVX2 drops AVX-512 and AMX but keeps AVX-VNNI; scalar drops every
+ * vector feature. */
+void lf_isa_cap(lf_isa *isa, lf_isa_level level);
 
 /* ---- logging --------------------------------------------------------------
  * Progress and warnings go to stderr, results to stdout. Library code warns

@@ -131,6 +131,22 @@ bool lf_isa_supported(const lf_isa *isa, lf_isa_level l) {
     }
 }
 
+void lf_isa_cap(lf_isa *isa, lf_isa_level level) {
+    if (level == LF_ISA_SCALAR) {
+        /* the scalar set: plain C, whatever the compiler makes of it */
+        const bool sse42 = isa->sse42;
+        memset(isa, 0, sizeof *isa);
+        isa->sse42 = sse42;
+        return;
+    }
+    if (level == LF_ISA_AVX2) {
+        /* the AVX2 set still uses 256-bit AVX-VNNI where the CPU has it */
+        isa->avx512f = isa->avx512bw = isa->avx512vl = isa->avx512dq = false;
+        isa->avx512vnni = isa->avx512bf16 = isa->avx512fp16 = false;
+        isa->amx_tile = isa->amx_int8 = isa->amx_bf16 = false;
+    }
+}
+
 lf_isa_level lf_isa_best(const lf_isa *isa) {
     for (int l = LF_ISA_COUNT - 1; l > 0; l--)
         if (lf_isa_supported(isa, (lf_isa_level)l))

@@ -282,7 +282,8 @@ static double measure(lfp_team *team, int active, cjob *j, kernel_fn fn, double 
     return best > 0 ? ops / best : 0;
 }
 
-int lf_probe_compute(int nthreads, bool quick, lf_compute *out, lf_error *err) {
+int lf_probe_compute(int nthreads, bool quick, const lf_isa *features, lf_compute *out,
+                     lf_error *err) {
     memset(out, 0, sizeof *out);
     double t_start = lf_now_s();
     int cpus[MAX_THREADS];
@@ -294,7 +295,10 @@ int lf_probe_compute(int nthreads, bool quick, lf_compute *out, lf_error *err) {
     kernel_fn fp32 = fp32_scalar, int8 = int8_scalar;
     const char *fp32_name = "scalar", *int8_name = "scalar";
     lf_isa isa;
-    lf_isa_detect(&isa);
+    if (features)
+        isa = *features;
+    else
+        lf_isa_detect(&isa);
 #if defined(__x86_64__)
     if (isa.avx512f)
         fp32 = fp32_avx512, fp32_name = "avx512 fma";

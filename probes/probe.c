@@ -150,7 +150,7 @@ int lf_probe_device(lf_device *out, const lf_probe_opts *opts, lf_error *err) {
         int threads = o.threads > 0 ? o.threads : out->limits.usable_threads;
         if (!o.no_bandwidth && (rc = lf_probe_bandwidth(threads, false, &out->bandwidth, err)) < 0)
             goto done;
-        if (!o.no_compute && (rc = lf_probe_compute(threads, false, &out->compute, err)) < 0)
+        if (!o.no_compute && (rc = lf_probe_compute(threads, false, NULL, &out->compute, err)) < 0)
             goto done;
     }
 done:

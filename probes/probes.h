@@ -258,8 +258,12 @@ int lf_probe_device(lf_device *out, const lf_probe_opts *opts, lf_error *err);
 int lf_probe_bandwidth(int nthreads, bool quick, lf_bandwidth *out, lf_error *err);
 
 /* Measured FP32 FMA and int8 dot-product peaks, per core and for nthreads
- * pinned threads (<= 0: the affinity mask). quick: shorter runs. */
-int lf_probe_compute(int nthreads, bool quick, lf_compute *out, lf_error *err);
+ * pinned threads (<= 0: the affinity mask). quick: shorter runs. features:
+ * the instructions the probe may use (lf_isa_cap of a kernel level, so
+ * that a result is held to the peak of the set it ran with); NULL for all
+ * the CPU has. */
+int lf_probe_compute(int nthreads, bool quick, const lf_isa *features, lf_compute *out,
+                     lf_error *err);
 
 /* Serializes d as schema "localfit.device/1". *out_json is malloc'd (caller
  * frees); LF_ENOMEM on allocation failure. */

@@ -111,6 +111,36 @@ static void test_isa_levels(void **state) {
     assert_true(lf_isa_supported(&isa, lf_isa_best(&isa)));
 }
 
+/* lf_isa_cap on a CPU with every feature: each level keeps what its kernel
+ * set uses and nothing above it. */
+static void test_isa_cap(void **state) {
+    (void)state;
+    lf_isa all = {
+        .sse42 = true, .avx = true, .avx2 = true, .fma = true, .f16c = true, .bmi2 = true,
+        .avx512f = true, .avx512bw = true, .avx512vl = true, .avx512dq = true,
+        .avx512vnni = true, .avx512bf16 = true, .avx512fp16 = true, .avxvnni = true,
+        .amx_tile = true, .amx_int8 = true, .amx_bf16 = true,
+        .os_avx = true, .os_avx512 = true, .os_amx = true,
+        .neon = true, .dotprod = true, .i8mm = true, .sve = true, .sve2 = true, .sme = true,
+        .arm_bf16 = true, .arm_fp16 = true,
+    };
+    lf_isa c = all;
+    lf_isa_cap(&c, LF_ISA_AVX512);
+    assert_memory_equal(&c, &all, sizeof c);
+    c = all;
+    lf_isa_cap(&c, LF_ISA_AVX2);
+    assert_true(c.avx2 && c.fma && c.f16c && c.avxvnni);
+    assert_false(c.avx512f || c.avx512bw || c.avx512vl || c.avx512dq || c.avx512vnni ||
+                 c.avx512bf16 || c.avx512fp16 || c.amx_tile || c.amx_int8 || c.amx_bf16);
+#if defined(__x86_64__)
+    assert_int_equal(lf_isa_best(&c), LF_ISA_AVX2);
+#endif
+    c = all;
+    lf_isa_cap(&c, LF_ISA_SCALAR);
+    assert_false(c.avx || c.avx2 || c.fma || c.avx512f || c.avxvnni || c.neon || c.dotprod);
+    assert_int_equal(lf_isa_best(&c), LF_ISA_SCALAR);
+}
+
 #if defined(__x86_64__)
 /* Whether /proc/cpuinfo's first "flags" line lists flag as a whole word. */
 static int cpuinfo_has(const char *line, const char *flag) {
@@ -167,6 +197,7 @@ int main(void) {
         cmocka_unit_test(test_csv),
         cmocka_unit_test(test_parse_bytes),
         cmocka_unit_test(test_isa_levels),
+        cmocka_unit_test(test_isa_cap),
         cmocka_unit_test(test_isa_matches_cpuinfo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

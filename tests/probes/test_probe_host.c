@@ -253,7 +253,7 @@ static void test_compute(void **state) {
     (void)state;
     lf_compute c;
     lf_error err = {0};
-    assert_int_equal(lf_probe_compute(1, true, &c, &err), 0);
+    assert_int_equal(lf_probe_compute(1, true, NULL, &c, &err), 0);
     assert_true(c.measured);
     assert_int_equal(c.threads, 1);
     assert_true(c.fp32_gflops_core > 0 && c.int8_gops_core > 0);
@@ -267,9 +267,24 @@ static void test_compute(void **state) {
         assert_string_equal(c.int8_method, "avx512 vnni vpdpbusd");
     if (has_flag(flags, "avx512f"))
         assert_string_equal(c.fp32_method, "avx512 fma");
-    assert_int_equal(lf_probe_compute(2, true, &c, &err), 0);
+    assert_int_equal(lf_probe_compute(2, true, NULL, &c, &err), 0);
     assert_int_equal(c.threads, 2);
     assert_true(c.fp32_gflops_all > 0 && c.int8_gops_all > 0);
+    /* held to a kernel level: only that level's instructions */
+    lf_isa isa;
+    lf_isa_detect(&isa);
+    lf_isa_cap(&isa, LF_ISA_SCALAR);
+    assert_int_equal(lf_probe_compute(1, true, &isa, &c, &err), 0);
+    assert_string_equal(c.fp32_method, "scalar");
+    assert_string_equal(c.int8_method, "scalar");
+    if (has_flag(flags, "avx2") && has_flag(flags, "fma")) {
+        lf_isa_detect(&isa);
+        lf_isa_cap(&isa, LF_ISA_AVX2);
+        assert_int_equal(lf_probe_compute(1, true, &isa, &c, &err), 0);
+        assert_string_equal(c.fp32_method, "avx2 fma");
+        assert_string_equal(c.int8_method,
+                            has_flag(flags, "avx_vnni") ? "avx-vnni vpdpbusd" : "avx2 maddubs+madd");
+    }
 }
 
 int main(void) {
