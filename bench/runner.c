@@ -708,9 +708,10 @@ static double peak_gops(const runner *R, int threads, bool fp, int isa) {
         ct = R->compute_threads;
     } else {
         const lf_compute *c = &R->dev->compute;
-        lf_isa cpu;
+        lf_isa cpu, used;
         lf_isa_detect(&cpu);
-        if (!c->measured || isa != (int)lf_isa_best(&cpu))
+        lf_kernels_features(&used);
+        if (!c->measured || isa != (int)lf_kernels_isa() || memcmp(&cpu, &used, sizeof cpu) != 0)
             return NAN;
         all = fp ? c->fp32_gflops_all : c->int8_gops_all;
         core = fp ? c->fp32_gflops_core : c->int8_gops_core;
@@ -752,14 +753,13 @@ static void measure_roofs(runner *R, const rgroup *g) {
     measure_peaks(R, g, tmax);
 }
 
-/* The compute peaks of g's kernel level with tmax threads, added to the
- * run's series. */
+/* The compute peaks of the active kernel set (g's) with tmax threads,
+ * added to the run's series. */
 static void measure_peaks(runner *R, const rgroup *g, int tmax) {
     lf_compute c;
     lf_error e = {0};
     lf_isa features;
-    lf_isa_detect(&features);
-    lf_isa_cap(&features, (lf_isa_level)g->isa);
+    lf_kernels_features(&features);
     if (lf_probe_compute(tmax, true, &features, &c, &e) == 0 && c.measured && R->n_compute < 256) {
         R->compute_isa[R->n_compute] = g->isa;
         R->int8_all[R->n_compute] = c.int8_gops_all;
@@ -769,8 +769,7 @@ static void measure_peaks(runner *R, const rgroup *g, int tmax) {
         R->compute_threads = c.threads;
         R->n_compute++;
         lf_rb_progress_note(&R->prog, "roof: int8 %.0f GOP/s, fp32 %.0f GFLOP/s with %d threads (%s)",
-                            c.int8_gops_all, c.fp32_gflops_all, c.threads,
-                            lf_isa_level_name((lf_isa_level)g->isa));
+                            c.int8_gops_all, c.fp32_gflops_all, c.threads, lf_kernels_name());
     } else {
         lf_rb_progress_note(&R->prog, "compute peaks not measured: %s", e.msg);
     }
@@ -862,6 +861,9 @@ static int cell_finish(runner *R, rgroup *g, grun *G, int ci, lf_error *err) {
     char ex[1024] = "{";
     jbuf jb = {ex, sizeof ex, 1};
     jadd(&jb, "source", "\"%s\"", model_src_name(R->models[g->model].src));
+    /* the set within the level: "avx2+avxvnni" and "avx2" (LOCALFIT_ISA=
+     * avx2-novnni) are both isa avx2 */
+    jadd(&jb, "kernels", "\"%s\"", lf_kernels_name());
     if (c->pass_n) {
         char list[512];
         size_t w = 0;
@@ -1650,20 +1652,21 @@ static int group_run(runner *R, int gi, lf_error *err) {
     if (R->passes > 1 && w > 0 && (size_t)w < sizeof title)
         snprintf(title + w, sizeof title - (size_t)w, " pass %d/%d", R->pass + 1, R->passes);
 
+    if (lf_kernels_isa() != (lf_isa_level)g->isa && (rc = lf_kernels_init((lf_isa_level)g->isa, err)) < 0)
+        return rc;
     if (R->m->roofs) {
         measure_roofs(R, g);
     } else if (!has_peaks(R, g->isa)) {
-        /* the device's stored peaks are its widest instructions': a level
-         * below them (LOCALFIT_ISA, an isa axis) has its own, measured once */
-        lf_isa cpu;
+        /* the device's stored peaks are its widest instructions': a set
+         * with fewer (LOCALFIT_ISA, an isa axis) has its own, measured once */
+        lf_isa cpu, used;
         lf_isa_detect(&cpu);
-        if (g->isa != (int)lf_isa_best(&cpu))
+        lf_kernels_features(&used);
+        if (memcmp(&cpu, &used, sizeof cpu) != 0)
             measure_peaks(R, g, R->usable_threads);
     }
     if (interrupted(R))
         return LF_EINTR;
-    if (lf_kernels_isa() != (lf_isa_level)g->isa && (rc = lf_kernels_init((lf_isa_level)g->isa, err)) < 0)
-        return rc;
     engine_group_begin(R, g, &G);
     R->rss_reset_ok = lf_rb_rss_reset();
     if ((rc = group_load(R, g, &G, err)) < 0)

@@ -116,11 +116,14 @@ static int probe_read_gbs(int threads, bool quick, double *out, lf_error *err) {
     return 0;
 }
 
-/* The int8 / FP32 peaks with the instructions of kernel level isa. */
+/* The int8 / FP32 peaks with the instructions of kernel level isa's set
+ * (which it makes the active one; LOCALFIT_ISA's modifiers apply). */
 static int probe_peaks(int threads, bool quick, lf_isa_level isa, lf_compute *cp, lf_error *err) {
+    int rc = lf_kernels_isa() == isa ? 0 : lf_kernels_init(isa, err);
+    if (rc < 0)
+        return rc;
     lf_isa features;
-    lf_isa_detect(&features);
-    lf_isa_cap(&features, isa);
+    lf_kernels_features(&features);
     return lf_probe_compute(threads, quick, &features, cp, err);
 }
 
@@ -451,7 +454,7 @@ static int run_thread_count(const kopts *o, int nthreads, bool *first, lf_error 
         rf.int8_gops = cp.measured ? cp.int8_gops_all : 0;
         rf.fp32_gflops = cp.measured ? cp.fp32_gflops_all : 0;
         fprintf(stderr, "localfit kernels: %d threads, %s: read %.1f GB/s, int8 %.0f GOPS, fp32 %.0f GFLOPS\n",
-                nthreads, lf_isa_level_name(o->isas[ii]), rf.read_gbs, rf.int8_gops, rf.fp32_gflops);
+                nthreads, lf_kernels_name(), rf.read_gbs, rf.int8_gops, rf.fp32_gflops);
         for (int si = 0; si < o->nshapes && rc == 0; si++)
             for (int ty = 0; ty < o->ntypes && rc == 0; ty++)
                 for (int ni = 0; ni < o->nn && rc == 0; ni++) {

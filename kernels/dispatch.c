@@ -129,6 +129,7 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
                             lf_isa_level_name(level));
     *ks = scalar_set;
     ks->level = level;
+    ks->flags = flags;
     lf_strlcpy(ks->name, lf_isa_level_name(level), sizeof ks->name);
     switch (level) {
 #if defined(__x86_64__)
@@ -189,28 +190,80 @@ int lf_kernel_set_build(lf_kernel_set *ks, lf_isa_level level, unsigned flags,
     return 0;
 }
 
+/* The features LOCALFIT_ISA's modifiers turn off ("avx2-novnni": the AVX2
+ * set of a CPU without AVX-VNNI, such as Zen 3, measured on one with it). */
+static const struct {
+    const char *name;
+    unsigned flag;
+} isa_modifiers[] = {
+    {"novnni", LF_KS_NO_VNNI},
+    {"nodotprod", LF_KS_NO_DOTPROD},
+    {"noi8mm", LF_KS_NO_I8MM},
+};
+
+/* LOCALFIT_ISA as LEVEL[-MODIFIER...] into *level and *flags: 0, or 1
+ * when it is unset (*flags 0), LF_EINVAL when it does not parse. */
+static int parse_env_isa(lf_isa_level *level, unsigned *flags, lf_error *err) {
+    const char *env = getenv("LOCALFIT_ISA");
+    *flags = 0;
+    if (!env || !*env)
+        return 1;
+    char buf[64];
+    if (strlen(env) >= sizeof buf)
+        return lf_error_set(err, LF_EINVAL, "LOCALFIT_ISA=%s: too long", env);
+    lf_strlcpy(buf, env, sizeof buf);
+    char *save = NULL;
+    const char *tok = strtok_r(buf, "-", &save);
+    if (!tok || lf_isa_level_parse(tok, level) < 0)
+        return lf_error_set(err, LF_EINVAL,
+                            "LOCALFIT_ISA=%s: unknown ISA (scalar, avx2, avx512, neon, each optionally "
+                            "followed by -novnni, -nodotprod or -noi8mm)",
+                            env);
+    while ((tok = strtok_r(NULL, "-", &save)) != NULL) {
+        size_t i = 0;
+        while (i < sizeof isa_modifiers / sizeof isa_modifiers[0] && strcmp(tok, isa_modifiers[i].name))
+            i++;
+        if (i == sizeof isa_modifiers / sizeof isa_modifiers[0])
+            return lf_error_set(err, LF_EINVAL,
+                                "LOCALFIT_ISA=%s: unknown modifier '%s' (novnni, nodotprod, noi8mm)", env, tok);
+        *flags |= isa_modifiers[i].flag;
+    }
+    return 0;
+}
+
 int lf_kernels_init(lf_isa_level level, lf_error *err) {
     lf_isa isa;
     lf_isa_detect(&isa);
-    if (level == LF_ISA_AUTO_LEVEL) {
-        const char *env = getenv("LOCALFIT_ISA");
-        if (env && *env) {
-            if (lf_isa_level_parse(env, &level) < 0)
-                return lf_error_set(err, LF_EINVAL,
-                                    "LOCALFIT_ISA=%s: unknown ISA (scalar, avx2, avx512, neon)", env);
-        } else {
-            level = lf_isa_best(&isa);
-        }
-    }
-    lf_kernel_set ks;
-    int rc = lf_kernel_set_build(&ks, level, 0, err);
+    /* the modifiers hold for every level a process switches to (an isa
+     * axis), the level only when none is asked for */
+    lf_isa_level env_level = LF_ISA_SCALAR;
+    unsigned flags = 0;
+    int rc = parse_env_isa(&env_level, &flags, err);
     if (rc < 0)
+        return rc;
+    if (level == LF_ISA_AUTO_LEVEL)
+        level = rc == 0 ? env_level : lf_isa_best(&isa);
+    lf_kernel_set ks;
+    if ((rc = lf_kernel_set_build(&ks, level, flags, err)) < 0)
         return rc;
     active_set = ks;
     return 0;
 }
 
 lf_isa_level lf_kernels_isa(void) { return active_set.level; }
+
+const char *lf_kernels_name(void) { return active_set.name; }
+
+void lf_kernels_features(lf_isa *out) {
+    lf_isa_detect(out);
+    lf_isa_cap(out, active_set.level);
+    if (active_set.flags & LF_KS_NO_VNNI)
+        out->avxvnni = out->avx512vnni = false;
+    if (active_set.flags & LF_KS_NO_DOTPROD)
+        out->dotprod = false;
+    if (active_set.flags & LF_KS_NO_I8MM)
+        out->i8mm = false;
+}
 
 const lf_kernel_set *lf_kernel_set_active(void) { return &active_set; }
 

@@ -224,6 +224,7 @@ void lf_attention_tile(const lf_attn_tile *t, float *scratch);
 
 typedef struct lf_kernel_set {
     lf_isa_level level;
+    unsigned flags;                            /* LF_KS_NO_*: features left out */
     char name[32];                             /* "avx512+vnni" */
     lf_vec_dot_fn vec_dot[LF_TYPE_COUNT];
     lf_mv_fn mv[LF_TYPE_COUNT];

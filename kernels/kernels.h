@@ -285,9 +285,21 @@ void lf_dequantize(lf_type t, const void *src, float *dst, int64_t nrows,
 /* Chooses the kernel set: level LF_ISA_AUTO_LEVEL means LOCALFIT_ISA if set,
  * else the best the CPU supports. Fails with LF_EUNSUPP if the requested
  * level cannot run here. Call before creating threads; calling again
- * switches the set (benchmarks compare ISAs that way, single-threaded). */
+ * switches the set (benchmarks compare ISAs that way, single-threaded).
+ * LOCALFIT_ISA is a level name, optionally followed by features the sets
+ * must leave out, whatever level they are: "avx2-novnni" is the AVX2 set
+ * of a CPU without AVX-VNNI (Zen 3, Intel before Alder Lake) on one that
+ * has it; also -nodotprod and -noi8mm on arm64. LF_EINVAL for an unknown
+ * name or modifier. */
 int lf_kernels_init(lf_isa_level level, lf_error *err);
 lf_isa_level lf_kernels_isa(void);
+/* The active set's name: the level and the extensions it uses
+ * ("avx2+avxvnni", "avx512+vnni+bf16", "neon+dotprod"). */
+const char *lf_kernels_name(void);
+/* The CPU features the active set uses: lf_isa_detect less what its level
+ * and modifiers leave out, for the measurements a result is held to (the
+ * compute probe). */
+void lf_kernels_features(lf_isa *out);
 
 /* The dispatched dot for t (SIMD when available, else the reference). */
 lf_vec_dot_fn lf_vec_dot_get(lf_type t);

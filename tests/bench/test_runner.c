@@ -193,6 +193,8 @@ static void test_smoke_stored(void **state) {
             assert_true(r->energy_note[0] != 0);
         json_t *x = json_loads(r->extra, 0, NULL);
         assert_non_null(x);
+        /* the kernel set within the level */
+        assert_string_equal(json_string_value(json_object_get(x, "kernels")), lf_kernels_name());
         json_decref(x);
         /* dense models say so (0 experts), not "unknown" */
         assert_int_equal(r->n_expert, 0);

@@ -9,6 +9,9 @@
  */
 #include "kt.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -402,6 +405,58 @@ static void test_gemm_float_packing(void **state) {
             }
 }
 
+/* LOCALFIT_ISA: a level, then features every set leaves out. */
+static void test_isa_env(void **state) {
+    (void)state;
+    lf_isa cpu, used;
+    lf_isa_detect(&cpu);
+    lf_error err = {0};
+    setenv("LOCALFIT_ISA", "scalar-novnni", 1);
+    assert_int_equal(lf_kernels_init(LF_ISA_AUTO_LEVEL, &err), 0);
+    assert_int_equal(lf_kernels_isa(), LF_ISA_SCALAR);
+    lf_kernels_features(&used);
+    assert_int_equal(lf_isa_best(&used), LF_ISA_SCALAR);
+    setenv("LOCALFIT_ISA", "avx2-novnni-bogus", 1);
+    assert_int_equal(lf_kernels_init(LF_ISA_AUTO_LEVEL, &err), LF_EINVAL);
+    assert_non_null(strstr(err.msg, "bogus"));
+    setenv("LOCALFIT_ISA", "sse9", 1);
+    assert_int_equal(lf_kernels_init(LF_ISA_AUTO_LEVEL, &err), LF_EINVAL);
+    assert_int_equal(lf_kernels_isa(), LF_ISA_SCALAR);   /* a failure switches nothing */
+#if defined(__x86_64__)
+    if (lf_isa_supported(&cpu, LF_ISA_AVX2)) {
+        setenv("LOCALFIT_ISA", "avx2", 1);
+        assert_int_equal(lf_kernels_init(LF_ISA_AUTO_LEVEL, &err), 0);
+        assert_string_equal(lf_kernels_name(), cpu.avxvnni ? "avx2+avxvnni" : "avx2");
+        lf_kernels_features(&used);
+        assert_int_equal(used.avxvnni, cpu.avxvnni);
+        assert_false(used.avx512f);
+        setenv("LOCALFIT_ISA", "avx2-novnni", 1);
+        assert_int_equal(lf_kernels_init(LF_ISA_AUTO_LEVEL, &err), 0);
+        assert_int_equal(lf_kernels_isa(), LF_ISA_AVX2);
+        assert_string_equal(lf_kernels_name(), "avx2");
+        lf_kernels_features(&used);
+        assert_false(used.avxvnni || used.avx512vnni || used.avx512f);
+        assert_true(used.avx2 && used.fma);
+    }
+    if (lf_isa_supported(&cpu, LF_ISA_AVX512)) {
+        /* a level asked for explicitly (an isa axis) keeps the modifiers */
+        assert_int_equal(lf_kernels_init(LF_ISA_AVX512, &err), 0);
+        assert_null(strstr(lf_kernels_name(), "vnni"));
+        lf_kernels_features(&used);
+        assert_true(used.avx512f && !used.avx512vnni);
+    }
+#elif defined(__aarch64__)
+    setenv("LOCALFIT_ISA", "neon-nodotprod-noi8mm", 1);
+    assert_int_equal(lf_kernels_init(LF_ISA_AUTO_LEVEL, &err), 0);
+    assert_string_equal(lf_kernels_name(), "neon");
+    lf_kernels_features(&used);
+    assert_false(used.dotprod || used.i8mm);
+#endif
+    unsetenv("LOCALFIT_ISA");
+    assert_int_equal(lf_kernels_init(LF_ISA_SCALAR, &err), 0);
+    assert_string_equal(lf_kernels_name(), "scalar");
+}
+
 int main(void) {
     lf_kernels_init(LF_ISA_SCALAR, NULL);
     const struct CMUnitTest tests[] = {
@@ -410,6 +465,7 @@ int main(void) {
         cmocka_unit_test(test_activation_quantizers),
         cmocka_unit_test(test_gemm_packing),
         cmocka_unit_test(test_gemm_float_packing),
+        cmocka_unit_test(test_isa_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
