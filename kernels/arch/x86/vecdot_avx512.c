@@ -1199,6 +1199,11 @@ static void pack_q6_K_avx512(const void *w, size_t bw, int nrows, int K, uint8_t
  * added at the end, the tail k going to the even one: every sum is formed
  * in that one order, so a result does not depend on the panel pairing or
  * on the column's place in the tile. */
+/* The even and odd sums are added every FCOLS_RUN k, counted from the
+ * call's first k, so that one call over a longer slice (kernels/matmul.c's
+ * F_KB) rounds exactly as calls over runs of this length did. */
+#define FCOLS_RUN 128
+
 INLINE void fcols_body(int K, const float *p0, const float *p1, const float *const *a, float *y,
                        size_t ldy, int nrows, const int NP, const int NC, bool add) {
     const __mmask16 keep = nrows >= 16 ? 0xFFFF : (__mmask16)((1u << nrows) - 1);
@@ -1210,27 +1215,36 @@ INLINE void fcols_body(int K, const float *p0, const float *p1, const float *con
             e[q][c] = add ? _mm512_maskz_loadu_ps(m, y + (size_t)c * ldy + 16 * q) : _mm512_setzero_ps();
             o[q][c] = _mm512_setzero_ps();
         }
-    int k = 0;
-    for (; k + 2 <= K; k += 2) {
-        __m512 we[2], wo[2];
-        UNROLL for (int q = 0; q < NP; q++) {
-            we[q] = _mm512_load_ps(p[q] + (size_t)k * LF_GEMM_ROWS);
-            wo[q] = _mm512_load_ps(p[q] + (size_t)(k + 1) * LF_GEMM_ROWS);
-        }
-        UNROLL for (int c = 0; c < NC; c++) {
-            const __m512 be = _mm512_set1_ps(a[c][(size_t)k * LF_GEMM_COLS]);
-            const __m512 bo = _mm512_set1_ps(a[c][(size_t)(k + 1) * LF_GEMM_COLS]);
+    for (int k0 = 0; k0 < K; k0 += FCOLS_RUN) {
+        const int kend = K - k0 < FCOLS_RUN ? K : k0 + FCOLS_RUN;
+        if (k0 > 0)   /* a run's end: what storing and reloading y did */
+            UNROLL for (int c = 0; c < NC; c++)
+                UNROLL for (int q = 0; q < NP; q++) {
+                    e[q][c] = _mm512_add_ps(e[q][c], o[q][c]);
+                    o[q][c] = _mm512_setzero_ps();
+                }
+        int k = k0;
+        for (; k + 2 <= kend; k += 2) {
+            __m512 we[2], wo[2];
             UNROLL for (int q = 0; q < NP; q++) {
-                e[q][c] = _mm512_fmadd_ps(we[q], be, e[q][c]);
-                o[q][c] = _mm512_fmadd_ps(wo[q], bo, o[q][c]);
+                we[q] = _mm512_load_ps(p[q] + (size_t)k * LF_GEMM_ROWS);
+                wo[q] = _mm512_load_ps(p[q] + (size_t)(k + 1) * LF_GEMM_ROWS);
+            }
+            UNROLL for (int c = 0; c < NC; c++) {
+                const __m512 be = _mm512_set1_ps(a[c][(size_t)k * LF_GEMM_COLS]);
+                const __m512 bo = _mm512_set1_ps(a[c][(size_t)(k + 1) * LF_GEMM_COLS]);
+                UNROLL for (int q = 0; q < NP; q++) {
+                    e[q][c] = _mm512_fmadd_ps(we[q], be, e[q][c]);
+                    o[q][c] = _mm512_fmadd_ps(wo[q], bo, o[q][c]);
+                }
             }
         }
-    }
-    if (k < K) {
-        UNROLL for (int c = 0; c < NC; c++) {
-            const __m512 be = _mm512_set1_ps(a[c][(size_t)k * LF_GEMM_COLS]);
-            UNROLL for (int q = 0; q < NP; q++)
-                e[q][c] = _mm512_fmadd_ps(_mm512_load_ps(p[q] + (size_t)k * LF_GEMM_ROWS), be, e[q][c]);
+        if (k < kend) {
+            UNROLL for (int c = 0; c < NC; c++) {
+                const __m512 be = _mm512_set1_ps(a[c][(size_t)k * LF_GEMM_COLS]);
+                UNROLL for (int q = 0; q < NP; q++)
+                    e[q][c] = _mm512_fmadd_ps(_mm512_load_ps(p[q] + (size_t)k * LF_GEMM_ROWS), be, e[q][c]);
+            }
         }
     }
     UNROLL for (int c = 0; c < NC; c++)
