@@ -688,30 +688,34 @@ static bool has_peaks(const runner *R, int isa) {
     return false;
 }
 
+/* Whether the active kernel set uses every feature the CPU has: only then
+ * do the device's stored peaks (measured with all of them) hold for it. */
+static bool set_uses_all(void) {
+    lf_isa cpu, used;
+    lf_isa_detect(&cpu);
+    lf_kernels_features(&used);
+    return memcmp(&cpu, &used, sizeof cpu) == 0;
+}
+
 /* Compute peak (Gop/s) for `threads` threads with the instructions of
  * kernel level isa: the all-threads figure, or the per-core one times
  * threads when fewer ran. The device's stored peaks are the CPU's widest
  * instructions, so they stand only for the best level. */
 static double peak_gops(const runner *R, int threads, bool fp, int isa) {
-    double all, core;
-    int ct;
-    if (has_peaks(R, isa)) {
-        double va[256], vc[256];
-        int n = 0;
-        for (int i = 0; i < R->n_compute; i++)
-            if (R->compute_isa[i] == isa) {
-                va[n] = fp ? R->fp32_all[i] : R->int8_all[i];
-                vc[n++] = fp ? R->fp32_core[i] : R->int8_core[i];
-            }
+    double all, core, va[256], vc[256];
+    int ct, n = 0;
+    for (int i = 0; i < R->n_compute; i++)
+        if (R->compute_isa[i] == isa) {
+            va[n] = fp ? R->fp32_all[i] : R->int8_all[i];
+            vc[n++] = fp ? R->fp32_core[i] : R->int8_core[i];
+        }
+    if (n > 0) {
         all = median_of(va, n);
         core = median_of(vc, n);
         ct = R->compute_threads;
     } else {
         const lf_compute *c = &R->dev->compute;
-        lf_isa cpu, used;
-        lf_isa_detect(&cpu);
-        lf_kernels_features(&used);
-        if (!c->measured || isa != (int)lf_kernels_isa() || memcmp(&cpu, &used, sizeof cpu) != 0)
+        if (!c->measured || isa != (int)lf_kernels_isa() || !set_uses_all())
             return NAN;
         all = fp ? c->fp32_gflops_all : c->int8_gops_all;
         core = fp ? c->fp32_gflops_core : c->int8_gops_core;
@@ -1656,14 +1660,10 @@ static int group_run(runner *R, int gi, lf_error *err) {
         return rc;
     if (R->m->roofs) {
         measure_roofs(R, g);
-    } else if (!has_peaks(R, g->isa)) {
-        /* the device's stored peaks are its widest instructions': a set
-         * with fewer (LOCALFIT_ISA, an isa axis) has its own, measured once */
-        lf_isa cpu, used;
-        lf_isa_detect(&cpu);
-        lf_kernels_features(&used);
-        if (memcmp(&cpu, &used, sizeof cpu) != 0)
-            measure_peaks(R, g, R->usable_threads);
+    } else if (!has_peaks(R, g->isa) && !set_uses_all()) {
+        /* a set with fewer instructions than the device's stored peaks
+         * (LOCALFIT_ISA, an isa axis) has its own, measured once */
+        measure_peaks(R, g, R->usable_threads);
     }
     if (interrupted(R))
         return LF_EINTR;
